@@ -1,0 +1,69 @@
+"""The `avss-bench` command line: a click group whose verbs live one per module.
+
+Each verb is the module `avss_bench.cli.<verb>` exposing a click command named `command`.
+Modules are imported only when their verb runs, so `avss-bench --help` stays fast and a
+heavy dependency (torch, mediapipe) is paid for only by the verbs that need it.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+import click
+
+from avss_bench import __version__
+from avss_bench.errors import AvssError, NotLandedError
+
+VERBS: dict[str, str] = {
+    "demo": "Run every stage end to end on the embedded demo corpus.",
+    "prepare": "Turn a raw corpus (LRS2, LRS3, VoxCeleb2) into 2-speaker mixtures with lip ROIs.",
+    "validate": "Re-check a prepared corpus: paths, lengths, rates, lip frames, mix == s1 + s2.",
+    "score": "Score separated audio: SI-SNRi, SDRi, PESQ, STOI for files or a whole split.",
+    "train": "Train a separator from a recipe.",
+    "evaluate": "Separate and score every target of a prepared split.",
+    "profile": "Params, MACs and latency of a separator.",
+    "table": "Build the leaderboard table from evaluation and profile results.",
+    "separate": "Separate each visible speaker's voice in a video.",
+    "models": "List every registered separator.",
+}
+
+
+class LazyVerbs(click.Group):
+    """A click group that imports a verb's module only when that verb is used."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(VERBS)
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name not in VERBS:
+            return None
+        module = importlib.import_module(f"avss_bench.cli.{name}")
+        return module.command
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        # Use the static one-line summaries so `--help` does not import every verb.
+        with formatter.section("Commands"):
+            formatter.write_dl(list(VERBS.items()))
+
+    def invoke(self, ctx: click.Context):  # type: ignore[override]
+        try:
+            return super().invoke(ctx)
+        except NotLandedError as err:
+            click.echo(f"avss-bench: {err}", err=True)
+            sys.exit(2)
+        except AvssError as err:
+            click.echo(f"avss-bench: error: {err}", err=True)
+            sys.exit(1)
+
+
+@click.group(cls=LazyVerbs, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="avss-bench")
+def main() -> None:
+    """avss-bench: audio-visual speech separation benchmarks.
+
+    Prepare LRS2/LRS3/VoxCeleb2 2-speaker mixtures with lip ROIs, train and evaluate IIANet,
+    IIANet-fast and CTCNet (or your own separator), and regenerate the leaderboard.
+
+    Start with `avss-bench demo`, which runs every stage on a corpus it generates itself.
+    """

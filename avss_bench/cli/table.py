@@ -1,0 +1,14 @@
+"""`avss-bench table`: not landed yet (leaderboard and separate, issue 7)."""
+
+from __future__ import annotations
+
+import click
+
+from avss_bench.cli._common import not_landed
+
+
+@click.command(context_settings={"ignore_unknown_options": True})
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def command(args: tuple[str, ...]) -> None:
+    """Not available yet (leaderboard and separate, issue 7): exits with status 2."""
+    not_landed("table", "leaderboard and separate, issue 7")

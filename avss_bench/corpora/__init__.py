@@ -1,0 +1,1 @@
+"""Corpus recipes: one module per corpus, found through a registry (`prepare <corpus>`)."""

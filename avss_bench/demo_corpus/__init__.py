@@ -1,0 +1,1 @@
+"""The embedded demo corpus: talking faces with speech-like audio, generated from a seed."""

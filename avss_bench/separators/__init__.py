@@ -1,0 +1,1 @@
+"""Small separators that ship inside avss_bench (the demo model)."""

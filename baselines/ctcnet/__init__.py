@@ -1,0 +1,1 @@
+"""CTCNet (cortico-thalamo-cortical network): the audio-visual separation baseline."""

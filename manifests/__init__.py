@@ -1,0 +1,1 @@
+"""Manifest schema and the demo corpus manifests (data folder, importable for packaging)."""

@@ -1,0 +1,1 @@
+"""Recipes: per-corpus preparation settings, training configs and the papers reported numbers."""
