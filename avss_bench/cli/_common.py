@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Callable, TypeVar
-
 import click
 
 from avss_bench.errors import NotLandedError
-
-F = TypeVar("F", bound=Callable)
 
 quiet_option = click.option("--quiet", "-q", is_flag=True, help="Silence progress bars.")
 

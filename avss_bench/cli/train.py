@@ -1,14 +1,44 @@
-"""`avss-bench train`: not landed yet (training and evaluation, issue 6)."""
+"""`avss-bench train`: train a separator from a recipe."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import click
 
-from avss_bench.cli._common import not_landed
+from avss_bench.cli._common import quiet_option
 
 
-@click.command(context_settings={"ignore_unknown_options": True})
-@click.argument("args", nargs=-1, type=click.UNPROCESSED)
-def command(args: tuple[str, ...]) -> None:
-    """Not available yet (training and evaluation, issue 6): exits with status 2."""
-    not_landed("train", "training and evaluation, issue 6")
+@click.command(context_settings={"show_default": True})
+@click.option("--recipe", "-r", required=True,
+              help="Recipe YAML path, or a bundled name such as lrs2/iianet or demo/tiny-av.")
+@click.option("--data", type=click.Path(file_okay=False, path_type=Path),
+              help="Prepared corpus folder (holds manifests/); overrides data.root.")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("runs/run"),
+              help="Run folder: config.yaml, log.csv, last.pt, best.pt.")
+@click.option("--resume", is_flag=True, help="Continue from OUT/last.pt exactly.")
+@click.option("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda if present).")
+@quiet_option
+@click.argument("overrides", nargs=-1)
+def command(recipe: str, data: Path | None, out: Path, resume: bool, device: str | None,
+            quiet: bool, overrides: tuple[str, ...]) -> None:
+    """Train a separator as a recipe says, with optional KEY=VALUE overrides.
+
+    Checkpoints are written atomically every epoch (OUT/last.pt: model, optimizer, scheduler,
+    epoch) and whenever validation SI-SNR improves (OUT/best.pt, loadable with
+    `evaluate --checkpoint`). For several GPUs or machines launch with torchrun:
+
+    \b
+      avss-bench train --recipe recipes/lrs2/iianet.yaml --data data/lrs2 --out runs/iianet
+      avss-bench train -r demo/tiny-av --data demo/prepared optim.lr=5e-4 optim.max_epochs=3
+      torchrun --nproc_per_node 8 -m avss_bench.cli train -r lrs2/iianet --data data/lrs2
+    """
+    from avss_bench.config import load_config
+    from avss_bench.training import train
+
+    extra = list(overrides) + ([f"data.root={data}"] if data is not None else [])
+    config = load_config(recipe, extra)
+    summary = train(config, out, resume=resume, quiet=quiet, device=device)
+    if not quiet:
+        click.echo(json.dumps(summary, indent=2))

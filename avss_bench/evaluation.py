@@ -1,0 +1,186 @@
+"""Evaluation: separate every (mixture, target) of a split at full length and score it.
+
+Writes `results.csv` (one row per target, sorted) and `summary.json` (mean, 95% CI, failures,
+provenance). Rows are appended to `results.partial.csv` as they are scored, so an interrupted
+run resumes where it stopped; under torchrun every rank scores a contiguous, unpadded shard and
+rank 0 merges, so the merged CSV has exactly one row per target.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import soundfile as sf
+import torch
+from tqdm import tqdm
+
+from avss_bench import __version__
+from avss_bench.checkpoints import sha256_of
+from avss_bench.data import SAMPLE_RATE, TargetSpeakerDataset
+from avss_bench.manifest import canonical_split, manifest_path
+from avss_bench.registry import load_separator
+from avss_bench.sharding import shard_range
+from avss_bench.training import git_commit, init_distributed
+
+DEFAULT_METRICS = ("si_snr", "sdr", "pesq", "stoi")
+KEY = ("mixture_id", "target")
+
+
+def _read_done(path: Path) -> list[dict[str, str]]:
+    """Complete rows of a partial CSV (a torn last line from a crash is dropped)."""
+    if not path.is_file():
+        return []
+    with open(path, newline="") as handle:
+        lines = handle.read().splitlines(keepends=True)
+    if lines and not lines[-1].endswith("\n"):
+        lines = lines[:-1]
+    if len(lines) <= 1:
+        return []
+    return list(csv.DictReader(lines))
+
+
+def _append_rows(path: Path, rows: list[dict[str, Any]], fields: list[str]) -> None:
+    new = not path.is_file() or path.stat().st_size == 0
+    with open(path, "a", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=fields, extrasaction="ignore")
+        if new:
+            writer.writeheader()
+        writer.writerows(rows)
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def _flatten(mixture_id: str, target: str, scored: dict[str, Any]) -> dict[str, Any]:
+    row: dict[str, Any] = {"mixture_id": mixture_id, "target": target}
+    for key, value in scored["targets"][0].items():
+        if key in ("reference", "estimate"):
+            continue
+        row[key] = "" if value is None else value
+    return row
+
+
+def _fields(metrics: tuple[str, ...]) -> list[str]:
+    fields = list(KEY)
+    for name in metrics:
+        fields.append(name)
+        if name in ("si_snr", "sdr"):
+            fields.append(f"{name}_i")
+    fields += [f"{name}_error" for name in metrics]
+    return fields
+
+
+def library_versions() -> dict[str, str]:
+    versions = {"python": platform.python_version(), "torch": torch.__version__,
+                "numpy": np.__version__}
+    for name in ("pesq", "pystoi", "mir_eval"):
+        try:
+            from importlib.metadata import version
+
+            versions[name] = version(name)
+        except Exception:  # not installed: nothing to stamp
+            pass
+    return versions
+
+
+def evaluate(model: str, checkpoint: str | Path | None, data: str | Path, split: str = "tt",
+             out_dir: str | Path = "results", save_audio: int = 0,
+             metrics: tuple[str, ...] = DEFAULT_METRICS, frontend_checkpoint: str | None = None,
+             device: str | None = None, quiet: bool = False, **config: Any) -> dict[str, Any]:
+    """Separate and score every target of `split`; returns the summary written to summary.json."""
+    from avss_bench.metrics import score_utterance, summarize
+
+    info = init_distributed()
+    split = canonical_split(split)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    if device is None:
+        device = f"cuda:{info.local_rank}" if torch.cuda.is_available() else "cpu"
+    separator = load_separator(model, checkpoint=checkpoint,
+                               frontend_checkpoint=frontend_checkpoint, **config).to(device)
+    manifest = manifest_path(data, split)
+    dataset = TargetSpeakerDataset(manifest, segment_s=None)
+    fields = _fields(metrics)
+    partial = out / (f"results.rank{info.rank}.partial.csv" if info.world_size > 1
+                     else "results.partial.csv")
+    done = {(r["mixture_id"], r["target"]) for r in _read_done(partial)}
+    indices = [i for i in shard_range(len(dataset), info.rank, info.world_size)
+               if (dataset.items[i].mixture_id, dataset.items[i].target) not in done]
+    started = time.monotonic()
+    pending: list[dict[str, Any]] = []
+    bar = tqdm(indices, desc=f"evaluate {split}", disable=quiet or not info.is_main)
+    for index in bar:
+        item = dataset[index]
+        with torch.inference_mode():
+            estimate = separator(item["mixture"][None].to(device), item["lips"][None].to(device))
+        estimate_np = estimate[0].float().cpu().numpy().astype(np.float64)
+        mixture_np = item["mixture"].numpy().astype(np.float64)
+        target_np = item["target"].numpy().astype(np.float64)
+        scored = score_utterance(estimate_np[None], target_np[None], mixture_np, SAMPLE_RATE,
+                                 metrics=metrics, permute=False)
+        pending.append(_flatten(item["mixture_id"], item["target_name"], scored))
+        if index < save_audio:
+            example = out / "examples" / f"{item['mixture_id']}_{item['target_name']}.wav"
+            example.parent.mkdir(exist_ok=True)
+            peak = max(1.0, float(np.abs(estimate_np).max()))
+            sf.write(example, estimate_np / peak, SAMPLE_RATE, subtype="FLOAT")
+        if len(pending) >= 16:
+            _append_rows(partial, pending, fields)
+            pending = []
+    if pending:
+        _append_rows(partial, pending, fields)
+    if info.world_size > 1:
+        torch.distributed.barrier()
+        if not info.is_main:
+            return {}
+        parts = [out / f"results.rank{r}.partial.csv" for r in range(info.world_size)]
+    else:
+        parts = [partial]
+    rows = [row for part in parts for row in _read_done(part)]
+    frame = pd.DataFrame(rows, columns=fields)
+    for column in fields:
+        if column not in KEY and not column.endswith("_error"):
+            frame[column] = pd.to_numeric(frame[column], errors="coerce")
+    frame = frame.sort_values(list(KEY), kind="stable").reset_index(drop=True)
+    if len(frame) != len(dataset):
+        raise RuntimeError(f"evaluation produced {len(frame)} rows for {len(dataset)} targets")
+    tmp = out / ".results.csv.tmp"
+    frame.to_csv(tmp, index=False)
+    os.replace(tmp, out / "results.csv")
+    summary = {
+        "model": model, "split": split, "data": str(Path(data).resolve()),
+        "num_targets": len(frame), "metrics": summarize(frame, metrics_of(fields)),
+        "checkpoint": None if checkpoint is None else str(checkpoint),
+        "checkpoint_sha256": None if checkpoint is None else sha256_of(Path(checkpoint)),
+        "config": getattr(separator, "config", {}),
+        "params_separator": count_separator_params(separator),
+        "avss_bench_version": __version__, "git_commit": git_commit(),
+        "versions": library_versions(), "world_size": info.world_size,
+        "seconds": round(time.monotonic() - started, 3), "command": " ".join(sys.argv),
+    }
+    tmp = out / ".summary.json.tmp"
+    tmp.write_text(json.dumps(summary, indent=2, default=str))
+    os.replace(tmp, out / "summary.json")
+    for part in parts:
+        part.unlink(missing_ok=True)
+    return summary
+
+
+def metrics_of(fields: list[str]) -> list[str]:
+    """The metric columns (values and improvements) of a results table."""
+    return [f for f in fields if f not in KEY and not f.endswith("_error")]
+
+
+def count_separator_params(model: torch.nn.Module) -> int:
+    """Parameters of the separator without its lip front-end (the papers' Params column)."""
+    frontend = getattr(model, "lip_frontend", None)
+    skip = {id(p) for p in frontend.parameters()} if frontend is not None else set()
+    return sum(p.numel() for p in model.parameters() if id(p) not in skip)

@@ -1,0 +1,24 @@
+"""The unprocessed mixture as a "separator": the baseline row of every leaderboard."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+
+class Unprocessed(nn.Module):
+    """Returns the mixture unchanged (the 'Mixture' row: its improvements are 0 by definition).
+
+    Shape:
+        - mixture: [B, T]; lips: ignored (may be None)
+        - output: [B, T]
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.config: dict[str, Any] = {}
+
+    def forward(self, mixture: torch.Tensor, lips: torch.Tensor | None = None) -> torch.Tensor:
+        return mixture.clone()
