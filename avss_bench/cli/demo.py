@@ -1,14 +1,46 @@
-"""`avss-bench demo`: not landed yet (walking skeleton, issue 2)."""
+"""`avss-bench demo`: the whole pipeline on the embedded demo corpus."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
-from avss_bench.cli._common import not_landed
+from avss_bench.cli._common import quiet_option
 
 
-@click.command(context_settings={"ignore_unknown_options": True})
-@click.argument("args", nargs=-1, type=click.UNPROCESSED)
-def command(args: tuple[str, ...]) -> None:
-    """Not available yet (walking skeleton, issue 2): exits with status 2."""
-    not_landed("demo", "walking skeleton, issue 2")
+@click.command(context_settings={"show_default": True})
+@click.option("--workdir", "-w", type=click.Path(file_okay=False, path_type=Path),
+              default=Path("avss-demo"), help="Where the corpus, checkpoints and results go.")
+@click.option("--seed", default=0, help="Seed of the generated corpus and of training.")
+@click.option("--landmarker", type=click.Path(dir_okay=False, path_type=Path),
+              help="MediaPipe face_landmarker.task (else $AVSS_BENCH_LANDMARKER, the cache, "
+                   "or a download).")
+@click.option("--train-minutes", type=float, default=None,
+              help="Training time budget (default: the demo recipe's 3 minutes).")
+@click.option("--force", is_flag=True, help="Start over instead of resuming finished stages.")
+@quiet_option
+def command(workdir: Path, seed: int, landmarker: Path | None, train_minutes: float | None,
+            force: bool, quiet: bool) -> None:
+    """Run every stage on a corpus the package generates itself (no download, CPU only).
+
+    Generates talking-face clips with speech-like audio in the LRS2 layout, prepares them like
+    a real corpus (mixtures, MediaPipe mouth ROIs, manifests), trains the small tiny-av
+    separator (about 3 minutes), evaluates it and the unprocessed mixture on the test split,
+    profiles it and prints the leaderboard. Rerunning resumes finished stages.
+
+    \b
+      avss-bench demo
+      avss-bench demo --workdir /tmp/demo --landmarker face_landmarker.task --force
+    Outputs: WORKDIR/checkpoints/tiny-av.pt, WORKDIR/results/<model>/{results.csv,summary.json},
+    WORKDIR/results/leaderboard.md, WORKDIR/demo_report.json (stage wall times).
+    """
+    from avss_bench.demo import run_demo
+
+    report = run_demo(workdir, seed=seed, landmarker=landmarker, force=force,
+                      train_minutes=train_minutes, quiet=quiet, echo=click.echo)
+    click.echo("")
+    click.echo(report["table"])
+    click.echo("")
+    times = ", ".join(f"{k} {v:.0f} s" for k, v in report["timings_s"].items())
+    click.echo(f"stage wall times: {times}")
