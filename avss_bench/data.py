@@ -50,6 +50,31 @@ def read_lips(path: Path) -> np.ndarray:
     return data
 
 
+def _wav_info(path: Path) -> sf._SoundFileInfo:
+    try:
+        info = sf.info(str(path))
+    except (sf.LibsndfileError, RuntimeError, OSError) as err:
+        raise AvssError(f"cannot read audio: {err}", path) from err
+    if info.samplerate != SAMPLE_RATE:
+        raise AvssError(f"sample rate is {info.samplerate} Hz, expected {SAMPLE_RATE}", path)
+    return info
+
+
+def _npz_frames(path: Path) -> int:
+    """Frame count of a lip ROI file from its array header, without decompressing the data."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as archive, archive.open("data.npy") as member:
+            major, _ = np.lib.format.read_magic(member)
+            read_header = (np.lib.format.read_array_header_1_0 if major == 1
+                           else np.lib.format.read_array_header_2_0)
+            shape, _, _ = read_header(member)
+    except (OSError, KeyError, ValueError, zipfile.BadZipFile) as err:
+        raise AvssError(f"cannot read lip ROI file: {err}", path) from err
+    return int(shape[0])
+
+
 def lips_to_tensor(frames: np.ndarray, train: bool = False,
                    rng: np.random.Generator | None = None) -> torch.Tensor:
     """uint8 [F, H, W] -> float [1, F, 88, 88], cropped, flipped (train) and standardised."""
@@ -95,7 +120,8 @@ class TargetSpeakerDataset(Dataset):
             first 2.0 s); None keeps full length (evaluation).
         train: random lip crop + flip instead of the centre crop.
         preload: read every file once into memory (small corpora, the demo).
-        seed: seeds the lip augmentation.
+        seed: seeds the lip augmentation (with the epoch and the item index, so the
+            augmentation of an item does not depend on which process or worker loads it).
 
     Each item is a dict with `mixture` [T], `target` [T], `lips` [1, F, 88, 88],
     `mixture_id`, `target_name`.
@@ -115,12 +141,31 @@ class TargetSpeakerDataset(Dataset):
                     lips_path=resolve_path(self.manifest, getattr(row, f"s{k}_lips"))))
         self.segment_s = segment_s
         self.train = train
-        self.rng = np.random.default_rng(seed)
+        self.seed = seed
+        self.epoch = 0  # set by the trainer: augmentation depends on (seed, epoch, index)
         self._cache: dict[Path, np.ndarray] = {}
         if preload:
             for item in self.items:
                 for path in (item.mix_path, item.target_path, item.lips_path):
                     self._read(path)
+
+    def check(self) -> None:
+        """Verify every item's files cheaply (headers only), failing on the first bad one.
+
+        Run before training so a missing wav or a lip file whose frame count disagrees with
+        its audio stops the run at once, not hours in.
+        """
+        for item in self.items:
+            info = _wav_info(item.mix_path)
+            target = _wav_info(item.target_path)
+            if target.frames != info.frames:
+                raise AvssError(f"length {target.frames} differs from its mixture's "
+                                f"{info.frames}", item.target_path)
+            frames = _npz_frames(item.lips_path)
+            expected = round(info.frames / SAMPLE_RATE * FPS)
+            if abs(frames - expected) > 1:
+                raise AvssError(f"{frames} lip frames but the audio needs {expected} at 25 fps",
+                                item.lips_path)
 
     def __len__(self) -> int:
         return len(self.items)
@@ -160,7 +205,8 @@ class TargetSpeakerDataset(Dataset):
         return {
             "mixture": torch.from_numpy(np.ascontiguousarray(mixture)),
             "target": torch.from_numpy(np.ascontiguousarray(target)),
-            "lips": lips_to_tensor(lips, train=self.train, rng=self.rng),
+            "lips": lips_to_tensor(lips, train=self.train,
+                                   rng=np.random.default_rng([self.seed, self.epoch, index])),
             "mixture_id": item.mixture_id,
             "target_name": item.target,
         }

@@ -23,7 +23,6 @@ import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
-from torch.utils.data.distributed import DistributedSampler
 from tqdm import tqdm
 
 from avss_bench import __version__
@@ -34,6 +33,7 @@ from avss_bench.errors import AvssError
 from avss_bench.losses import negative
 from avss_bench.manifest import manifest_path
 from avss_bench.registry import build_separator
+from avss_bench.sharding import ContiguousShardSampler, GlobalBatchSampler
 
 
 @dataclass
@@ -158,6 +158,8 @@ class Trainer:
         self.valid_set = TargetSpeakerDataset(
             manifest_path(root, config.data.valid_split), segment_s=config.data.segment_s,
             preload=config.data.preload)
+        self.train_set.check()
+        self.valid_set.check()
         self.ddp_model: torch.nn.Module = self.model
         if self.info.world_size > 1:
             ids = [self.device.index] if self.device.type == "cuda" else None
@@ -169,26 +171,18 @@ class Trainer:
 
     # ---- data -------------------------------------------------------------------------------
     def _train_loader(self, epoch: int) -> DataLoader:
-        seed = self.config.seed * 1_000_003 + epoch
-        self.train_set.rng = np.random.default_rng([seed, self.info.rank])
-        if self.info.world_size > 1:
-            sampler = DistributedSampler(self.train_set, num_replicas=self.info.world_size,
-                                         rank=self.info.rank, shuffle=True,
-                                         seed=self.config.seed, drop_last=True)
-            sampler.set_epoch(epoch)
-            return DataLoader(self.train_set, batch_size=self.config.data.batch_size,
-                              sampler=sampler, num_workers=self.config.data.num_workers,
-                              drop_last=True)
-        generator = torch.Generator().manual_seed(seed)
-        return DataLoader(self.train_set, batch_size=self.config.data.batch_size, shuffle=True,
-                          generator=generator, num_workers=self.config.data.num_workers,
-                          drop_last=True)
+        """Epoch `epoch`'s batches: the same global batches whatever the number of ranks."""
+        self.train_set.epoch = epoch
+        sampler = GlobalBatchSampler(len(self.train_set),
+                                     self.config.data.batch_size * self.info.world_size,
+                                     self.info.rank, self.info.world_size, self.config.seed)
+        sampler.set_epoch(epoch)
+        return DataLoader(self.train_set, batch_sampler=sampler,
+                          num_workers=self.config.data.num_workers)
 
     def _valid_loader(self) -> DataLoader:
         sampler = None
         if self.info.world_size > 1:
-            from avss_bench.sharding import ContiguousShardSampler
-
             sampler = ContiguousShardSampler(len(self.valid_set), self.info.rank,
                                              self.info.world_size)
         return DataLoader(self.valid_set, batch_size=self.config.data.batch_size,

@@ -1,0 +1,137 @@
+"""Training: exact resume, DDP equivalence (2 gloo ranks vs 1 process), bad data errors."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from avss_bench.config import load_config
+from avss_bench.errors import AvssError
+from avss_bench.training import train
+
+sys.path.insert(0, str(Path(__file__).parent))
+from synthetic import make_prepared_corpus  # noqa: E402
+
+TINY = ["model.config.enc_channels=16", "model.config.hidden=32", "model.config.num_blocks=2",
+        "model.config.repeats=1", "model.config.video_channels=8"]
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_prepared_corpus(tmp_path_factory.mktemp("corpus"), {"tr": 8, "cv": 2, "tt": 2},
+                                seconds=1.0)
+
+
+def _config(corpus: Path, *extra: str):
+    return load_config(None, [f"data.root={corpus}", "data.segment_s=1.0", "data.batch_size=4",
+                              "optim.max_epochs=2", "optim.loss=snr", *TINY, *extra])
+
+
+def _weights(path: Path) -> dict[str, torch.Tensor]:
+    return torch.load(path, weights_only=True)["model"]
+
+
+def test_training_improves_and_writes_run_folder(corpus: Path, tmp_path: Path) -> None:
+    torch.set_num_threads(1)
+    summary = train(_config(corpus, "optim.max_epochs=3"), tmp_path, quiet=True)
+    assert summary["epochs"] == 3 and summary["steps"] == 3 * 4  # 16 examples / batch 4
+    for name in ("last.pt", "best.pt", "config.yaml", "log.csv"):
+        assert (tmp_path / name).is_file()
+    log = (tmp_path / "log.csv").read_text().splitlines()
+    assert len(log) == 4 and log[0].startswith("epoch,step,train_loss,valid_si_snr")
+    from avss_bench.registry import load_separator
+
+    model = load_separator("tiny-av", checkpoint=tmp_path / "best.pt")
+    assert not model.training and model.config["enc_channels"] == 16
+
+
+def test_resume_continues_exactly(corpus: Path, tmp_path: Path) -> None:
+    torch.set_num_threads(1)
+    train(_config(corpus), tmp_path / "straight", quiet=True)
+    train(_config(corpus, "optim.max_epochs=1"), tmp_path / "resumed", quiet=True)
+    summary = train(_config(corpus), tmp_path / "resumed", resume=True, quiet=True)
+    assert summary["epochs"] == 2
+    straight, resumed = _weights(tmp_path / "straight/last.pt"), _weights(
+        tmp_path / "resumed/last.pt")
+    for key in straight:
+        assert torch.equal(straight[key], resumed[key]), key
+
+
+def _cli(*args: str) -> list[str]:
+    return [sys.executable, "-m", "avss_bench.cli", *args]
+
+
+def _overrides(corpus: Path, batch: int) -> list[str]:
+    return [f"data.root={corpus}", "data.segment_s=1.0", f"data.batch_size={batch}",
+            "optim.max_epochs=1", "optim.loss=snr", *TINY]
+
+
+@pytest.mark.slow
+def test_two_rank_ddp_equals_one_process(corpus: Path, tmp_path: Path) -> None:
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    one = subprocess.run(_cli("train", "-r", "demo/tiny-av", "--out", str(tmp_path / "one"),
+                              "--quiet", "--device", "cpu", *_overrides(corpus, 4)),
+                         env=env, capture_output=True, text=True, timeout=300)
+    assert one.returncode == 0, one.stderr
+    two = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
+         "--master_port", str(29500 + os.getpid() % 1000), "-m", "avss_bench.cli", "train",
+         "-r", "demo/tiny-av", "--out", str(tmp_path / "two"), "--quiet", "--device", "cpu",
+         *_overrides(corpus, 2)], env=env, capture_output=True, text=True, timeout=300)
+    assert two.returncode == 0, two.stderr
+    a, b = _weights(tmp_path / "one/last.pt"), _weights(tmp_path / "two/last.pt")
+    for key in a:
+        torch.testing.assert_close(a[key], b[key], rtol=1e-4, atol=1e-6, msg=key)
+
+
+@pytest.mark.slow
+def test_kill_then_resume_matches_uninterrupted(corpus: Path, tmp_path: Path) -> None:
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    args = ["--quiet", "--device", "cpu", *_overrides(corpus, 4), "optim.max_epochs=4"]
+    base = _cli("train", "-r", "demo/tiny-av")
+    subprocess.run(base + ["--out", str(tmp_path / "straight"), *args], env=env, check=True,
+                   capture_output=True, timeout=300)
+    victim = subprocess.Popen(base + ["--out", str(tmp_path / "killed"), *args], env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    last = tmp_path / "killed" / "last.pt"
+    deadline = time.monotonic() + 120
+    while not last.exists() and time.monotonic() < deadline and victim.poll() is None:
+        time.sleep(0.05)
+    victim.send_signal(signal.SIGKILL)
+    victim.wait()
+    subprocess.run(base + ["--out", str(tmp_path / "killed"), "--resume", *args], env=env,
+                   check=True, capture_output=True, timeout=300)
+    a, b = _weights(tmp_path / "straight/last.pt"), _weights(last)
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+
+
+def test_lip_frames_disagreeing_with_audio_is_a_clear_error(corpus: Path, tmp_path: Path) -> None:
+    import shutil
+
+    broken = tmp_path / "broken"
+    shutil.copytree(corpus, broken)
+    lips = sorted((broken / "lips").glob("tr000_s1.npz"))[0]
+    np.savez_compressed(lips, data=np.zeros((7, 96, 96), np.uint8))
+    with pytest.raises(AvssError, match="tr000_s1.npz: 7 lip frames but the audio needs 25"):
+        train(load_config(None, [f"data.root={broken}", "data.segment_s=1.0",
+                                 *TINY]), tmp_path / "run", quiet=True)
+
+
+def test_missing_wav_is_a_clear_error(corpus: Path, tmp_path: Path) -> None:
+    import shutil
+
+    broken = tmp_path / "broken"
+    shutil.copytree(corpus, broken)
+    (broken / "wav16k/min/tr/s2/tr001.wav").unlink()
+    with pytest.raises(AvssError, match=r"tr001.wav: cannot read audio"):
+        train(load_config(None, [f"data.root={broken}", "data.segment_s=1.0",
+                                 *TINY]), tmp_path / "run", quiet=True)
