@@ -210,3 +210,46 @@ class TargetSpeakerDataset(Dataset):
             "mixture_id": item.mixture_id,
             "target_name": item.target,
         }
+
+
+class DynamicMixDataset(TargetSpeakerDataset):
+    """IIANet-style remixing: fresh source pairs every epoch from the split's scaled sources.
+
+    Item i of epoch e draws two different source utterances (by utterance id, as the official
+    loader re-draws until the clip names differ) with a generator seeded by (seed, e, i), sums
+    their already-scaled source wavs without further gain, and picks one of the two as the
+    target, with its lips. The epoch has as many items as the fixed split (2 per mixture).
+    """
+
+    def __init__(self, manifest: str | Path, segment_s: float | None = 2.0, train: bool = True,
+                 preload: bool = False, seed: int = 0) -> None:
+        super().__init__(manifest, segment_s=segment_s, train=train, preload=preload, seed=seed)
+        frame = read_manifest(self.manifest)
+        sources: dict[str, tuple[Path, Path]] = {}
+        for row in frame.itertuples(index=False):
+            for k in (1, 2):
+                utt = str(getattr(row, f"s{k}_utt"))
+                sources.setdefault(utt, (resolve_path(self.manifest, getattr(row, f"s{k}_path")),
+                                         resolve_path(self.manifest, getattr(row, f"s{k}_lips"))))
+        if len(sources) < 2:
+            raise AvssError("dynamic mixing needs at least two distinct source utterances",
+                            self.manifest)
+        self.sources = list(sources.items())
+
+    def __getitem__(self, index: int) -> dict:
+        rng = np.random.default_rng([self.seed, self.epoch, index, 1])
+        first, second = rng.choice(len(self.sources), size=2, replace=False)
+        (utt_a, (wav_a, lips_a)), (utt_b, (wav_b, _)) = self.sources[first], self.sources[second]
+        a, b = self._read(wav_a), self._read(wav_b)
+        samples = int(round((self.segment_s or 2.0) * SAMPLE_RATE))
+        frames = int(round((self.segment_s or 2.0) * FPS))
+        a, b = fit_length(a, samples), fit_length(b, samples)
+        lips = fit_length(self._read(lips_a), frames)
+        return {
+            "mixture": torch.from_numpy(a + b),
+            "target": torch.from_numpy(np.ascontiguousarray(a)),
+            "lips": lips_to_tensor(lips, train=self.train,
+                                   rng=np.random.default_rng([self.seed, self.epoch, index])),
+            "mixture_id": f"dm_{utt_a}_{utt_b}",
+            "target_name": "s1",
+        }

@@ -28,7 +28,7 @@ from tqdm import tqdm
 from avss_bench import __version__
 from avss_bench.checkpoints import atomic_torch_save, read_checkpoint, save_checkpoint
 from avss_bench.config import RunConfig, save_config
-from avss_bench.data import TargetSpeakerDataset
+from avss_bench.data import DynamicMixDataset, TargetSpeakerDataset
 from avss_bench.errors import AvssError
 from avss_bench.losses import negative
 from avss_bench.manifest import manifest_path
@@ -152,7 +152,8 @@ class Trainer:
             patience=config.optim.plateau_patience)
         self.loss_fn = negative(config.optim.loss)
         root = Path(config.data.root)
-        self.train_set = TargetSpeakerDataset(
+        train_class = DynamicMixDataset if config.data.dynamic_mixing else TargetSpeakerDataset
+        self.train_set = train_class(
             manifest_path(root, config.data.train_split), segment_s=config.data.segment_s,
             train=config.data.lip_augment, preload=config.data.preload, seed=config.seed)
         self.valid_set = TargetSpeakerDataset(
