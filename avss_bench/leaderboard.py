@@ -110,6 +110,61 @@ def collect(paths: list[Path]) -> list[Entry]:
     return [read_entry(p) for p in found]
 
 
+CORPUS_OF_DATASET = {label: key for key, label in DATASET_NAMES.items()}
+REPORTED_ALIASES = {"IIANet": "IIANet", "IIANet-fast": "IIANet-fast", "CTCNet": "CTCNet"}
+
+
+def read_reported(dataset: str) -> list[Entry]:
+    """The published numbers for a dataset, from `recipes/<corpus>/reported.csv`."""
+    import csv
+    from importlib import resources
+
+    corpus = CORPUS_OF_DATASET.get(dataset)
+    if corpus is None:
+        return []
+    path = resources.files("avss_bench.recipes").joinpath(corpus, "reported.csv")
+    if not path.is_file():
+        return []
+    entries = []
+    with path.open() as handle:
+        for row in csv.DictReader(handle):
+            def value(key: str, row: dict[str, str] = row) -> float | None:
+                return float(row[key]) if row.get(key) else None
+
+            entry = Entry(row["method"], dataset, source=row.get("source", "reported"))
+            for key, _ in QUALITY:
+                if value(key) is not None:
+                    entry.stats[key] = Stat(value(key))
+            entry.params_m, entry.macs_g = value("params_m"), value("macs_g")
+            entry.macs_seconds, entry.latency_ms = value("macs_seconds"), None
+            entries.append(entry)
+    return entries
+
+
+def with_reported(entries: list[Entry]) -> list[Entry]:
+    """Ours, then for each method the published row and the difference (ours − reported)."""
+    datasets = list(dict.fromkeys(e.dataset for e in entries))
+    reported = {(e.method, e.dataset): e for d in datasets for e in read_reported(d)}
+    out: list[Entry] = []
+    ours_methods = list(dict.fromkeys(e.method for e in entries))
+    for method in ours_methods:
+        out.extend(e for e in entries if e.method == method)
+        for dataset in datasets:
+            ours = next((e for e in entries if e.method == method and e.dataset == dataset), None)
+            paper = reported.pop((REPORTED_ALIASES.get(method, method), dataset), None)
+            if paper is None or ours is None:
+                continue
+            out.append(Entry(f"{method} (reported)", dataset, paper.stats, paper.params_m,
+                             paper.macs_g, paper.macs_seconds, None, "reported"))
+            delta = {k: Stat(ours.stats[k].mean - paper.stats[k].mean)
+                     for k in paper.stats if k in ours.stats}
+            out.append(Entry(f"{method} Δ (ours − reported)", dataset, delta, source="delta"))
+    for (method, dataset), paper in reported.items():
+        out.append(Entry(f"{method} (reported)", dataset, paper.stats, paper.params_m,
+                         paper.macs_g, paper.macs_seconds, None, "reported"))
+    return out
+
+
 def _fmt(stat: Stat | None, digits: int, with_ci: bool) -> str:
     if stat is None or stat.mean is None or math.isnan(stat.mean):
         return "–"
@@ -137,6 +192,7 @@ def table_rows(entries: list[Entry], with_ci: bool = True) -> tuple[list[str], l
     for method in methods:
         row = [method]
         efficiency = next((by_key[(method, d)] for d in datasets if (method, d) in by_key), None)
+        own_seconds = efficiency.macs_seconds if efficiency is not None else None
         for dataset in datasets:
             entry = by_key.get((method, dataset))
             for key, _ in QUALITY:
@@ -144,8 +200,12 @@ def table_rows(entries: list[Entry], with_ci: bool = True) -> tuple[list[str], l
                 row.append(_fmt(entry.stats.get(key) if entry else None, digits, with_ci))
         row.append("–" if efficiency is None or efficiency.params_m is None
                    else f"{efficiency.params_m:.3g}")
-        row.append("–" if efficiency is None or efficiency.macs_g is None
-                   else f"{efficiency.macs_g:.3g}")
+        if efficiency is None or efficiency.macs_g is None:
+            row.append("–")
+        elif per or own_seconds is None:
+            row.append(f"{efficiency.macs_g:.3g}")
+        else:
+            row.append(f"{efficiency.macs_g:.3g} (per {own_seconds:g} s)")
         row.append("–" if efficiency is None or efficiency.latency_ms is None
                    else f"{efficiency.latency_ms:.1f}")
         body.append(row)

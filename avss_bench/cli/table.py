@@ -11,10 +11,19 @@ import click
 @click.argument("results", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--format", "fmt", type=click.Choice(["markdown", "latex", "csv"]),
               default="markdown", help="Output format.")
+@click.option("--reported", is_flag=True,
+              help="Add the published numbers (recipes/<corpus>/reported.csv) and the "
+                   "difference ours − reported.")
 @click.option("--no-ci", is_flag=True, help="Means only, without the ± 95% CI half-widths.")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
               help="Also write the table to this file.")
-def command(results: tuple[Path, ...], fmt: str, no_ci: bool, out: Path | None) -> None:
+@click.option("--plot", "plot_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the Pareto plot (SI-SNRi vs MACs, marker area by Params) as PNG.")
+@click.option("--plot-examples", "examples_dir", type=click.Path(path_type=Path),
+              help="Write waveform + spectrogram panels (mixture / reference / estimate) for "
+                   "the example wavs of every results folder into this folder.")
+def command(results: tuple[Path, ...], fmt: str, reported: bool, no_ci: bool, out: Path | None,
+            plot_path: Path | None, examples_dir: Path | None) -> None:
     """Build the comparison table from RESULTS folders (searched for summary.json).
 
     One row per method; SI-SNRi, SDRi, PESQ, STOI (mean ± 95% CI) per dataset, then Params
@@ -22,13 +31,29 @@ def command(results: tuple[Path, ...], fmt: str, no_ci: bool, out: Path | None) 
     the summary by `avss-bench profile --json`.
 
     \b
-      avss-bench table results/ --format markdown
+      avss-bench table results/ --format markdown --reported
       avss-bench table results/iianet results/ctcnet --format latex --out table.tex
+      avss-bench table results/ --reported --plot pareto.png --plot-examples plots/
     """
-    from avss_bench.leaderboard import collect, render
+    from avss_bench.leaderboard import collect, render, with_reported
 
-    text = render(collect(list(results)), fmt=fmt, with_ci=not no_ci)
+    entries = collect(list(results))
+    shown = with_reported(entries) if reported else entries
+    text = render(shown, fmt=fmt, with_ci=not no_ci)
     click.echo(text)
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(text + "\n")
+    if plot_path is not None:
+        from avss_bench.plots import pareto_plot
+
+        click.echo(f"wrote {pareto_plot(shown, plot_path)}", err=True)
+    if examples_dir is not None:
+        from avss_bench.plots import example_panels
+
+        folders = sorted({p.parent for r in results for p in
+                          ([r] if r.name == "summary.json" else r.rglob("summary.json"))})
+        for folder in folders:
+            if (folder / "examples").is_dir():
+                for path in example_panels(folder, examples_dir / folder.name):
+                    click.echo(f"wrote {path}", err=True)

@@ -1,0 +1,75 @@
+"""Leaderboard: summaries + profiles -> markdown/latex/csv, published numbers, Pareto plot."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from avss_bench.cli import main
+from avss_bench.errors import AvssError
+from avss_bench.leaderboard import collect, render, with_reported
+
+
+def _summary(folder: Path, model: str, si: float, profile: dict | None = None) -> None:
+    folder.mkdir(parents=True)
+    metrics = {"si_snr_i": {"mean": si, "ci95": [si - 0.5, si + 0.5], "n": 6000, "n_failed": 0},
+               "sdr_i": {"mean": si + 0.3, "ci95": [si - 0.1, si + 0.7], "n": 6000,
+                         "n_failed": 0},
+               "pesq": {"mean": 3.0, "ci95": [2.9, 3.1], "n": 6000, "n_failed": 2},
+               "stoi": {"mean": 0.912, "ci95": [0.91, 0.914], "n": 6000, "n_failed": 0}}
+    (folder / "summary.json").write_text(json.dumps(
+        {"model": model, "data": "/data/lrs2", "split": "tt", "metrics": metrics,
+         "params_separator": 3036670}))
+    if profile:
+        (folder / "profile.json").write_text(json.dumps(profile))
+
+
+@pytest.fixture()
+def results(tmp_path: Path) -> Path:
+    _summary(tmp_path / "iianet", "iianet", 15.8,
+             {"params_separator": 3036670, "macs_separator_g": 17.1, "seconds": 1,
+              "latency_ms_median": 812.3})
+    _summary(tmp_path / "ctcnet", "ctcnet", 14.1,
+             {"params_separator": 7147357, "macs_separator_g": 83.35, "seconds": 1})
+    return tmp_path
+
+
+def test_markdown_rows_columns_and_ci(results: Path) -> None:
+    text = render(collect([results]))
+    lines = text.splitlines()
+    assert lines[0] == "Dataset: LRS2-2Mix"
+    header = lines[2]
+    assert header == ("| Method | SI-SNRi | SDRi | PESQ | STOI | Params (M) | MACs (G per 1 s) "
+                      "| Latency (ms) |")
+    iianet = next(line for line in lines if line.startswith("| IIANet |"))
+    assert "15.80 ± 0.50" in iianet and "3.04" in iianet and "17.1" in iianet
+    assert "3.00 ± 0.10 (2 failed)" in iianet and "812.3" in iianet
+
+
+def test_reported_rows_and_difference(results: Path) -> None:
+    entries = with_reported(collect([results]))
+    names = [e.method for e in entries]
+    assert "IIANet (reported)" in names and "CTCNet Δ (ours − reported)" in names
+    delta = next(e for e in entries if e.method == "IIANet Δ (ours − reported)")
+    assert delta.stats["si_snr_i"].mean == pytest.approx(15.8 - 16.0)
+    assert delta.stats["sdr_i"].mean == pytest.approx(16.1 - 16.2)
+    assert "AVConvTasNet (reported)" in names  # published-only methods are kept too
+    latex = render(entries, fmt="latex")
+    assert latex.startswith(r"\begin{tabular}") and r"$\pm$" in latex
+
+
+def test_cli_table_writes_csv_and_pareto_png(results: Path, tmp_path: Path) -> None:
+    png = tmp_path / "pareto.png"
+    out = CliRunner().invoke(main, ["table", str(results), "--format", "csv", "--reported",
+                                    "--plot", str(png)])
+    assert out.exit_code == 0, out.output
+    assert out.output.splitlines()[0].startswith("Method,SI-SNRi,SDRi,PESQ,STOI,Params (M)")
+    assert png.is_file() and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_no_results_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(AvssError, match="no summary.json found"):
+        collect([tmp_path])
