@@ -1,0 +1,195 @@
+"""MediaPipe FaceLandmarker: locating the model file, and a VIDEO-mode tracker that is closed.
+
+Model resolution (:func:`resolve_landmarker_path`), first match wins:
+
+1. an explicit path (``--landmarker PATH`` / ``landmarker=`` argument);
+2. the environment variable ``AVSS_BENCH_LANDMARKER``;
+3. the cache file ``$XDG_CACHE_HOME/avss-bench/face_landmarker.task`` (``~/.cache/...`` by
+   default), accepted only if its sha256 is the pinned one;
+4. a download from MediaPipe's official model address into that cache, checked against the
+   pinned sha256 and written atomically (for users with internet; tests never download).
+
+MediaPipe >= 0.10.30 ships no model files, hence this resolution.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from avss_bench.errors import AvssError
+
+MODEL_URL = (
+    "https://storage.googleapis.com/mediapipe-models/face_landmarker/face_landmarker/"
+    "float16/1/face_landmarker.task"
+)
+MODEL_SHA256 = "64184e229b263107bc2b804c6625db1341ff2bb731874b0bcc2fe6544e0bc9ff"
+ENV_VAR = "AVSS_BENCH_LANDMARKER"
+MODEL_FILENAME = "face_landmarker.task"
+NUM_LANDMARKS = 478  # FaceMesh topology with irises
+
+
+def default_cache_path() -> Path:
+    """Where a downloaded model is kept: ``$XDG_CACHE_HOME/avss-bench/face_landmarker.task``."""
+    root = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(root) / "avss-bench" / MODEL_FILENAME
+
+
+def sha256_of(path: Path) -> str:
+    """Hex sha256 of a file."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def download_model(dest: Path, url: str = MODEL_URL, sha256: str = MODEL_SHA256,
+                   timeout: float = 60.0) -> Path:
+    """Download ``url`` to ``dest`` atomically, refusing content whose sha256 differs."""
+    dest = Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=dest.name + ".", suffix=".part", dir=dest.parent)
+    tmp = Path(tmp_name)
+    try:
+        digest = hashlib.sha256()
+        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as resp:
+            for block in iter(lambda: resp.read(1 << 20), b""):
+                digest.update(block)
+                out.write(block)
+        if digest.hexdigest() != sha256:
+            raise AvssError(f"downloaded FaceLandmarker model has sha256 {digest.hexdigest()}, "
+                            f"expected {sha256}", url)
+        os.replace(tmp, dest)
+    except OSError as exc:
+        raise AvssError(f"cannot download the FaceLandmarker model ({exc}); download it by hand "
+                        f"and pass --landmarker PATH or set {ENV_VAR}", url) from None
+    finally:
+        tmp.unlink(missing_ok=True)
+    return dest
+
+
+def resolve_landmarker_path(explicit: str | Path | None = None, *, download: bool = True) -> Path:
+    """The FaceLandmarker ``.task`` file to use (order in the module docstring).
+
+    Args:
+        explicit: a path given by the user; it must exist (no fall-through when it does not).
+        download: allow step 4 (network). With ``False`` a missing model is an error.
+
+    Raises:
+        AvssError: the named file does not exist, or no model is found and none may be or could
+            be downloaded.
+    """
+    for given, origin in ((explicit, "landmarker model"), (os.environ.get(ENV_VAR), ENV_VAR)):
+        if given:
+            path = Path(given).expanduser()
+            if not path.is_file():
+                raise AvssError(f"{origin} not found", path)
+            return path
+    cached = default_cache_path()
+    if cached.is_file() and sha256_of(cached) == MODEL_SHA256:
+        return cached
+    if not download:
+        raise AvssError(f"no FaceLandmarker model: pass --landmarker PATH, set {ENV_VAR}, or put "
+                        f"the file at {cached}")
+    return download_model(cached)
+
+
+class FaceLandmarkTracker:
+    """A MediaPipe FaceLandmarker in VIDEO mode, as a context manager.
+
+    VIDEO mode tracks the face from frame to frame (the face detector runs only when tracking is
+    lost) and needs strictly increasing timestamps; this class generates them. Call
+    :meth:`reset` between clips: it feeds one blank frame, which drops the tracked face and the
+    landmark filter state, so that a clip's landmarks do not depend on the clip before it
+    (measured: identical to a freshly created landmarker). Timestamps never start at 0, because
+    MediaPipe's filter treats a first timestamp of 0 differently.
+
+    Args:
+        model: path of the ``.task`` file, or ``None`` to resolve it (see module docstring).
+        num_faces: most faces reported per frame.
+        min_detection_confidence, min_presence_confidence, min_tracking_confidence: MediaPipe's
+            thresholds (its defaults, 0.5).
+    """
+
+    def __init__(self, model: str | Path | None = None, *, num_faces: int = 1,
+                 min_detection_confidence: float = 0.5, min_presence_confidence: float = 0.5,
+                 min_tracking_confidence: float = 0.5) -> None:
+        from mediapipe.tasks.python import BaseOptions, vision
+
+        self.model_path = resolve_landmarker_path(model)
+        options = vision.FaceLandmarkerOptions(
+            base_options=BaseOptions(model_asset_path=str(self.model_path)),
+            running_mode=vision.RunningMode.VIDEO,
+            num_faces=num_faces,
+            min_face_detection_confidence=min_detection_confidence,
+            min_face_presence_confidence=min_presence_confidence,
+            min_tracking_confidence=min_tracking_confidence,
+        )
+        try:
+            self._landmarker: Any = vision.FaceLandmarker.create_from_options(options)
+        except (RuntimeError, ValueError) as exc:
+            raise AvssError(f"cannot load FaceLandmarker model ({exc})", self.model_path) from None
+        self.num_faces = num_faces
+        self._timestamp_ms = 1000
+        self._used = False  # a frame was processed since creation or the last reset
+        self._blank_due = False
+
+    def __enter__(self) -> FaceLandmarkTracker:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Release the MediaPipe graph (idempotent)."""
+        landmarker, self._landmarker = getattr(self, "_landmarker", None), None
+        if landmarker is not None:
+            landmarker.close()
+
+    def reset(self) -> None:
+        """Forget the tracked face before the next clip (effective at the next :meth:`detect`)."""
+        self._blank_due = self._used
+
+    def _run(self, frame: np.ndarray, step_ms: int):  # noqa: ANN202 - FaceLandmarkerResult
+        import mediapipe as mp
+
+        if self._landmarker is None:
+            raise RuntimeError("FaceLandmarkTracker is closed")
+        image = mp.Image(image_format=mp.ImageFormat.SRGB, data=np.ascontiguousarray(frame))
+        result = self._landmarker.detect_for_video(image, self._timestamp_ms)
+        self._timestamp_ms += max(1, int(step_ms))
+        return result
+
+    def detect(self, frame_rgb: np.ndarray, step_ms: int = 40) -> list[np.ndarray]:
+        """Landmarks of the faces in one RGB frame.
+
+        Args:
+            frame_rgb: ``uint8 [H, W, 3]`` RGB image, the next frame of the current clip.
+            step_ms: time to the next frame (40 ms at 25 fps); only its monotonicity matters
+                to MediaPipe's tracking filter.
+
+        Returns:
+            One ``float64 [478, 3]`` array per face (at most ``num_faces``): x and y in pixels of
+            this frame, z in MediaPipe's relative depth units (scaled like x).
+        """
+        if frame_rgb.dtype != np.uint8 or frame_rgb.ndim != 3 or frame_rgb.shape[2] != 3:
+            raise ValueError("frame_rgb must be uint8 [H, W, 3]")
+        if self._blank_due:
+            self._run(np.zeros_like(frame_rgb), step_ms)
+            self._blank_due = False
+        self._used = True
+        result = self._run(frame_rgb, step_ms)
+        height, width = frame_rgb.shape[:2]
+        faces = []
+        for face in result.face_landmarks:
+            points = np.array([(p.x, p.y, p.z) for p in face], dtype=np.float64)
+            points *= (width, height, width)
+            faces.append(points)
+        return faces
