@@ -1,14 +1,146 @@
-"""`avss-bench prepare`: not landed yet (corpus preparation, issue 4)."""
+"""`avss-bench prepare <corpus>`: one subcommand per registered corpus, generated from the registry.
+
+Each subcommand is a thin wrapper over `avss_bench.prepare.prepare_corpus`. Defaults come from
+the corpus's bundled recipe `recipes/<corpus>/prepare.yaml` (or `--recipe PATH`); options given
+on the command line override it.
+"""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
-from avss_bench.cli._common import not_landed
+from avss_bench.cli._common import quiet_option
+from avss_bench.errors import AvssError
 
 
-@click.command(context_settings={"ignore_unknown_options": True})
-@click.argument("args", nargs=-1, type=click.UNPROCESSED)
-def command(args: tuple[str, ...]) -> None:
-    """Not available yet (corpus preparation, issue 4): exits with status 2."""
-    not_landed("prepare", "corpus preparation, issue 4")
+def _parse_sizes(text: str | None) -> dict[str, int] | None:
+    """`tr=100,cv=20,tt=20` -> {"tr": 100, ...}."""
+    if not text:
+        return None
+    from avss_bench.manifest import canonical_split
+
+    sizes = {}
+    for part in text.split(","):
+        try:
+            key, value = part.split("=")
+            sizes[canonical_split(key.strip())] = int(value)
+        except ValueError:
+            raise AvssError(f"--num-mixtures must look like tr=N,cv=N,tt=N, got '{text}'") \
+                from None
+        if sizes[canonical_split(key.strip())] < 1:
+            raise AvssError(f"--num-mixtures: {key}={value} must be at least 1")
+    return sizes
+
+
+def _summary(report: dict) -> str:
+    lines = []
+    for split, counts in report["counts"].items():
+        origin = report["lists"][split]["origin"]
+        lines.append(f"  {split}: {counts['written']} mixtures written, {counts['dropped']} "
+                     f"dropped ({origin} list of {counts['listed']})")
+    u = report["utterances"]
+    lines.append(f"  utterances: {u['needed']} needed, {u['sources_ok']} sources and "
+                 f"{u['lips_ok']} lip ROIs ok, {u['skipped']} skipped")
+    for item in report["skipped"][:20]:
+        lines.append(f"  skipped {item['utt']} ({item['stage']}): {item['reason']}")
+    if len(report["skipped"]) > 20:
+        lines.append(f"  ... {len(report['skipped']) - 20} more skipped (report.json)")
+    return "\n".join(lines)
+
+
+def make_command(name: str) -> click.Command:
+    """The `prepare <name>` subcommand of one registered corpus."""
+    from avss_bench.corpora.registry import corpora
+
+    cls = corpora.get(name)
+    doc = (cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else name
+    module_doc = (__import__(cls.__module__, fromlist=["_"]).__doc__ or "").strip()
+
+    @click.command(name=name, help=module_doc or doc, short_help=doc)
+    @click.option("--root", required=True, type=click.Path(file_okay=False, path_type=Path),
+                  help="The raw corpus in its real on-disk layout.")
+    @click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path),
+                  help="Output folder (created; a rerun resumes in it).")
+    @click.option("--mix-list", default=None,
+                  help="'official' (download the CTCNet lists, pinned sha256, cached), "
+                       "'generate' (seeded lists by the official law), or a folder holding "
+                       "mix_2_spk_{tr,cv,tt}.scp. A split without a list is generated.")
+    @click.option("--splits", default=None, help="Comma-separated subset of tr,cv,tt.")
+    @click.option("--jobs", "-j", default=1, show_default=True, type=click.IntRange(1),
+                  help="Worker processes (joblib).")
+    @click.option("--shard", default=None, metavar="I/N",
+                  help="Prepare only part I of N (0 <= I < N) into OUT; then run --merge.")
+    @click.option("--merge", is_flag=True,
+                  help="Join the shards' parts in OUT: check completeness, write manifests "
+                       "and report.json.")
+    @click.option("--landmarker", default=None, type=click.Path(dir_okay=False, path_type=Path),
+                  help="MediaPipe face_landmarker.task (default: $AVSS_BENCH_LANDMARKER, "
+                       "the cache, or a download).")
+    @click.option("--seed", default=None, type=int, help="Seed of generated lists.")
+    @click.option("--num-mixtures", default=None, metavar="tr=N,cv=N,tt=N",
+                  help="Size of generated lists (default: the official sizes), or the first N "
+                       "lines of a given list.")
+    @click.option("--skip-lips", is_flag=True,
+                  help="Do not extract mouth ROIs (audio-only preparation).")
+    @click.option("--min-source-seconds", default=None, type=float,
+                  help="Skip sources shorter than this (default 0: keep them, 'min'-truncating "
+                       "their mixtures as the original recipe does).")
+    @click.option("--recipe", default=None, type=click.Path(dir_okay=False, path_type=Path),
+                  help=f"Preparation settings (default: the bundled recipes/{name}/prepare.yaml).")
+    @quiet_option
+    def command(root: Path, out: Path, mix_list: str | None, splits: str | None, jobs: int,
+                shard: str | None, merge: bool, landmarker: Path | None, seed: int | None,
+                num_mixtures: str | None, skip_lips: bool, min_source_seconds: float | None,
+                recipe: Path | None, quiet: bool) -> None:
+        from avss_bench.prepare import load_prepare_config, prepare_corpus
+
+        config = load_prepare_config(name, recipe)
+        report = prepare_corpus(
+            name, root, out,
+            mix_list=mix_list if mix_list is not None else config.mix_list,
+            splits=splits.split(",") if splits else config.splits,
+            jobs=jobs, shard=shard, landmarker=landmarker,
+            seed=seed if seed is not None else config.seed,
+            num_mixtures=_parse_sizes(num_mixtures) or config.num_mixtures,
+            quiet=quiet, merge=merge, skip_lips=skip_lips or not config.lips,
+            min_source_seconds=(min_source_seconds if min_source_seconds is not None
+                                else config.min_source_seconds),
+            segment_seconds=config.segment_seconds)
+        where = "report.json" if shard is None else "shards/"
+        click.echo(f"prepared {name} into {out} ({where}; "
+                   f"{report['timings_s']['total']:.1f} s)")
+        click.echo(_summary(report))
+        if report["dropped"]:
+            click.echo(f"  {len(report['dropped'])} mixtures dropped, with reasons: "
+                       f"{out}/report.json")
+
+    return command
+
+
+class CorpusCommands(click.Group):
+    """`prepare`: its subcommands are the registered corpora."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        from avss_bench.corpora.registry import corpora
+
+        return corpora.names()
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        from avss_bench.corpora.registry import corpora
+
+        if name not in corpora.names():
+            return None
+        return make_command(name)
+
+
+@click.group(cls=CorpusCommands, context_settings={"help_option_names": ["-h", "--help"]})
+def command() -> None:
+    """Turn a raw corpus (LRS2, LRS3, VoxCeleb2) into the standard 2-speaker benchmark.
+
+    Writes OUT/wav16k/min/{tr,cv,tt}/{mix,s1,s2}/*.wav (the official names), OUT/lips/*.npz
+    (96x96 grey mouth crops, 25 fps), OUT/manifests/{tr,cv,tt}.csv and OUT/report.json, e.g.
+
+        avss-bench prepare lrs2 --root /data/LRS2 --out data/lrs2 --mix-list official
+    """

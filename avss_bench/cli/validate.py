@@ -1,14 +1,57 @@
-"""`avss-bench validate`: not landed yet (corpus preparation, issue 4)."""
+"""`avss-bench validate OUT`: re-check a prepared corpus; exits 1 with a list of problems."""
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import click
 
-from avss_bench.cli._common import not_landed
+from avss_bench.cli._common import quiet_option
+
+MAX_SHOWN = 100
 
 
-@click.command(context_settings={"ignore_unknown_options": True})
-@click.argument("args", nargs=-1, type=click.UNPROCESSED)
-def command(args: tuple[str, ...]) -> None:
-    """Not available yet (corpus preparation, issue 4): exits with status 2."""
-    not_landed("validate", "corpus preparation, issue 4")
+@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.argument("out", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--splits", default=None, help="Comma-separated subset of tr,cv,tt "
+                                              "(default: every manifest present).")
+@click.option("--jobs", "-j", default=1, show_default=True, type=click.IntRange(1),
+              help="Worker processes.")
+@click.option("--no-lips", is_flag=True,
+              help="Accept empty lip columns (a corpus prepared with --skip-lips; also "
+                   "detected from report.json).")
+@click.option("--no-gains", is_flag=True,
+              help="Skip the P.56 level-difference check (the slowest check).")
+@click.option("--all-problems", is_flag=True, help=f"Print every problem, not the first "
+                                                   f"{MAX_SHOWN}.")
+@quiet_option
+def command(out: Path, splits: str | None, jobs: int, no_lips: bool, no_gains: bool,
+            all_problems: bool, quiet: bool) -> None:
+    """Re-check a prepared corpus from its manifests.
+
+    For every mixture: all paths exist; WAVs are 16 kHz mono int16 with num_samples samples;
+    mix == s1 + s2 within 1 LSB; the peak is 0.9 full scale (29491 +-1); the P.56 level
+    difference of the written s1 and s2 equals the list's gain difference within 0.01 dB
+    (mixtures 'min' mode truncated are exempt); lip files are uint8 [F, 96, 96] with F frames
+    at 25 fps matching the audio (round(num_samples * 25 / 16000) +-1 frame; a truncated source
+    only needs to cover the mixture). Exits 1 and lists the problems when any is found.
+    """
+    from avss_bench.validate import validate_prepared
+
+    result = validate_prepared(out, splits=splits.split(",") if splits else None, jobs=jobs,
+                               require_lips=False if no_lips else None,
+                               check_gains=not no_gains, quiet=quiet)
+    checked = ", ".join(f"{split} {n}" for split, n in result.rows.items()) or "none"
+    if result.ok:
+        click.echo(f"{out}: OK ({checked} mixtures checked)")
+        return
+    shown = result.problems if all_problems else result.problems[:MAX_SHOWN]
+    for problem in shown:
+        click.echo(problem, err=True)
+    more = len(result.problems) - len(shown)
+    if more:
+        click.echo(f"... and {more} more (--all-problems)", err=True)
+    click.echo(f"{out}: {len(result.problems)} problem(s) ({checked} mixtures checked)",
+               err=True)
+    sys.exit(1)

@@ -1,0 +1,127 @@
+"""What every corpus module provides: finding utterances on disk and the pools lists draw from.
+
+A corpus module (one per corpus, like Lhotse's recipes) subclasses `Corpus` and fills in:
+
+* `name`, `title`: the `prepare <name>` subcommand and its help line;
+* `utt_pattern`: the regex of the flat utterance id used in list file names;
+* `locate(utt)`: the utterance's media files from its flat id, without walking the tree;
+* `utterances()`: every usable utterance (walks the tree; needed to generate lists);
+* `pools(...)`: which utterances each split's generated list may draw from;
+* `official_lists`: the public addresses and sha256 of its official lists;
+* `default_sizes`: the official list sizes, used when generating.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import ClassVar
+
+from avss_bench.errors import AvssError
+
+#: Where the official lists live (CTCNet repository, `Datasets/<corpus>/mix_2_spk_<split>.scp`),
+#: pinned to the commit the shared facts were taken from.
+CTCNET_RAW = ("https://raw.githubusercontent.com/JusperLee/CTCNet/"
+              "c8112b78b2bdf2ef5382045db6dfcc9d0f858963/Datasets")
+
+
+@dataclass(frozen=True)
+class Utterance:
+    """One corpus utterance: its flat id, speaker and media files (relative to the corpus root)."""
+
+    utt: str  # the flat id used in list file names, e.g. 6330311066473698535_00011
+    speaker: str
+    subset: str  # on-disk subset: main, pretrain, trainval, test, dev
+    video: str  # the clip (.mp4): the manifest's `source` and the lip-ROI input
+    audio: str  # the file whose audio track is decoded (the .mp4, or Vox2's .m4a twin)
+
+
+@dataclass(frozen=True)
+class OfficialList:
+    """A public official list: where to download it and its pinned sha256."""
+
+    url: str
+    sha256: str
+
+
+class Corpus:
+    """Base class of the corpus modules (see the module docstring)."""
+
+    name: ClassVar[str] = ""
+    title: ClassVar[str] = ""
+    utt_pattern: ClassVar[str] = ""
+    official_lists: ClassVar[Mapping[str, OfficialList]] = {}
+    default_sizes: ClassVar[Mapping[str, int]] = {"tr": 20000, "cv": 5000, "tt": 3000}
+    #: how generated lists write their paths per split (`{utt}` is replaced)
+    list_path_format: ClassVar[Mapping[str, str]] = {
+        "tr": "raw_audio/{utt}.wav", "cv": "raw_audio/{utt}.wav", "tt": "raw_audio/{utt}.wav"}
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root).expanduser()
+        if not self.root.is_dir():
+            raise AvssError(f"{self.title or self.name} root is not a directory", self.root)
+        self.check_layout()
+
+    # -- to implement -------------------------------------------------------------------------
+    def check_layout(self) -> None:
+        """Raise AvssError with a one-line hint when `root` does not look like this corpus."""
+
+    def locate(self, utt: str) -> Utterance | None:
+        """The utterance with flat id `utt`, or None when its media are not on disk."""
+        raise NotImplementedError
+
+    def utterances(self) -> list[Utterance]:
+        """Every utterance of the corpus that lists may use, sorted by id."""
+        raise NotImplementedError
+
+    def pools(self, splits: Sequence[str], fixed_speakers: Mapping[str, set[str]],
+              seed: int | str) -> dict[str, list[Utterance]]:
+        """The utterances each generated split draws from.
+
+        Args:
+            splits: the splits whose lists are generated.
+            fixed_speakers: speakers used by the splits whose lists are given (official or a
+                user's), which generated splits must avoid where the corpus allows it.
+            seed: the generation seed (for deterministic speaker assignment).
+        """
+        raise NotImplementedError
+
+    # -- shared helpers -------------------------------------------------------------------------
+    @property
+    def utt_regex(self) -> re.Pattern:
+        return re.compile(self.utt_pattern)
+
+    def path(self, relative: str) -> Path:
+        return self.root / relative
+
+
+def split_speakers(utterances: Sequence[Utterance], fraction: float, min_speakers: int,
+                   seed: int | str) -> tuple[list[Utterance], list[Utterance]]:
+    """Split a pool by speaker: the first part gets whole speakers until it holds `fraction`
+    of the utterances (and at least `min_speakers` speakers, leaving as many to the rest)."""
+    by_speaker: dict[str, list[Utterance]] = {}
+    for u in utterances:
+        by_speaker.setdefault(u.speaker, []).append(u)
+    speakers = sorted(by_speaker)
+    random.Random(f"speakers:{seed}").shuffle(speakers)
+    first: list[str] = []
+    count = 0
+    target = fraction * len(utterances)
+    for spk in speakers:
+        if len(first) >= min_speakers and count >= target:
+            break
+        if len(speakers) - len(first) <= min_speakers:
+            break
+        first.append(spk)
+        count += len(by_speaker[spk])
+    chosen = set(first)
+    a = [u for u in utterances if u.speaker in chosen]
+    b = [u for u in utterances if u.speaker not in chosen]
+    return a, b
+
+
+def without_speakers(utterances: Iterable[Utterance], speakers: set[str]) -> list[Utterance]:
+    return [u for u in utterances if u.speaker not in speakers]

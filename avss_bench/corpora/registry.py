@@ -1,0 +1,50 @@
+"""The corpus registry: `avss-bench prepare <corpus>` subcommands are generated from it.
+
+Corpora register through the entry-point group `avss_bench.corpora`
+(`name = "package.module:CorpusClass"`), the bundled LRS2/LRS3/VoxCeleb2 modules exactly like a
+user's plugin would. A stale install whose metadata predates the entry points still finds the
+bundled three.
+"""
+
+from __future__ import annotations
+
+from importlib.metadata import entry_points
+
+from avss_bench.errors import AvssError
+
+GROUP = "avss_bench.corpora"
+BUNDLED = {
+    "lrs2": "avss_bench.corpora.lrs2:LRS2",
+    "lrs3": "avss_bench.corpora.lrs3:LRS3",
+    "vox2": "avss_bench.corpora.vox2:VoxCeleb2",
+}
+
+
+class CorpusRegistry:
+    """Corpus classes by name, filled from the `avss_bench.corpora` entry points."""
+
+    def entries(self) -> dict[str, str]:
+        found = dict(BUNDLED)
+        for ep in entry_points(group=GROUP):
+            found[ep.name] = ep.value
+        return dict(sorted(found.items()))
+
+    def names(self) -> list[str]:
+        return list(self.entries())
+
+    def get(self, name: str) -> type:
+        """The corpus class registered as `name`."""
+        from avss_bench.registry import import_object
+
+        entries = self.entries()
+        if name not in entries:
+            raise AvssError(f"unknown corpus '{name}'; registered: {', '.join(entries)}")
+        return import_object(entries[name])
+
+
+corpora = CorpusRegistry()
+
+
+def get_corpus(name: str, root) -> object:
+    """Instantiate the corpus `name` on the raw corpus at `root`."""
+    return corpora.get(name)(root)
