@@ -1,14 +1,197 @@
-"""`avss-bench score`: not landed yet (metrics engine, issue 3)."""
+"""`avss-bench score`: score separated audio, for a few files or a whole manifest split.
+
+Files:  avss-bench score --mixture m.wav --reference s1.wav s2.wav --estimate e1.wav e2.wav
+Split:  avss-bench score --manifest DIR/tt.csv --estimates EST_DIR --out RESULTS_DIR --jobs 2
+"""
 
 from __future__ import annotations
 
+import json
+import math
+from pathlib import Path
+from typing import Any
+
 import click
 
-from avss_bench.cli._common import not_landed
+from avss_bench.cli._common import quiet_option
+from avss_bench.errors import AvssError
+
+GREEDY = ("--reference", "--estimate")
+FILE_METRICS = "si_snr,sdr,pesq,stoi,estoi"
+SPLIT_METRICS = "si_snr,sdr,pesq,stoi"
+LABELS = {"si_snr": "SI-SNR", "si_snr_i": "SI-SNRi", "sdr": "SDR", "sdr_i": "SDRi",
+          "pesq": "PESQ", "stoi": "STOI", "estoi": "ESTOI"}
 
 
-@click.command(context_settings={"ignore_unknown_options": True})
-@click.argument("args", nargs=-1, type=click.UNPROCESSED)
-def command(args: tuple[str, ...]) -> None:
-    """Not available yet (metrics engine, issue 3): exits with status 2."""
-    not_landed("score", "metrics engine, issue 3")
+class _ScoreCommand(click.Command):
+    """Lets ``--reference a.wav b.wav`` mean ``--reference a.wav --reference b.wav``."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        rewritten: list[str] = []
+        current = None
+        for arg in args:
+            if arg in GREEDY:
+                current = arg
+                rewritten.append(arg)
+                continue
+            if arg.startswith("-"):
+                current = None
+            elif current is not None and rewritten[-1] != current:
+                rewritten.append(current)
+            rewritten.append(arg)
+        return super().parse_args(ctx, rewritten)
+
+
+def _nan_to_none(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def _load_files(mixture: str, references: tuple[str, ...], estimates: tuple[str, ...],
+                trim: bool) -> tuple[Any, Any, Any, int]:
+    import numpy as np
+
+    from avss_bench.audio_io import read_audio
+
+    mix, rate = read_audio(mixture)
+    signals = []
+    for path in references + estimates:
+        x, r = read_audio(path)
+        if r != rate:
+            raise AvssError(f"sample rate {r} Hz differs from the mixture's {rate} Hz", path)
+        signals.append(x)
+    if not trim:
+        for path, x in zip(references + estimates, signals, strict=True):
+            if x.size != mix.size:
+                raise AvssError(f"length {x.size} samples differs from the mixture's {mix.size}; "
+                                "pass --trim to cut every signal to the shortest", path)
+    n = min([mix.size] + [x.size for x in signals])
+    refs = np.stack([x[:n] for x in signals[: len(references)]])
+    ests = np.stack([x[:n] for x in signals[len(references):]])
+    return mix[:n], refs, ests, rate
+
+
+def _table(result: dict[str, Any], keys: list[str]) -> str:
+    head = ["target", "estimate"] + [LABELS[k] for k in keys]
+    rows = []
+    notes = []
+    for t in result["targets"]:
+        row = [Path(t["reference"]).name, Path(t["estimate"]).name]
+        for k in keys:
+            v = t[k]
+            if v is None or (isinstance(v, float) and not math.isfinite(v)):
+                row.append("n/a")
+                notes.append(f"{Path(t['reference']).name} {LABELS[k]}: {t.get(k + '_error')}")
+            else:
+                row.append(f"{v:.3f}" if k in ("pesq", "stoi", "estoi") else f"{v:.2f}")
+        rows.append(row)
+    widths = [max(len(str(r[i])) for r in [head] + rows) for i in range(len(head))]
+    lines = ["  ".join(str(c).rjust(w) if i > 1 else str(c).ljust(w)
+                       for i, (c, w) in enumerate(zip(r, widths, strict=True)))
+             for r in [head] + rows]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    unit = f"(SI-SNR/SDR in dB; PESQ {'wide' if result['sample_rate'] == 16000 else 'narrow'}-band"
+    lines.append(unit + f" at {result['sample_rate']} Hz)")
+    lines += [f"  failed: {n}" for n in notes]
+    return "\n".join(lines)
+
+
+@click.command(cls=_ScoreCommand)
+@click.option("--mixture", type=click.Path(dir_okay=False), help="The unprocessed mixture WAV.")
+@click.option("--reference", "references", multiple=True, type=click.Path(dir_okay=False),
+              help="Clean reference WAV(s), one per target: --reference s1.wav s2.wav.")
+@click.option("--estimate", "estimates", multiple=True, type=click.Path(dir_okay=False),
+              help="Estimated WAV(s): --estimate e1.wav e2.wav (matched by SI-SNR).")
+@click.option("--manifest", type=click.Path(dir_okay=False),
+              help="Score a whole split: the split's manifest CSV.")
+@click.option("--estimates", "estimates_dir", type=click.Path(file_okay=False),
+              help="With --manifest: folder holding <mixture_id>/s1.wav and s2.wav.")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False),
+              help="With --manifest: where results.csv and summary.json go.")
+@click.option("--jobs", "-j", default=1, show_default=True, type=click.IntRange(1),
+              help="Worker processes for --manifest (one thread each).")
+@click.option("--metrics", default=None,
+              help=f"Comma-separated subset of si_snr,sdr,pesq,stoi,estoi "
+                   f"[files: {FILE_METRICS}; split: {SPLIT_METRICS}].")
+@click.option("--permute/--no-permute", default=None,
+              help="Match estimates to references by SI-SNR [files: on; split: off, since "
+                   "EST_DIR/<id>/s1.wav is the estimate of target s1].")
+@click.option("--trim", is_flag=True,
+              help="Cut every signal to the shortest instead of failing on a length mismatch.")
+@click.option("--baseline-cache", type=click.Path(file_okay=False), default=None,
+              help="With --manifest: folder of cached mixture baselines [OUT/../.baselines].")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@quiet_option
+def command(mixture, references, estimates, manifest, estimates_dir, out_dir, jobs, metrics,
+            permute, trim, baseline_cache, as_json, quiet) -> None:
+    """Score separated audio: SI-SNR(i), SDR(i) (BSS-Eval as mir_eval), PESQ, STOI, ESTOI.
+
+    \b
+    Files (one mixture):
+      avss-bench score --mixture m.wav --reference s1.wav s2.wav --estimate e1.wav e2.wav
+    Split (a manifest; resumable, mixture baselines cached):
+      avss-bench score --manifest DIR/tt.csv --estimates EST_DIR --out RESULTS_DIR --jobs 2
+
+    Lengths must match (else an error naming the file; --trim cuts to the shortest). A value
+    that cannot be computed (silent or non-finite signal, too short, unsupported rate) is
+    reported as n/a / null with a reason, and a split summary counts the failures.
+    """
+    if manifest:
+        if mixture or references or estimates:
+            raise click.UsageError("--manifest cannot be combined with --mixture/--reference/"
+                                   "--estimate")
+        if not estimates_dir or not out_dir:
+            raise click.UsageError("--manifest needs --estimates EST_DIR and --out RESULTS_DIR")
+        _score_split(manifest, estimates_dir, out_dir, jobs, metrics or SPLIT_METRICS,
+                     bool(permute), trim, baseline_cache, as_json, quiet)
+        return
+    if not (mixture and references and estimates):
+        raise click.UsageError("give --mixture, --reference and --estimate (or --manifest)")
+    if len(estimates) < len(references):
+        raise click.UsageError(f"{len(estimates)} estimate(s) for {len(references)} reference(s)")
+    from avss_bench.metrics import score_utterance
+    from avss_bench.metrics.utterance import check_metrics, output_keys
+
+    names = _metric_list(metrics or FILE_METRICS, check_metrics)
+    mix, refs, ests, rate = _load_files(mixture, references, estimates, trim)
+    result = score_utterance(ests, refs, mix, rate, metrics=names,
+                             permute=True if permute is None else permute)
+    for j, target in enumerate(result["targets"]):
+        result["targets"][j] = {"reference": references[j],
+                                "estimate": estimates[result["permutation"][j]]} | {
+            k: _nan_to_none(v) for k, v in target.items()}
+    if as_json:
+        click.echo(json.dumps(result, indent=2))
+    else:
+        click.echo(_table(result, output_keys(names)))
+
+
+def _metric_list(text: str, check) -> tuple[str, ...]:
+    names = [m.strip() for m in text.split(",") if m.strip()]
+    try:
+        return check(names)
+    except ValueError as err:
+        raise click.BadParameter(str(err), param_hint="--metrics") from err
+
+
+def _score_split(manifest, estimates_dir, out_dir, jobs, metrics, permute, trim, baseline_cache,
+                 as_json, quiet) -> None:
+    from avss_bench.metrics.split import score_split
+    from avss_bench.metrics.utterance import check_metrics
+
+    names = _metric_list(metrics, check_metrics)
+    summary = score_split(manifest, estimates_dir, out_dir, jobs=jobs, metrics=names, trim=trim,
+                          quiet=quiet, permute=permute, baseline_cache=baseline_cache)
+    if as_json:
+        click.echo(json.dumps(summary, indent=2))
+        return
+    lines = [f"{'metric':8}  {'mean':>8}  {'95% CI':>19}  {'n':>6}  {'failed':>6}"]
+    for name, s in summary["metrics"].items():
+        mean = "n/a" if s["mean"] is None else f"{s['mean']:.3f}"
+        lo, hi = s["ci95"]
+        ci = "n/a" if lo is None else f"[{lo:.3f}, {hi:.3f}]"
+        lines.append(f"{LABELS[name]:8}  {mean:>8}  {ci:>19}  {s['n']:>6}  {s['n_failed']:>6}")
+    lines.append(f"{summary['n_rows']} targets of {summary['n_mixtures']} mixtures -> "
+                 f"{Path(out_dir) / 'results.csv'}, summary.json")
+    click.echo("\n".join(lines))

@@ -27,7 +27,9 @@ import scipy.linalg
 try:  # pragma: no cover - exercised implicitly
     import numba
 
-    _njit = numba.njit(cache=True, nogil=True, fastmath={'reassoc', 'contract'})
+    _njit = numba.njit(
+        cache=True, nogil=True, error_model="numpy", fastmath={"reassoc", "contract"}
+    )
 except ImportError:  # pragma: no cover
     numba = None
     _njit = None

@@ -129,12 +129,19 @@ class ReferenceSet:
         return out
 
 
+#: Energy ratios are differences of float64 energies (|ŝ|² - |Pŝ|²), resolved to about 1e-15:
+#: beyond this many dB the value is rounding noise (mir_eval then returns 150..300 dB or inf),
+#: so it is reported as this ceiling instead of inf/NaN.
+DB_CEILING = 150.0
+
+
 def _db(num: np.ndarray | float, den: np.ndarray | float) -> np.ndarray | float:
-    """10 log10(num / den) with den == 0 -> +inf (as mir_eval's _safe_db)."""
+    """10 log10(num / den), capped at DB_CEILING where den is at the rounding level."""
     num = np.asarray(num, dtype=np.float64)
     den = np.asarray(den, dtype=np.float64)
+    floor = num * 10.0 ** (-DB_CEILING / 10.0)
     with np.errstate(divide="ignore", invalid="ignore"):
-        out = np.where(den == 0, np.inf, 10.0 * np.log10(num / np.where(den == 0, 1.0, den)))
+        out = 10.0 * np.log10(num / np.maximum(den, floor))
     return float(out) if out.ndim == 0 else out
 
 

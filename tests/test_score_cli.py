@@ -1,0 +1,203 @@
+"""`avss-bench score` on files and on a manifest split (resume, baseline cache, failures)."""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import soundfile as sf
+from click.testing import CliRunner
+
+from avss_bench.cli import main
+from avss_bench.metrics import split as split_mod
+from avss_bench.metrics.split import score_split
+
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+METRICS_DIR = SHARED / "data" / "metrics"
+SPLIT_CASES = ["c01_arctic_0db_good", "c04_swapped_order", "c06_dc_offset", "c09_silent_reference",
+               "c11_short_2s_musical_noise", "c08_8k_narrowband"]
+
+pytestmark = pytest.mark.skipif(not METRICS_DIR.is_dir(), reason="../shared not present")
+
+
+def _expected(case: str) -> dict:
+    return json.loads((METRICS_DIR / case / "expected.json").read_text())
+
+
+def _invoke(args: list[str]):
+    return CliRunner().invoke(main, ["score", *args])
+
+
+def test_files_json_schema_and_values() -> None:
+    c = METRICS_DIR / "c04_swapped_order"
+    result = _invoke(["--mixture", str(c / "mixture.wav"), "--reference", str(c / "s1.wav"),
+                      str(c / "s2.wav"), "--estimate", str(c / "est1.wav"), str(c / "est2.wav"),
+                      "--json"])
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.output)
+    exp = _expected("c04_swapped_order")["metrics"]
+    assert out["sample_rate"] == 16000
+    assert out["permutation"] == [1, 0]
+    first = out["targets"][0]
+    assert first["reference"].endswith("s1.wav") and first["estimate"].endswith("est2.wav")
+    assert set(first) == {"reference", "estimate", "si_snr", "si_snr_i", "sdr", "sdr_i", "pesq",
+                          "stoi", "estoi"}
+    for j, t in enumerate(out["targets"]):
+        assert t["si_snr"] == pytest.approx(exp["si_snr"]["pit_db"][j], abs=1e-3)
+        assert t["sdr_i"] == pytest.approx(exp["bss_eval_sources"]["mir_eval"]["sdri_db"][j],
+                                           abs=1e-3)
+        assert t["pesq"] == pytest.approx(exp["pesq"]["wb"][j], abs=1e-4)
+        assert t["stoi"] == pytest.approx(exp["stoi"]["stoi"][j], abs=1e-4)
+
+
+def test_files_table_and_failure_reasons() -> None:
+    c = METRICS_DIR / "c09_silent_reference"
+    result = _invoke(["--mixture", str(c / "mixture.wav"), "--reference", str(c / "s1.wav"),
+                      "--reference", str(c / "s2.wav"), "--estimate", str(c / "est1.wav"),
+                      "--estimate", str(c / "est2.wav"), "--metrics", "si_snr,pesq"])
+    assert result.exit_code == 0, result.output
+    assert "SI-SNRi" in result.output and "n/a" in result.output
+    assert "s2.wav PESQ: silent reference" in result.output
+    json_out = _invoke(["--mixture", str(c / "mixture.wav"), "--reference", str(c / "s2.wav"),
+                        "--estimate", str(c / "est2.wav"), "--metrics", "pesq", "--json"])
+    target = json.loads(json_out.output)["targets"][0]
+    assert target["pesq"] is None and target["pesq_error"] == "silent reference"
+
+
+def test_files_errors_are_one_line(tmp_path: Path) -> None:
+    c = METRICS_DIR / "c01_arctic_0db_good"
+    missing = tmp_path / "nope.wav"
+    result = _invoke(["--mixture", str(c / "mixture.wav"), "--reference", str(c / "s1.wav"),
+                      "--estimate", str(missing)])
+    assert result.exit_code == 1
+    assert result.output.strip() == f"avss-bench: error: {missing}: file not found"
+    garbage = tmp_path / "bad.wav"
+    garbage.write_bytes(b"RIFF not really a wav")
+    result = _invoke(["--mixture", str(c / "mixture.wav"), "--reference", str(c / "s1.wav"),
+                      "--estimate", str(garbage)])
+    assert result.exit_code == 1 and str(garbage) in result.output
+    assert len(result.output.strip().splitlines()) == 1
+    x, sr = sf.read(c / "est1.wav")
+    short = tmp_path / "short.wav"
+    sf.write(short, x[:-100], sr)
+    result = _invoke(["--mixture", str(c / "mixture.wav"), "--reference", str(c / "s1.wav"),
+                      "--estimate", str(short)])
+    assert result.exit_code == 1 and "--trim" in result.output and str(short) in result.output
+    result = _invoke(["--mixture", str(c / "mixture.wav"), "--reference", str(c / "s1.wav"),
+                      "--estimate", str(short), "--trim", "--json", "--metrics", "si_snr"])
+    assert result.exit_code == 0
+    assert math.isfinite(json.loads(result.output)["targets"][0]["si_snr"])
+
+
+def _make_split(root: Path) -> tuple[Path, Path]:
+    """A manifest over fixture cases (absolute paths) and EST_DIR/<id>/s{k}.wav estimates."""
+    rows = []
+    est_dir = root / "est"
+    for case in SPLIT_CASES:
+        folder = METRICS_DIR / case
+        info = sf.info(folder / "mixture.wav")
+        row = {"mixture_id": case, "mix_path": str(folder / "mixture.wav"),
+               "num_samples": info.frames, "sample_rate": info.samplerate}
+        perm = _expected(case)["metrics"]["si_snr"]["pit_perm"]
+        for k in (1, 2):
+            row |= {f"s{k}_path": str(folder / f"s{k}.wav"), f"s{k}_utt": f"u{k}",
+                    f"s{k}_speaker": f"spk{k}", f"s{k}_gain_db": 0.0, f"s{k}_lips": f"l{k}.npz",
+                    f"s{k}_source": f"src{k}"}
+            (est_dir / case).mkdir(parents=True, exist_ok=True)
+            shutil.copy(folder / f"est{perm[k - 1] + 1}.wav", est_dir / case / f"s{k}.wav")
+        rows.append(row)
+    manifest = root / "data" / "tt.csv"
+    manifest.parent.mkdir()
+    pd.DataFrame(rows).to_csv(manifest, index=False)
+    return manifest, est_dir
+
+
+def test_split_values_summary_resume_and_cache(tmp_path: Path, monkeypatch) -> None:
+    manifest, est_dir = _make_split(tmp_path)
+    out_a = tmp_path / "results" / "model_a"
+    summary = score_split(manifest, est_dir, out_a, quiet=True, chunk_size=2)
+    table = pd.read_csv(out_a / "results.csv", dtype={"mixture_id": str})
+    assert list(table["mixture_id"]) == sorted(SPLIT_CASES * 2)
+    assert list(table.columns[:8]) == ["mixture_id", "target", "si_snr", "si_snr_i", "sdr",
+                                       "sdr_i", "pesq", "stoi"]
+    row = table[(table.mixture_id == "c01_arctic_0db_good") & (table.target == "s2")].iloc[0]
+    exp = _expected("c01_arctic_0db_good")["metrics"]
+    assert row["si_snr_i"] == pytest.approx(exp["si_snr"]["improvement_db"][1], abs=1e-3)
+    assert row["sdr"] == pytest.approx(exp["bss_eval_sources"]["mir_eval"]["sdr_db"][1], abs=1e-3)
+    assert row["pesq"] == pytest.approx(exp["pesq"]["wb"][1], abs=1e-4)
+    silent = table[(table.mixture_id == "c09_silent_reference") & (table.target == "s2")].iloc[0]
+    assert math.isnan(silent["pesq"]) and silent["pesq_error"] == "silent reference"
+    nb = table[(table.mixture_id == "c08_8k_narrowband") & (table.target == "s1")].iloc[0]
+    assert nb["pesq"] == pytest.approx(_expected("c08_8k_narrowband")["metrics"]["pesq"]["nb"][0],
+                                       abs=1e-4)
+    pesq_summary = summary["metrics"]["pesq"]
+    assert pesq_summary["n"] == 11 and pesq_summary["n_failed"] == 1
+    assert pesq_summary["failures"] == {"silent reference": 1}
+    finite = table["pesq"].dropna()
+    assert pesq_summary["mean"] == pytest.approx(finite.mean())
+    assert pesq_summary["ci95"][0] < pesq_summary["mean"] < pesq_summary["ci95"][1]
+    on_disk = json.loads((out_a / "summary.json").read_text())
+    assert on_disk["provenance"]["library_versions"]["pesq"]
+    assert on_disk["provenance"]["options"]["metrics"] == ["si_snr", "sdr", "pesq", "stoi"]
+    assert on_disk["baselines"]["reused"] is False
+    assert not (out_a / ".partial").exists()
+    reference_bytes = (out_a / "results.csv").read_bytes()
+
+    # interrupted after two chunks, then resumed: same bytes, baselines reused from the cache
+    real = split_mod._score_chunk
+    calls = {"n": 0}
+
+    def crashing(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] > 2:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    out_b = tmp_path / "results" / "model_b"
+    monkeypatch.setattr(split_mod, "_score_chunk", crashing)
+    with pytest.raises(KeyboardInterrupt):
+        score_split(manifest, est_dir, out_b, quiet=True, chunk_size=2)
+    assert len(list((out_b / ".partial").glob("part-*.csv"))) == 2
+    assert not (out_b / "results.csv").exists()
+    monkeypatch.setattr(split_mod, "_score_chunk", real)
+    resumed = score_split(manifest, est_dir, out_b, quiet=True, chunk_size=2)
+    assert resumed["rows_scored_this_run"] == 4
+    assert resumed["baselines"]["reused"] is True
+    assert (out_b / "results.csv").read_bytes() == reference_bytes
+
+
+def test_split_cli_parallel_and_missing_estimate(tmp_path: Path) -> None:
+    manifest, est_dir = _make_split(tmp_path)
+    out = tmp_path / "res"
+    result = _invoke(["--manifest", str(manifest), "--estimates", str(est_dir), "--out", str(out),
+                      "--jobs", "2", "--quiet", "--metrics", "si_snr,sdr"])
+    assert result.exit_code == 0, result.output
+    assert "SI-SNRi" in result.output and "12 targets of 6 mixtures" in result.output
+    table = pd.read_csv(out / "results.csv")
+    assert len(table) == 12 and "pesq" not in table.columns
+    (est_dir / "c06_dc_offset" / "s2.wav").unlink()
+    result = _invoke(["--manifest", str(manifest), "--estimates", str(est_dir), "--out",
+                      str(tmp_path / "res2")])
+    assert result.exit_code == 1
+    assert "c06_dc_offset/s2.wav: estimate not found" in result.output
+
+
+def test_split_length_mismatch_row_fails_and_trim(tmp_path: Path) -> None:
+    manifest, est_dir = _make_split(tmp_path)
+    target = est_dir / "c11_short_2s_musical_noise" / "s1.wav"
+    x, sr = sf.read(target)
+    sf.write(target, np.concatenate([x, np.zeros(50)]), sr)
+    out = tmp_path / "res"
+    summary = score_split(manifest, est_dir, out, quiet=True, metrics=("si_snr",))
+    table = pd.read_csv(out / "results.csv")
+    bad = table[(table.mixture_id == "c11_short_2s_musical_noise") & (table.target == "s1")]
+    assert bad["si_snr_error"].iloc[0].startswith("length mismatch")
+    assert summary["metrics"]["si_snr"]["n_failed"] == 2  # c09's silent s2 and this one
+    trimmed = score_split(manifest, est_dir, tmp_path / "res_trim", quiet=True,
+                          metrics=("si_snr",), trim=True)
+    assert trimmed["metrics"]["si_snr"]["n_failed"] == 1
