@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from avss_bench.errors import AvssError
-from avss_bench.lips.ibug68 import to_ibug68
+from avss_bench.lips.ibug68 import FACEMESH_FOR_IBUG68, to_ibug68
 from avss_bench.lips.landmarker import NUM_LANDMARKS, FaceLandmarkTracker
 from avss_bench.lips.roi import mouth_rois
 from avss_bench.video import TARGET_FPS, read_frames_25fps, resample_frames
@@ -19,6 +19,7 @@ from avss_bench.video import TARGET_FPS, read_frames_25fps, resample_frames
 DEFAULT_MIN_FACE_FRACTION = 0.5
 
 Region = Sequence[int] | np.ndarray
+_MAPPED_MESH = sorted(FACEMESH_FOR_IBUG68.values())
 
 
 @dataclass(frozen=True)
@@ -84,19 +85,19 @@ def landmarks_68(frames_rgb: np.ndarray, tracker: FaceLandmarkTracker, *,
     count, height, width = frames_rgb.shape[:3]
     boxes = _regions(region, count, height, width)
     step_ms = max(1, round(1000.0 / fps))
+    indices = None if keep_facemesh else _MAPPED_MESH
     mesh = np.full((count, NUM_LANDMARKS, 3), np.nan)
     found = np.zeros(count, dtype=bool)
     tracker.reset()
     for index, (frame, (x0, y0, x1, y1)) in enumerate(zip(frames_rgb, boxes, strict=True)):
-        faces = tracker.detect(frame[y0:y1, x0:x1], step_ms)
+        faces = tracker.detect(frame[y0:y1, x0:x1], step_ms, indices)
         if not faces:
             continue
         if len(faces) > 1:
             centre = np.array([(x1 - x0) / 2.0, (y1 - y0) / 2.0])
             faces.sort(key=lambda face: float(np.linalg.norm(face[:, :2].mean(0) - centre)))
-        mesh[index] = faces[0]
-        mesh[index, :, 0] += x0
-        mesh[index, :, 1] += y0
+        rows = slice(None) if indices is None else indices
+        mesh[index, rows] = faces[0] + (x0, y0, 0.0)
         found[index] = True
     return LandmarkTrack(points=to_ibug68(mesh), found=found,
                          facemesh=mesh if keep_facemesh else None)

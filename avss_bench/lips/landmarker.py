@@ -18,6 +18,7 @@ import hashlib
 import os
 import tempfile
 import urllib.request
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -167,17 +168,21 @@ class FaceLandmarkTracker:
         self._timestamp_ms += max(1, int(step_ms))
         return result
 
-    def detect(self, frame_rgb: np.ndarray, step_ms: int = 40) -> list[np.ndarray]:
+    def detect(self, frame_rgb: np.ndarray, step_ms: int = 40,
+               indices: Sequence[int] | None = None) -> list[np.ndarray]:
         """Landmarks of the faces in one RGB frame.
 
         Args:
             frame_rgb: ``uint8 [H, W, 3]`` RGB image, the next frame of the current clip.
             step_ms: time to the next frame (40 ms at 25 fps); only its monotonicity matters
                 to MediaPipe's tracking filter.
+            indices: FaceMesh vertices to return (all 478 when ``None``); converting only the
+                needed ones saves time.
 
         Returns:
-            One ``float64 [478, 3]`` array per face (at most ``num_faces``): x and y in pixels of
-            this frame, z in MediaPipe's relative depth units (scaled like x).
+            One ``float64 [N, 3]`` array per face (at most ``num_faces``; N = 478 or
+            ``len(indices)``): x and y in pixels of this frame, z in MediaPipe's relative depth
+            units (scaled like x).
         """
         if frame_rgb.dtype != np.uint8 or frame_rgb.ndim != 3 or frame_rgb.shape[2] != 3:
             raise ValueError("frame_rgb must be uint8 [H, W, 3]")
@@ -189,7 +194,8 @@ class FaceLandmarkTracker:
         height, width = frame_rgb.shape[:2]
         faces = []
         for face in result.face_landmarks:
-            points = np.array([(p.x, p.y, p.z) for p in face], dtype=np.float64)
+            chosen = face if indices is None else [face[i] for i in indices]
+            points = np.array([(p.x, p.y, p.z) for p in chosen], dtype=np.float64)
             points *= (width, height, width)
             faces.append(points)
         return faces
