@@ -11,6 +11,7 @@ this differs by at most 1 LSB on a handful of samples (AAC decoder float roundin
 from __future__ import annotations
 
 import os
+import socket
 from pathlib import Path
 
 import numpy as np
@@ -135,6 +136,13 @@ def wav_info(path: str | Path) -> sf._SoundFileInfo:
         raise AvssError(f"cannot read WAV: {err}", path) from err
 
 
+def temp_path(path: Path) -> Path:
+    """A hidden sibling to write before renaming onto `path`: unique per host and process, so
+    shards on several machines writing into one shared OUT never share a temp file."""
+    host = "".join(c for c in socket.gethostname() if c.isalnum() or c in "-_")[:32]
+    return path.with_name(f".{path.name}.tmp{host}-{os.getpid()}")
+
+
 def write_wav(path: str | Path, samples: np.ndarray, sample_rate: int = SAMPLE_RATE) -> None:
     """Write int16 mono samples as a 16-bit PCM WAV, atomically (temp file + rename)."""
     path = Path(path)
@@ -142,7 +150,7 @@ def write_wav(path: str | Path, samples: np.ndarray, sample_rate: int = SAMPLE_R
     if data.dtype != np.int16:
         raise TypeError(f"write_wav expects int16 samples, got {data.dtype}")
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    tmp = temp_path(path)
     try:
         sf.write(str(tmp), data, sample_rate, subtype="PCM_16", format="WAV")
         os.replace(tmp, path)

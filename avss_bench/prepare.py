@@ -49,6 +49,7 @@ from pathlib import Path
 import numpy as np
 
 from avss_bench import __version__
+from avss_bench.audio import temp_path
 from avss_bench.corpora.base import Corpus, Utterance
 from avss_bench.corpora.registry import get_corpus
 from avss_bench.errors import AvssError
@@ -129,7 +130,7 @@ def _owner(key: str, n: int) -> int:
 
 def _atomic_write_bytes(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    tmp = temp_path(path)
     tmp.write_bytes(data)
     os.replace(tmp, path)
 
@@ -143,7 +144,7 @@ def save_lips(path: str | Path, rois: np.ndarray) -> None:
     atomically and byte-reproducibly (fixed zip timestamp)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    tmp = temp_path(path)
     info = zipfile.ZipInfo("data.npy", date_time=(1980, 1, 1, 0, 0, 0))
     info.compress_type = zipfile.ZIP_DEFLATED
     info.external_attr = 0o600 << 16
@@ -196,6 +197,20 @@ class Layout:
     @property
     def report(self) -> Path:
         return self.out / "report.json"
+
+
+def remove_stale_temp_files(out: Path) -> int:
+    """Delete the temp files a killed run left behind (`.<name>.tmp<pid>`); returns how many.
+
+    Only safe while no other process writes into OUT: a plain run or a merge, never a shard.
+    """
+    removed = 0
+    for folder, _, files in os.walk(out):
+        for name in files:
+            if name.startswith(".") and ".tmp" in name:
+                os.unlink(os.path.join(folder, name))
+                removed += 1
+    return removed
 
 
 def _read_status(path: Path) -> dict | None:
@@ -577,6 +592,8 @@ def prepare_corpus(corpus: str, root: str | Path, out: str | Path,
     corp: Corpus = get_corpus(corpus, root)
     layout = Layout(out)
     layout.out.mkdir(parents=True, exist_ok=True)
+    if shard_ is None:
+        remove_stale_temp_files(layout.out)
     root_s, out_s = str(corp.root), str(layout.out)
     landmarker_s = None if landmarker is None else str(landmarker)
     state = _State()

@@ -8,11 +8,16 @@ For every row of `OUT/manifests/{tr,cv,tt}.csv`:
   `sample_rate` is 16000;
 * **sum**: `|mix - (s1 + s2)| <= 1` LSB at every sample (each file is rounded separately);
 * **peak**: `max(|mix|, |s1|, |s2|) == round(0.9 * 32768) = 29491`, +-1 (the recipe's 0.9 scaling);
-* **gains**: the P.56 active level (8 kHz copy, as the recipe measures it) of the written s1
-  minus that of the written s2 equals `s1_gain_db - s2_gain_db` within 0.01 dB. Skipped for a
-  mixture that 'min' mode truncated (a source longer than `num_samples`, known from the
-  `s*_source_samples` columns; without them, any mixture shorter than 2 s), because the level
-  was measured on the full source (the reference shows the same);
+* **gains**: the P.56 active level of the written s1 minus that of the written s2 equals
+  `s1_gain_db - s2_gain_db` within 0.01 dB. With the 2 s sources prepare keeps in
+  `OUT/raw_audio/`, the level of a written source is `c^2 * activlev(x)`: `x` the source,
+  `activlev` measured on its full 8 kHz copy as the recipe does, `c` the scale actually
+  applied (least squares of the written samples on `x`). This holds for 'min'-truncated
+  mixtures too, and is exact to ~1e-5 dB. Without the sources (`raw_audio/` deleted) the
+  level is measured on the written file itself; P.56 is only scale-invariant for powers of
+  two (the level of `c * x` differs from `c^2` times that of `x` by up to 0.06 dB on the
+  miniatures), so this fallback allows 0.1 dB, and skips truncated mixtures (a truncated
+  source was measured on its full length);
 * **lips**: the npz holds `data`, `uint8 [F, 96, 96]`, with `F` frames at 25 fps matching the
   audio: `|F - round(num_samples * 25 / 16000)| <= 1` for a source that was not truncated (the
   one-frame slack covers a video that ends one frame before its audio); for a truncated source
@@ -37,7 +42,8 @@ SAMPLE_RATE = 16000
 PEAK_INT16 = 29491  # round(0.9 * 32768)
 PEAK_TOLERANCE = 1
 SUM_TOLERANCE_LSB = 1
-GAIN_TOLERANCE_DB = 0.01
+GAIN_TOLERANCE_DB = 0.01  # with the sources in OUT/raw_audio
+WRITTEN_GAIN_TOLERANCE_DB = 0.1  # fallback: P.56 measured on the written files
 LIP_SIZE = 96
 SEGMENT_SAMPLES = 32000
 
@@ -114,6 +120,51 @@ def _check_lips(path: Path, num_samples: int, truncated: bool,
     return None
 
 
+def _raw_source(manifest: str, utt: str, n: int) -> np.ndarray | None:
+    """The 2 s source prepare kept in OUT/raw_audio (float, int16 / 32768), or None."""
+    import soundfile as sf
+
+    path = Path(manifest).resolve().parent.parent / "raw_audio" / f"{utt}.wav"
+    if not path.is_file():
+        return None
+    try:
+        data, _ = sf.read(str(path), dtype="int16", always_2d=True)
+    except (sf.LibsndfileError, RuntimeError, OSError):
+        return None
+    return data[:, 0] / 32768.0 if data.shape[0] >= n else None
+
+
+def _check_gains(manifest: str, row: dict, s1: np.ndarray, s2: np.ndarray, n: int,
+                 truncated: bool, level_8k) -> str | None:
+    """The P.56 level difference of the written sources vs the gains (module docstring)."""
+    want = float(row["s1_gain_db"]) - float(row["s2_gain_db"])
+    x1 = _raw_source(manifest, str(row["s1_utt"]), n)
+    x2 = _raw_source(manifest, str(row["s2_utt"]), n)
+    if x1 is not None and x2 is not None:
+        levels = []
+        for written, x in ((s1, x1), (s2, x2)):
+            lev = level_8k(x).power
+            seg = x[:n]
+            energy = float(np.dot(seg, seg))
+            scale = float(np.dot(written / 32768.0, seg)) / energy if energy > 0 else 0.0
+            if not (lev > 0 and scale > 0):
+                return "a source is silent or not a scaled copy of its raw_audio source"
+            levels.append(20 * np.log10(scale) + 10 * np.log10(lev))
+        got, tolerance, how = levels[0] - levels[1], GAIN_TOLERANCE_DB, "applied"
+    else:
+        if truncated:
+            return None
+        lev1, lev2 = level_8k(s1 / 32768.0), level_8k(s2 / 32768.0)
+        if not (lev1.power > 0 and lev2.power > 0):
+            return "a written source is silent (P.56 level 0)"
+        got, tolerance = lev1.db - lev2.db, WRITTEN_GAIN_TOLERANCE_DB
+        how = "measured on the written files (raw_audio/ missing)"
+    if abs(got - want) > tolerance:
+        return (f"level difference s1 - s2 is {got:.4f} dB ({how}), the gains give "
+                f"{want:.4f} dB (tolerance {tolerance} dB)")
+    return None
+
+
 def check_rows(manifest: str, rows: list[dict], require_lips: bool,
                check_gains: bool = True) -> list[str]:
     """All problems of some manifest rows (a unit of work for parallel validation)."""
@@ -158,17 +209,11 @@ def check_rows(manifest: str, rows: list[dict], require_lips: bool,
             truncated = {k: source_samples[k] > n for k in (1, 2)}
         else:  # older manifests: a mixture shorter than 2 s may have been truncated
             truncated = {k: n < SEGMENT_SAMPLES for k in (1, 2)}
-        if have_all and check_gains and not any(truncated.values()):
-            lev1 = level_8k(signals["s1"] / 32768.0)
-            lev2 = level_8k(signals["s2"] / 32768.0)
-            if not (lev1.power > 0 and lev2.power > 0):
-                local.append("a written source is silent (P.56 level 0)")
-            else:
-                got = lev1.db - lev2.db
-                want = float(row["s1_gain_db"]) - float(row["s2_gain_db"])
-                if abs(got - want) > GAIN_TOLERANCE_DB:
-                    local.append(f"level difference s1 - s2 is {got:.4f} dB, the list's gains "
-                                 f"give {want:.4f} dB (tolerance {GAIN_TOLERANCE_DB} dB)")
+        if have_all and check_gains and n:
+            problem = _check_gains(manifest, row, signals["s1"], signals["s2"], n,
+                                   any(truncated.values()), level_8k)
+            if problem:
+                local.append(problem)
         for k in (1, 2):
             rel = row.get(f"s{k}_lips")
             if not isinstance(rel, str) or not rel:
