@@ -48,6 +48,16 @@ def _read_done(path: Path) -> list[dict[str, str]]:
     return list(csv.DictReader(lines))
 
 
+def _drop_torn_tail(path: Path) -> None:
+    """Cut a partial CSV back to its last complete line, so appends start on a fresh line."""
+    if not path.is_file():
+        return
+    data = path.read_bytes()
+    keep = data.rfind(b"\n") + 1
+    if keep != len(data):
+        os.truncate(path, keep)
+
+
 def _append_rows(path: Path, rows: list[dict[str, Any]], fields: list[str]) -> None:
     new = not path.is_file() or path.stat().st_size == 0
     with open(path, "a", newline="") as handle:
@@ -111,6 +121,7 @@ def evaluate(model: str, checkpoint: str | Path | None, data: str | Path, split:
     fields = _fields(metrics)
     partial = out / (f"results.rank{info.rank}.partial.csv" if info.world_size > 1
                      else "results.partial.csv")
+    _drop_torn_tail(partial)
     done = {(r["mixture_id"], r["target"]) for r in _read_done(partial)}
     indices = [i for i in shard_range(len(dataset), info.rank, info.world_size)
                if (dataset.items[i].mixture_id, dataset.items[i].target) not in done]
