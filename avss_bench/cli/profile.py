@@ -1,14 +1,48 @@
-"""`avss-bench profile`: not landed yet (models and profiling, issue 5)."""
+"""`avss-bench profile`: Params, MACs, latency and peak memory of a separator."""
 
 from __future__ import annotations
 
+import json
+
 import click
 
-from avss_bench.cli._common import not_landed
 
+@click.command()
+@click.option("--model", "name", required=True,
+              help="Registered separator name (see `avss-bench models`) or package.module:Class.")
+@click.option("--seconds", type=float, default=2.0, show_default=True,
+              help="Input length in seconds (audio at 16 kHz, lips at 25 fps). The paper "
+                   "quotes IIANet per 1 s and CTCNet per 2 s.")
+@click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True)
+@click.option("--runs", type=int, default=5, show_default=True,
+              help="Timed forward passes (median reported); 0 skips latency and memory.")
+@click.option("--warmup", type=int, default=1, show_default=True,
+              help="Untimed forward passes before timing.")
+@click.option("--threads", type=int, default=None,
+              help="CPU threads for torch (default: torch's default).")
+@click.option("--checkpoint", type=click.Path(dir_okay=False), default=None,
+              help="Weights to load (latency does not depend on them).")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print one JSON object (exact integer params, MACs in G, latency, ...).")
+def command(name: str, seconds: float, device: str, runs: int, warmup: int,
+            threads: int | None, checkpoint: str | None, as_json: bool) -> None:
+    """Params (M), MACs (G), latency and peak memory of a separator, batch 1.
 
-@click.command(context_settings={"ignore_unknown_options": True})
-@click.argument("args", nargs=-1, type=click.UNPROCESSED)
-def command(args: tuple[str, ...]) -> None:
-    """Not available yet (models and profiling, issue 5): exits with status 2."""
-    not_landed("profile", "models and profiling, issue 5")
+    Params and MACs are reported for the separator alone (what the papers' columns count)
+    and for the lip front-end separately. MACs are torch.utils.flop_counter's conv/matmul
+    multiply-accumulates (FLOPs / 2) for the given input length.
+
+    \b
+    Examples:
+      avss-bench profile --model iianet --seconds 1
+      avss-bench profile --model ctcnet --seconds 2 --runs 3
+      avss-bench profile --model iianet-fast --device cuda --json
+    """
+    from avss_bench.profiling import profile_separator
+
+    result = profile_separator(name, seconds=seconds, device=device, runs=runs, warmup=warmup,
+                               threads=threads, checkpoint=checkpoint)
+    if as_json:
+        click.echo(json.dumps(result.to_json(), indent=2))
+    else:
+        click.echo(result.format_human())

@@ -1,0 +1,124 @@
+"""`avss-bench profile`: exact parameter counts, MACs within 2% of the spec's measurements,
+the JSON and human outputs, and the latency / memory path on a small model."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+import torch
+from click.testing import CliRunner
+from torch import nn
+
+from avss_bench.cli import main
+from avss_bench.profiling import count_macs, profile_model, split_params
+from avss_bench.registry import build_separator
+
+SHARED = Path(os.environ.get("AVSS_SHARED", Path(__file__).resolve().parents[2] / "shared"))
+NUMBERS = json.loads((SHARED / "spec" / "numbers.json").read_text())
+MACS = NUMBERS["macs_G"]
+
+PARAMS = {"iianet": 3_036_670, "iianet-fast": 3_036_670, "ctcnet": 7_147_357}
+FRONTEND_PARAMS = 11_186_688
+
+
+def _spec_macs(name: str, model: nn.Module, seconds: int) -> float:
+    """The spec's torch.utils.flop_counter (= exact conv) MACs for this model, in G."""
+    key = {"ctcnet": "ctcnet"}.get(name)
+    if key is None:  # IIANet and IIANet-fast: same layers, the cycle count sets the cost
+        key = {16: "iianet_nb16", 10: "iianet_nb10_candidate_fast",
+               5: "iianet_nb5_candidate_fast"}[model.config["num_blocks"]]
+    entry = MACS[key][f"{seconds}s"]
+    return entry["torch_flop_counter"] or entry["conv_linear_exact_hooks"]
+
+
+@pytest.fixture(scope="module", params=sorted(PARAMS))
+def named_model(request):
+    torch.set_num_threads(2)
+    return request.param, build_separator(request.param)
+
+
+def test_params_are_exact(named_model) -> None:
+    name, model = named_model
+    assert split_params(model) == (PARAMS[name], FRONTEND_PARAMS)
+
+
+@pytest.mark.parametrize("seconds", [1, 2])
+def test_macs_within_two_percent_of_spec(named_model, seconds: int) -> None:
+    name, model = named_model
+    sep, fe, by_op, where = count_macs(model, seconds)
+    assert where == "meta"  # counted from shapes: no arithmetic in the test
+    assert abs(sep / 1e9 / _spec_macs(name, model, seconds) - 1) <= 0.02
+    spec_fe = MACS["video_frontend_resnet18"][f"{seconds}s"]["conv_linear_exact_hooks"]
+    assert abs(fe / 1e9 / spec_fe - 1) <= 0.02
+    assert set(by_op) == {"aten.convolution"}  # no matmuls in these networks
+
+
+def test_cli_json_exact_integers_ctcnet() -> None:
+    result = CliRunner().invoke(main, ["profile", "--model", "ctcnet", "--seconds", "2",
+                                       "--runs", "0", "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert data["params_separator"] == 7_147_357
+    assert data["params_lip_frontend"] == FRONTEND_PARAMS
+    assert isinstance(data["params_separator"], int)
+    assert abs(data["macs_separator_g"] / 166.769071104 - 1) <= 0.02
+    assert abs(data["macs_lip_frontend_g"] / 15.8079488 - 1) <= 0.02
+    assert data["seconds"] == 2.0 and data["device"] == "cpu"
+    assert data["torch_version"] == torch.__version__
+    assert data["latency_ms_median"] is None  # --runs 0
+
+
+def test_cli_human_output_explains_the_paper_convention() -> None:
+    result = CliRunner().invoke(main, ["profile", "--model", "iianet", "--seconds", "1",
+                                       "--runs", "0"])
+    assert result.exit_code == 0, result.output
+    out = result.output
+    assert "3,036,670" in out and "11,186,688" in out
+    assert "17.10 G" in out and "per 1 s" in out
+    assert "18.6 G" in out and "per 1 s of input" in out  # the paper's convention
+
+
+def test_latency_and_memory_on_the_demo_model() -> None:
+    result = CliRunner().invoke(main, ["profile", "--model", "tiny-av", "--seconds", "1",
+                                       "--runs", "2", "--warmup", "1", "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert data["runs"] == 2 and len(data["latency_ms_all"]) == 2
+    assert data["latency_ms_median"] > 0 and data["latency_ms_lip_frontend_median"] > 0
+    assert (data["peak_memory_mb"] is None) == (data["peak_memory_note"] is not None)
+
+
+class _NoConfig(nn.Module):
+    """A separator without `config` or `separate`: counted on real tensors, whole forward."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lip_frontend = nn.Conv3d(1, 2, 1)
+        self.net = nn.Conv1d(1, 4, 3, padding=1)
+        self.out = nn.Linear(4, 1)
+
+    def forward(self, mixture, lips):
+        self.lip_frontend(lips)
+        return self.out(self.net(mixture.unsqueeze(1)).transpose(1, 2)).squeeze(-1)
+
+
+def test_models_without_config_are_counted_on_real_tensors() -> None:
+    result = profile_model(_NoConfig(), name="noconfig", seconds=0.1, runs=1, warmup=0)
+    assert result.mac_count_device == "cpu"
+    frames = 2  # 0.1 s at 25 fps, rounded up to one frame at least
+    assert result.macs_lip_frontend == 2 * frames * 88 * 88
+    assert result.macs_separator == 1600 * (4 * 3 + 4)  # conv + linear (matmul) MACs
+    assert result.params_separator == (4 * 3 + 4) + (4 + 1)
+    assert result.params_lip_frontend == 2 + 2
+
+
+def test_cli_errors_are_one_line() -> None:
+    result = CliRunner().invoke(main, ["profile", "--model", "no-such-model", "--runs", "0"])
+    assert result.exit_code == 1
+    assert "unknown separator" in result.output
+    if not torch.cuda.is_available():
+        result = CliRunner().invoke(main, ["profile", "--model", "tiny-av", "--device", "cuda"])
+        assert result.exit_code == 1 and "CUDA is not available" in result.output
