@@ -16,6 +16,7 @@ from avss_bench.lips import (
     MouthRoiExtractor,
     extract_mouth_rois,
     landmarks_68,
+    process_extractor,
 )
 from avss_bench.lips import landmarker as lm_module
 from avss_bench.lips.ibug68 import FACEMESH_FOR_IBUG68, FACEMESH_LIPS, MOUTH_POINTS, STABLE_POINTS
@@ -232,6 +233,15 @@ def test_reused_extractor_is_independent_of_previous_clip(extractor) -> None:
     again = extractor.extract(CORPUS / GENUINE)
     with MouthRoiExtractor(MODEL) as fresh:
         assert np.array_equal(again, fresh.extract(CORPUS / GENUINE))
+
+
+def test_short_clip_and_process_extractor(tracks) -> None:
+    frames, track = tracks(GENUINE)
+    extractor = process_extractor(MODEL)
+    assert process_extractor(MODEL) is extractor
+    short = extractor.extract_frames(frames[:8])  # shorter than the 12-frame window
+    assert short.shape == (8, 96, 96) and short.dtype == np.uint8
+    assert np.array_equal(short, mouth_rois(frames[:8], track.points[:8], track.found[:8]))
 
 
 def test_no_face_clip_raises(extractor) -> None:

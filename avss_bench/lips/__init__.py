@@ -1,7 +1,8 @@
 """Mouth-ROI extraction: MediaPipe landmarks -> the official 96x96 grayscale crops at 25 fps.
 
 Public API: :func:`extract_mouth_rois`, :class:`MouthRoiExtractor`, :func:`landmarks_68`,
-:class:`LandmarkTrack`, :class:`FaceLandmarkTracker`, :func:`resolve_landmarker_path`.
+:class:`LandmarkTrack`, :class:`FaceLandmarkTracker`, :func:`resolve_landmarker_path`,
+:func:`process_extractor` (one extractor per worker process).
 Heavy imports (MediaPipe, OpenCV, scikit-image) happen on first use.
 """
 
@@ -13,6 +14,7 @@ from avss_bench.lips.extract import (
     MouthRoiExtractor,
     extract_mouth_rois,
     landmarks_68,
+    process_extractor,
 )
 from avss_bench.lips.landmarker import FaceLandmarkTracker, resolve_landmarker_path
 
@@ -23,5 +25,6 @@ __all__ = [
     "MouthRoiExtractor",
     "extract_mouth_rois",
     "landmarks_68",
+    "process_extractor",
     "resolve_landmarker_path",
 ]

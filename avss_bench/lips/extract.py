@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import atexit
+import os
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -196,3 +199,38 @@ def extract_mouth_rois(video_path: str | Path, landmarker: str | Path | None = N
     """
     with MouthRoiExtractor(landmarker, min_face_fraction=min_face_fraction) as extractor:
         return extractor.extract(video_path)
+
+
+_PROCESS_EXTRACTORS: dict[tuple[int, str, float], MouthRoiExtractor] = {}
+
+
+def process_extractor(landmarker: str | Path | None = None, *,
+                      min_face_fraction: float = DEFAULT_MIN_FACE_FRACTION) -> MouthRoiExtractor:
+    """One :class:`MouthRoiExtractor` per process and settings, closed at interpreter exit.
+
+    Meant for parallel workers (joblib/loky, multiprocessing): each worker loads the model once
+    instead of once per clip. Keyed by process id, so a forked child never reuses its parent's
+    MediaPipe graph.
+    """
+    key = (os.getpid(), str(landmarker), float(min_face_fraction))
+    extractor = _PROCESS_EXTRACTORS.get(key)
+    if extractor is None:
+        extractor = MouthRoiExtractor(landmarker, min_face_fraction=min_face_fraction)
+        _PROCESS_EXTRACTORS[key] = extractor
+        _close_at_exit(extractor)
+    return extractor
+
+
+def _close_at_exit(extractor: MouthRoiExtractor) -> None:
+    """Close before interpreter shutdown stops MediaPipe's dispatcher thread pool.
+
+    Plain ``atexit`` runs too late (concurrent.futures shuts its executors down first, and
+    MediaPipe's close then fails); threading's exit hooks run before that, newest first.
+    """
+    register = getattr(threading, "_register_atexit", None)
+    try:
+        if register is None:
+            raise RuntimeError
+        register(extractor.close)
+    except RuntimeError:  # no hook on this Python, or already shutting down
+        atexit.register(extractor.close)
