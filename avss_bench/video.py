@@ -73,6 +73,43 @@ def _stream_fps(stream, timestamps: list[float]) -> float:  # noqa: ANN001
     raise AvssError("cannot determine the video frame rate")
 
 
+class _FrameBuffer:
+    """Collects decoded frames into one preallocated array when the count is announced.
+
+    Avoids holding a list of frames and their stacked copy at once (a 1080p minute is ~10 GB).
+    Frames beyond the announced count go to an overflow list.
+    """
+
+    def __init__(self, expected: int) -> None:
+        self.expected = expected
+        self.data: np.ndarray | None = None
+        self.extra: list[np.ndarray] = []
+        self.count = 0
+        self.shape: tuple[int, ...] = ()
+
+    def append(self, image: np.ndarray) -> None:
+        if self.count == 0:
+            self.shape = image.shape
+            if self.expected > 0:
+                self.data = np.empty((self.expected,) + image.shape, dtype=image.dtype)
+        elif image.shape != self.shape:
+            raise ValueError(f"frame size changes mid-stream ({self.shape} -> {image.shape})")
+        if self.data is not None and self.count < len(self.data):
+            self.data[self.count] = image
+        else:
+            self.extra.append(image)
+        self.count += 1
+
+    def __len__(self) -> int:
+        return self.count
+
+    def array(self) -> np.ndarray:
+        head = self.data[: min(self.count, len(self.data))] if self.data is not None else None
+        if not self.extra:
+            return head
+        return np.concatenate(([head] if head is not None else []) + [np.stack(self.extra)])
+
+
 def decode_video(path: str | Path, *, allow_partial: bool = False) -> DecodedVideo:
     """Decode every frame of the first video stream of ``path`` as RGB.
 
@@ -94,7 +131,7 @@ def decode_video(path: str | Path, *, allow_partial: bool = False) -> DecodedVid
             raise AvssError("no video stream", path)
         stream = container.streams.video[0]
         expected = int(stream.frames or 0)
-        frames: list[np.ndarray] = []
+        frames = _FrameBuffer(expected)
         times: list[float] = []
         failure: str | None = None
         try:
@@ -103,6 +140,8 @@ def decode_video(path: str | Path, *, allow_partial: bool = False) -> DecodedVid
                 times.append(float(frame.time) if frame.time is not None else float("nan"))
         except (av.error.FFmpegError, OSError) as exc:
             failure = _short(exc)
+        except ValueError as exc:  # resolution change
+            raise AvssError(f"unsupported video: {exc}", path) from None
         fps = _stream_fps(stream, [t for t in times if np.isfinite(t)])
         span = None
         if stream.duration is not None and stream.time_base is not None:
@@ -128,7 +167,7 @@ def decode_video(path: str | Path, *, allow_partial: bool = False) -> DecodedVid
         covered = ts[-1] + 1.0 / fps
         if covered < span - 1.5 / fps:
             raise AvssError(f"truncated video: decoded {covered:.2f} s of {span:.2f} s", path)
-    return DecodedVideo(frames=np.stack(frames), fps=fps, timestamps=ts)
+    return DecodedVideo(frames=frames.array(), fps=fps, timestamps=ts)
 
 
 def read_frames(path: str | Path, *, allow_partial: bool = False) -> tuple[np.ndarray, float]:

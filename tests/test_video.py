@@ -125,3 +125,16 @@ def test_30fps_file_is_resampled_to_25fps(tmp_path: Path) -> None:
     picked = np.rint((frames25[:, 16, 16].mean(axis=1) - 10) / 12).astype(int)
     expected = [int(np.argmin(np.abs(np.arange(18) / 30 - k / 25))) for k in range(15)]
     assert picked.tolist() == expected
+
+
+def test_frame_buffer_handles_wrong_announced_counts() -> None:
+    from avss_bench.video import _FrameBuffer
+
+    for announced, decoded in [(2, 4), (0, 3), (5, 3), (3, 3)]:
+        buffer = _FrameBuffer(announced)
+        for i in range(decoded):
+            buffer.append(np.full((2, 2, 3), i, np.uint8))
+        out = buffer.array()
+        assert out.shape == (decoded, 2, 2, 3) and out[:, 0, 0, 0].tolist() == list(range(decoded))
+    with pytest.raises(ValueError, match="frame size changes"):
+        buffer.append(np.zeros((3, 2, 3), np.uint8))
