@@ -282,3 +282,37 @@ def test_three_sources_against_mir_eval() -> None:
     for a, b in zip(got[:3], want[:3], strict=True):
         np.testing.assert_allclose(a, b, atol=DB_TOL, rtol=0)
     assert list(got[3]) == list(want[3])
+
+
+def test_bss_eval_gotchas_reproduced() -> None:
+    """Measured mir_eval behaviours from gotchas.json (padding, truncation, DC offset)."""
+    gotchas = json.loads((METRICS_DIR / "gotchas.json").read_text())["bss_eval"]
+    c = case("c01_arctic_0db_good")
+    base = sdr(c.ests, c.refs)[0]
+    np.testing.assert_allclose(base, gotchas["c01_mir_eval_sdr"], atol=DB_TOL)
+    zeros = np.zeros((2, 16000))
+    padded = sdr(np.hstack([c.ests, zeros]), np.hstack([c.refs, zeros]))[0]
+    np.testing.assert_allclose(padded - base, gotchas["zero_pad_both_1s_sdr_minus_base"],
+                               atol=DB_TOL)
+    last = sdr(c.ests[:, :-4000], c.refs[:, :-4000])[0]
+    np.testing.assert_allclose(last - base, gotchas["truncate_both_last_0.25s_sdr_minus_base"],
+                               atol=DB_TOL)
+    first = sdr(c.ests[:, 4000:], c.refs[:, 4000:])[0]
+    np.testing.assert_allclose(first - base, gotchas["truncate_both_first_0.25s_sdr_minus_base"],
+                               atol=DB_TOL)
+    dc = sdr(c.ests + 0.01, c.refs)[0]
+    np.testing.assert_allclose(dc - base, gotchas["c01_dc_0.01_added_to_est_sdr_delta"],
+                               atol=DB_TOL)
+    c6 = case("c06_dc_offset")
+    np.testing.assert_allclose(sdr(c6.ests, c6.refs)[0], gotchas["c06_dc_sdr_raw"], atol=DB_TOL)
+    centred = sdr(c6.ests - c6.ests.mean(1, keepdims=True),
+                  c6.refs - c6.refs.mean(1, keepdims=True))
+    np.testing.assert_allclose(centred[0], gotchas["c06_dc_sdr_after_mean_removal"], atol=DB_TOL)
+    np.testing.assert_allclose(si_snr(c6.ests, c6.refs), gotchas["c06_sisnr_zero_mean"],
+                               atol=DB_TOL)
+
+
+def test_perfect_estimate_is_capped_not_inf() -> None:
+    c = case("c11_short_2s_musical_noise")
+    values = sdr(c.refs.copy(), c.refs)
+    assert np.all(np.isfinite(values[0])) and np.all(values[0] >= 140.0)

@@ -36,6 +36,7 @@ import pandas as pd
 
 from avss_bench.audio_io import read_audio
 from avss_bench.errors import AvssError
+from avss_bench.manifest import read_manifest, resolve_path
 from avss_bench.metrics.bss_eval import FILTER_LENGTH
 from avss_bench.metrics.summary import provenance, summarize
 from avss_bench.metrics.utterance import (
@@ -67,24 +68,7 @@ def result_columns(metrics: Sequence[str]) -> list[str]:
     return KEY + keys + base + ["num_samples"] + errors
 
 
-def _read_manifest(manifest_csv: Path) -> pd.DataFrame:
-    try:
-        from avss_bench.manifest import read_manifest
-    except ImportError:  # pragma: no cover - the manifest module is the lead's
-        read_manifest = None
-    if read_manifest is not None:
-        return read_manifest(manifest_csv)
-    if not manifest_csv.is_file():  # pragma: no cover
-        raise AvssError("manifest not found", manifest_csv)
-    return pd.read_csv(manifest_csv, dtype={"mixture_id": str})  # pragma: no cover
-
-
-def _resolve(manifest_csv: Path, relative: str) -> Path:
-    relative_path = Path(relative)
-    return relative_path if relative_path.is_absolute() else manifest_csv.parent / relative_path
-
-
-def _baseline_key(manifest_csv: Path, metrics: Sequence[str]) -> str:
+def _baseline_key(manifest_csv: Path) -> str:
     digest = hashlib.sha256()
     digest.update(manifest_csv.read_bytes())
     digest.update(str(manifest_csv.resolve().parent).encode())
@@ -197,6 +181,14 @@ def _score_chunk(items: list[dict[str, Any]], metrics: tuple[str, ...], trim: bo
                                                                 cached)]
 
 
+def _subset(cached: dict | None, chunk: list[dict[str, Any]]) -> dict | None:
+    """The cached baselines of one chunk's mixtures (what a worker needs to receive)."""
+    if cached is None:
+        return None
+    ids = {item["mixture_id"] for item in chunk}
+    return {key: value for key, value in cached.items() if key[0] in ids}
+
+
 def _chunks(items: list[dict[str, Any]], size: int) -> Iterator[list[dict[str, Any]]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
@@ -239,16 +231,16 @@ def score_split(
     manifest_csv = Path(manifest_csv)
     estimates_dir = Path(estimates_dir)
     out = Path(out_dir)
-    frame = _read_manifest(manifest_csv)
+    frame = read_manifest(manifest_csv)
     if not estimates_dir.is_dir():
         raise AvssError("estimates folder not found", estimates_dir)
     items = []
     missing = []
     for row in frame.to_dict("records"):
         item = {"mixture_id": str(row["mixture_id"]),
-                "mix_path": _resolve(manifest_csv, row["mix_path"])}
+                "mix_path": resolve_path(manifest_csv, row["mix_path"])}
         for target in TARGETS:
-            item[f"{target}_path"] = _resolve(manifest_csv, row[f"{target}_path"])
+            item[f"{target}_path"] = resolve_path(manifest_csv, row[f"{target}_path"])
             est = estimate_path(estimates_dir, item["mixture_id"], target)
             item[f"{target}_est"] = est
             if not est.is_file():
@@ -276,7 +268,7 @@ def score_split(
         os.replace(tmp, stamp)
 
     cache_dir = Path(baseline_cache) if baseline_cache else out.resolve().parent / ".baselines"
-    cache_file = cache_dir / f"{_baseline_key(manifest_csv, metrics)}.csv"
+    cache_file = cache_dir / f"{_baseline_key(manifest_csv)}.csv"
     cached = _load_baselines(cache_file, metrics)
 
     done: set[str] = set()
@@ -290,11 +282,15 @@ def score_split(
         _warm_up()
         chunks = list(_chunks(todo, chunk_size))
         bar = tqdm(total=len(todo), desc="score", unit="mix", disable=quiet)
-        calls = (delayed(_score_chunk)(chunk, metrics, trim, permute, cached) for chunk in chunks)
+        calls = (delayed(_score_chunk)(chunk, metrics, trim, permute, _subset(cached, chunk))
+                 for chunk in chunks)
         if jobs == 1:
             results: Any = (call[0](*call[1], **call[2]) for call in calls)
         else:
-            results = Parallel(n_jobs=jobs, return_as="generator_unordered")(calls)
+            try:  # joblib >= 1.4; 1.3 only yields in order
+                results = Parallel(n_jobs=jobs, return_as="generator_unordered")(calls)
+            except ValueError:  # pragma: no cover
+                results = Parallel(n_jobs=jobs, return_as="generator")(calls)
         for rows in results:
             first = min(index_of[r["mixture_id"]] for r in rows)
             chunk_frame = pd.DataFrame(rows).reindex(columns=columns)
