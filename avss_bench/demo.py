@@ -67,8 +67,9 @@ class DemoRun:
     def generate(self) -> None:
         from avss_bench.demo_corpus import generate_demo_corpus
 
-        marker = self.corpus / "DEMO_CORPUS.json"
-        self._stage("generate corpus", marker.is_file(),
+        from avss_bench.demo_corpus.generate import STAMP_NAME
+
+        self._stage("generate corpus", (self.corpus / STAMP_NAME).is_file(),
                     lambda: generate_demo_corpus(self.corpus, seed=self.seed, quiet=self.quiet))
 
     def prepare(self) -> None:
