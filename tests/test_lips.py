@@ -258,8 +258,8 @@ def test_truncated_mp4_raises() -> None:
 def test_face_fraction_threshold(extractor, tracks) -> None:
     frames, _ = tracks(GENUINE)
     hidden = frames.copy()
-    hidden[3:18] = 0  # 15 of 22 frames without a face -> 7/22 = 32 %
-    with pytest.raises(AvssError, match=r"face found in only 32% of frames \(7 of 22"):
+    hidden[3:18] = 0  # 15 of 22 frames without a face -> 7/22 = 31.8 %
+    with pytest.raises(AvssError, match=r"face found in only 31.8% of frames \(7 of 22"):
         extractor.extract_frames(hidden, 25.0, source="clip.mp4")
     with MouthRoiExtractor(MODEL, min_face_fraction=0.3) as lenient:
         rois = lenient.extract_frames(hidden, 25.0)

@@ -149,7 +149,7 @@ class MouthRoiExtractor:
         if found == 0:
             raise AvssError("no face detected in any frame", source)
         if track.face_fraction < self.min_face_fraction:
-            raise AvssError(f"face found in only {100 * track.face_fraction:.0f}% of frames "
+            raise AvssError(f"face found in only {100 * track.face_fraction:.1f}% of frames "
                             f"({found} of {total}; minimum {100 * self.min_face_fraction:.0f}%)",
                             source)
 
