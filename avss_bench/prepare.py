@@ -720,8 +720,7 @@ def prepare_corpus(corpus: str, root: str | Path, out: str | Path,
     if shard_ is None:
         for split in splits:
             _write_split_manifest(corp, layout, split, kept[split], state, skip_lips)
-        if merge:
-            _remove_strays(layout, splits, kept)
+        _remove_strays(layout, splits, kept)
     state.timings["manifests"] = time.perf_counter() - t0
     state.timings["total"] = time.perf_counter() - t_start
     report["timings_s"] = {k: round(v, 3) for k, v in state.timings.items()}
@@ -790,7 +789,8 @@ def _write_split_manifest(corp: Corpus, layout: Layout, split: str,
 
 def _remove_strays(layout: Layout, splits: Sequence[str],
                    kept: Mapping[str, list[tuple[MixLine, MixJob]]]) -> None:
-    """After a merge, delete mixtures a shard wrote before another shard's lips failed."""
+    """Delete mixture files no manifest row names: written by a shard before another shard's
+    lips failed, or by an earlier `--skip-lips` run whose mixtures now lack lips."""
     for split in splits:
         names = {job.name for _, job in kept[split]}
         for kind in ("mix", "s1", "s2"):

@@ -281,3 +281,26 @@ def test_cli_prepare_then_validate(tmp_path: Path) -> None:
     assert result.exit_code == 1 and "not an LRS3 root" in result.output
     result = runner.invoke(main, ["prepare", "--help"])
     assert all(name in result.output for name in ("lrs2", "lrs3", "vox2"))
+
+
+def test_official_lists_from_the_cache_apply_verbatim_to_the_miniature(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The LRS2 miniature's tt list is 5 official lines: `--mix-list official` (served from a
+    pre-filled cache, no download) writes those 5 and reports the other 2,995 as not found."""
+    official = SHARED / "mixlists" / "LRS2" / "mix_2_spk_tt.scp"
+    if not official.is_file():
+        pytest.skip("../shared/data/mixlists missing")
+    cache = tmp_path / "cache" / "mixlists" / "lrs2"
+    cache.mkdir(parents=True)
+    shutil.copy(official, cache)
+    monkeypatch.setenv("AVSS_BENCH_CACHE", str(tmp_path / "cache"))
+    report = run("lrs2", tmp_path / "out", mix_list="official", splits=["tt"], skip_lips=True)
+    assert report["lists"]["tt"]["origin"] == "official"
+    assert report["counts"]["tt"]["written"] == 5 and report["counts"]["tt"]["dropped"] == 2995
+    assert all(d["reason"].endswith("not found in the corpus") for d in report["dropped"])
+    lines = [line.split() for line in (CORPUS / "lrs2" / "mix_2_spk_tt.scp").read_text()
+             .splitlines()]
+    written = read_manifest(tmp_path / "out" / "manifests" / "tt.csv")
+    assert sorted(zip(written["s1_utt"], written["s1_gain_db"], strict=True)) == sorted(
+        (Path(p1).stem, float(g1)) for p1, g1, _, _ in lines)
+    assert (tmp_path / "out" / "lists" / "mix_2_spk_tt.scp").read_bytes() == official.read_bytes()

@@ -73,15 +73,21 @@ class VoxCeleb2(Corpus):
         return None
 
     def subset(self, subset: str) -> list[Utterance]:
-        found: dict[str, Utterance] = {}
+        """Every utterance of `dev` or `test` (one directory walk per kind, no per-file stat)."""
+        present: dict[str, set[tuple[str, str, str]]] = {}
         for kind, ext in (("mp4", "mp4"), ("aac", "m4a")):
-            for f in sorted((self.root / subset / kind).glob(f"id*/*/*.{ext}")):
-                spk, ytid, num = f.parent.parent.name, f.parent.name, f.stem
-                if _ID.fullmatch(f"{spk}_{ytid}_{num}") and f"{spk}_{ytid}_{num}" not in found:
-                    u = self._utterance(subset, spk, ytid, num)
-                    if u is not None:
-                        found[u.utt] = u
-        return sorted(found.values(), key=lambda u: u.utt)
+            present[kind] = {(f.parent.parent.name, f.parent.name, f.stem)
+                             for f in (self.root / subset / kind).glob(f"id*/*/*.{ext}")}
+        found = []
+        for spk, ytid, num in sorted(present["mp4"] | present["aac"]):
+            utt = f"{spk}_{ytid}_{num}"
+            if not _ID.fullmatch(utt):
+                continue
+            video = f"{subset}/mp4/{spk}/{ytid}/{num}.mp4"
+            audio = f"{subset}/aac/{spk}/{ytid}/{num}.m4a" \
+                if (spk, ytid, num) in present["aac"] else video
+            found.append(Utterance(utt, spk, subset, video, audio))
+        return sorted(found, key=lambda u: u.utt)
 
     def utterances(self) -> list[Utterance]:
         found: dict[str, Utterance] = {}
