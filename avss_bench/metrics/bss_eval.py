@@ -36,7 +36,13 @@ def _as_2d(x: np.ndarray, name: str) -> np.ndarray:
 
 
 class ReferenceSet:
-    """Reference spectra and auto-correlations, computed once and reused for many estimates.
+    """Reference spectra and correlations, computed once and reused for many estimates.
+
+    Correlations are only needed at lags 0..L-1, so they are computed blockwise: the signal
+    ``a`` is cut into blocks of B samples, ``b`` into the windows of B + L - 1 samples starting
+    at the same offsets, both transformed at M >= B + L - 1 points (no wrap-around), and
+    ``sum_u a(u) b(u + t) = irfft(sum_blocks conj(A_k) B_k)[t]``. Only one short inverse
+    transform per pair is needed, instead of a full-length one.
 
     Args:
         references: the clean sources.
@@ -49,23 +55,48 @@ class ReferenceSet:
     def __init__(self, references: np.ndarray, filter_length: int = FILTER_LENGTH) -> None:
         self.references = _as_2d(references, "references")
         self.n, self.length = self.references.shape
-        self.filter_length = int(filter_length)
-        self.n_fft = scipy.fft.next_fast_len(self.length + self.filter_length - 1, real=True)
-        self.spectra = scipy.fft.rfft(self.references, n=self.n_fft, axis=-1)
+        self.filter_length = flen = int(filter_length)
+        self.hop = min(self.length, 15 * flen)
+        self.n_fft = scipy.fft.next_fast_len(self.hop + flen - 1, real=True)
+        self.n_blocks = -(-self.length // self.hop)
+        self.spectra = self._blocks(self.references)  # the "a" role: [n, K, F]
+        self._windows: np.ndarray | None = None  # the "b" role of the references
         self._corr: np.ndarray | None = None
         self._auto: dict[int, np.ndarray] = {}
 
+    def _blocks(self, x: np.ndarray) -> np.ndarray:
+        """Spectra of the non-overlapping blocks of B samples. Shape ``[..., K, F]``."""
+        return self._spectra(x, self.hop)
+
+    def _windows_of(self, x: np.ndarray) -> np.ndarray:
+        """Spectra of the windows of B + L - 1 samples at the block starts. ``[..., K, F]``."""
+        return self._spectra(x, self.hop + self.filter_length - 1)
+
+    def _spectra(self, x: np.ndarray, width: int) -> np.ndarray:
+        """rfft (M points) of the ``width``-sample segments of x starting every B samples."""
+        frames = np.zeros(x.shape[:-1] + (self.n_blocks, self.n_fft))
+        for k in range(self.n_blocks):
+            segment = x[..., k * self.hop : k * self.hop + width]
+            frames[..., k, : segment.shape[-1]] = segment
+        return scipy.fft.rfft(frames, axis=-1, overwrite_x=True)
+
     def _lags(self, spec_a: np.ndarray, spec_b: np.ndarray) -> np.ndarray:
-        """Full circular cross-correlation sum_u a(u) b(u + t) for every t (broadcast)."""
-        return scipy.fft.irfft(np.conj(spec_a) * spec_b, n=self.n_fft, axis=-1)
+        """sum_u a(u) b(u + t) for t = 0..L-1 from block and window spectra (broadcast)."""
+        product = (np.conj(spec_a) * spec_b).sum(axis=-2)
+        return scipy.fft.irfft(product, n=self.n_fft, axis=-1)[..., : self.filter_length]
+
+    def _reference_windows(self) -> np.ndarray:
+        if self._windows is None:
+            self._windows = self._windows_of(self.references)
+        return self._windows
 
     def autocorrelation(self, j: int) -> np.ndarray:
         """R_jj(t) = sum_u s_j(u) s_j(u + t), t = 0..L-1 (cached)."""
         if self._corr is not None:
             return self._corr[:, j, j]
         if j not in self._auto:
-            power = np.abs(self.spectra[j]) ** 2
-            self._auto[j] = scipy.fft.irfft(power, n=self.n_fft)[: self.filter_length]
+            windows = self._windows_of(self.references[j])
+            self._auto[j] = self._lags(self.spectra[j], windows)
         return self._auto[j]
 
     def correlation_blocks(self) -> np.ndarray:
@@ -75,31 +106,24 @@ class ReferenceSet:
             ``[L, n, n]``.
         """
         if self._corr is None:
-            n, flen = self.n, self.filter_length
-            corr = np.empty((flen, n, n))
-            pairs = [(a, b) for a in range(n) for b in range(a, n)]
-            full = self._lags(
-                self.spectra[[b for _, b in pairs]], self.spectra[[a for a, _ in pairs]]
-            )
-            for (a, b), c in zip(pairs, full, strict=True):
-                corr[:, a, b] = c[:flen]
-                # R(t)[b, a] = sum_u s_a(u) s_b(u + t) = c(-t)
-                corr[0, b, a] = c[0]
-                corr[1:, b, a] = c[: -flen : -1]
-            self._corr = corr
+            windows = self._reference_windows()
+            # lags[a, b, t] = sum_u s_b(u) s_a(u + t)
+            lags = self._lags(self.spectra[None, :], windows[:, None])
+            self._corr = np.ascontiguousarray(np.moveaxis(lags, -1, 0))
         return self._corr
 
     def estimate_spectra(self, estimates: np.ndarray) -> np.ndarray:
+        """Window spectra of estimates (the "b" role). Shape ``[m, K, F]``."""
         est = _as_2d(estimates, "estimates")
         if est.shape[1] != self.length:
             raise ValueError(
                 f"estimates have {est.shape[1]} samples, references {self.length}"
             )
-        return scipy.fft.rfft(est, n=self.n_fft, axis=-1)
+        return self._windows_of(est)
 
     def cross(self, j: np.ndarray | int, est_spectra: np.ndarray) -> np.ndarray:
         """d_j(l) = sum_u s_j(u) ŝ(u + l), l = 0..L-1, broadcast over j and estimates."""
-        return self._lags(self.spectra[j], est_spectra)[..., : self.filter_length]
+        return self._lags(self.spectra[j], est_spectra)
 
     def target_sdr(self, estimates: np.ndarray, pairs: list[tuple[int, int]]) -> np.ndarray:
         """SDR of estimate i against reference j for each ``(i, j)`` in ``pairs``.
@@ -157,7 +181,7 @@ def bss_eval_matrix(
     m, n, flen = est.shape[0], refs.n, refs.filter_length
     spec = refs.estimate_spectra(est)
     # d[i, j, l] = sum_u s_j(u) ŝ_i(u + l)
-    d = refs.cross(np.arange(n)[None, :], spec[:, None, :])
+    d = refs.cross(np.arange(n)[None, :], spec[:, None])
     energy = np.sum(est * est, axis=-1)
     corr = refs.correlation_blocks()
     # projections on each reference alone, all estimates at once
