@@ -66,7 +66,6 @@ class DemoRun:
 
     def generate(self) -> None:
         from avss_bench.demo_corpus import generate_demo_corpus
-
         from avss_bench.demo_corpus.generate import STAMP_NAME
 
         self._stage("generate corpus", (self.corpus / STAMP_NAME).is_file(),
@@ -113,14 +112,11 @@ class DemoRun:
         out = self.results(self.model) / "profile.json"
 
         def run() -> None:
-            try:
-                from avss_bench.profiling import profile_separator
-            except ImportError:
-                self.echo("[demo] profiling is not available in this version; MACs left blank")
-                return
-            report = profile_separator(self.model, checkpoint=self.checkpoint, seconds=1.0,
+            from avss_bench.profiling import profile_separator
+
+            report = profile_separator(self.model, checkpoint=str(self.checkpoint), seconds=1.0,
                                        runs=5)
-            out.write_text(json.dumps(report, indent=2))
+            out.write_text(json.dumps(report.to_json(), indent=2))
 
         self._stage("profile", out.is_file(), run)
 
