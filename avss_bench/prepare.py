@@ -451,6 +451,8 @@ class MixJob:
     s2_utt: str
     gain2: float
     num_samples: int  # expected: min of the two sources
+    level1: float  # activlev powers of the full sources (8 kHz copies), from the sources stage
+    level2: float
 
 
 def _mixture_done(layout: Layout, job: MixJob) -> bool:
@@ -462,7 +464,7 @@ def _mixture_done(layout: Layout, job: MixJob) -> bool:
     return True
 
 
-def _mix_batch(out: str, jobs: Sequence[MixJob], levels: Mapping[str, float]) -> int:
+def _mix_batch(out: str, jobs: Sequence[MixJob]) -> int:
     """Mix and write several mixtures; returns how many were written."""
     from avss_bench.audio import read_wav, write_wav
     from avss_bench.mixing import mix_pair
@@ -477,7 +479,7 @@ def _mix_batch(out: str, jobs: Sequence[MixJob], levels: Mapping[str, float]) ->
 
     for job in jobs:
         result = mix_pair(source(job.s1_utt), job.gain1, source(job.s2_utt), job.gain2,
-                          levels[job.s1_utt], levels[job.s2_utt])
+                          job.level1, job.level2)
         if result.num_samples != job.num_samples:
             raise RuntimeError(f"{job.name}: {result.num_samples} samples, expected "
                                f"{job.num_samples}")
@@ -690,18 +692,16 @@ def prepare_corpus(corpus: str, root: str | Path, out: str | Path,
                     {"split": split, "line": line.index, "name": name, "reason": reason})
                 continue
             seen[name] = line.index
+            a1, a2 = state.audio[line.s1_utt], state.audio[line.s2_utt]
             job = MixJob(split, name, line.s1_utt, line.gain1_db, line.s2_utt, line.gain2_db,
-                         min(state.audio[line.s1_utt]["num_samples"],
-                             state.audio[line.s2_utt]["num_samples"]))
+                         min(a1["num_samples"], a2["num_samples"]), a1["level"], a2["level"])
             kept[split].append((line, job))
             if not _mixture_done(layout, job):
                 to_mix.append(job)
     if to_mix and merge:
         missing_work.append(f"{len(to_mix)} mixtures (e.g. {to_mix[0].split}/{to_mix[0].name})")
     elif to_mix:
-        levels = {u: r["level"] for u, r in state.audio.items() if r.get("ok")}
-        _run_batches(_mix_batch, _chunks(to_mix, 64), ((out_s,), (levels,)), jobs, "mix",
-                     quiet)
+        _run_batches(_mix_batch, _chunks(to_mix, 64), ((out_s,), ()), jobs, "mix", quiet)
     state.timings["mix"] = time.perf_counter() - t0
     if missing_work:
         raise AvssError("cannot merge: the shards have not finished "

@@ -75,15 +75,19 @@ def main() -> None:
             out = work / "e2e" / name
             for split in ("tr", "cv", "tt"):
                 for row in pd.read_csv(out / "manifests" / f"{split}.csv").itertuples():
-                    jobs.append((name, MixJob(split, row.mixture_id, row.s1_utt, row.s1_gain_db,
-                                              row.s2_utt, row.s2_gain_db, row.num_samples)))
+                    jobs.append((name, (split, row)))
             for status in sorted((out / ".status" / "audio").glob("*.json")):
                 record = json.loads(status.read_text())
                 located = corpus.locate(record["utt"])
                 utts.setdefault(name, []).append(located)
                 if record.get("ok"):
-                    levels[(name, record["utt"])] = record["level"]
+                    levels[record["utt"]] = record["level"]
                     lip_items.append((name, located, record["num_samples"]))
+
+        mixes = {name: [MixJob(split, r.mixture_id, r.s1_utt, r.s1_gain_db, r.s2_utt,
+                               r.s2_gain_db, r.num_samples, levels[r.s1_utt],
+                               levels[r.s2_utt])
+                        for corpus, (split, r) in jobs if corpus == name] for name in corpora}
 
         def best(fn) -> tuple[float, float]:
             """Best wall time and best CPU time (this process, all its threads) of the passes."""
@@ -106,9 +110,7 @@ def main() -> None:
                 raw = work / "e2e" / name / "raw_audio"
                 (target / name).mkdir(parents=True, exist_ok=True)
                 os.symlink(raw, target / name / "raw_audio")
-                mine = [job for corpus, job in jobs if corpus == name]
-                lev = {u: v for (c, u), v in levels.items() if c == name}
-                _mix_batch(str(target / name), mine, lev)
+                _mix_batch(str(target / name), mixes[name])
 
         def lips(target: Path) -> None:
             for name in corpora:
