@@ -1,0 +1,291 @@
+"""Official IIANet checkpoints: key mapping, loading (files, dicts, release zips), download.
+
+Layouts understood (all loaded with `torch.load(..., weights_only=True)`):
+
+* a flat state dict in the official key layout (`encoder.weight`, `sm.audio_blocks.0...`,
+  `mask_net.1.weight`, `decoder.weight`): the separation network of
+  `look2hear.models.IIANet`; front-end keys may be present (`lip_frontend.*`, `video_model.*` or
+  bare `frontend3D.*`/`trunk.*`);
+* the released `best_model.pth`: `{"model_name": "IIANet", "state_dict": ..., "model_args":
+  audionet_config, "infos": ...}`, read by the official `BaseAVModel.from_pretrain`;
+* a Lightning checkpoint of the official `AudioVisualLightningModule`: `state_dict` with
+  `audio_model.` (separation net) and `video_model.` (front-end) prefixes and the training
+  config under `training_config`;
+* a release zip (`lrs2.zip`, `lrs3.zip`, `vox2.zip` from the official README): the checkpoint
+  (`best_model.pth`) and the training config (`conf.yml`) are read from the archive in memory;
+* older key names renamed by the authors' `replace_weight.py` (`mlp_avfusion` -> `InterA_T`,
+  `concat_block` -> `InterA_B_A`, `video_concat` -> `InterA_B_V`) are mapped too;
+* an avss-bench checkpoint (`{"format": "avss-bench/1", ...}`).
+
+The released separator checkpoints hold no lip front-end: the official scripts build the
+front-end from the LRW lip-reading checkpoint `lrw_resnet18_mstcn_adamw_s3.pth.tar`. Load it
+with `load_separator(..., frontend_checkpoint=PATH)` (a warning says so otherwise).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import io
+import os
+import urllib.request
+import warnings
+import zipfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from avss_bench.errors import AvssError
+from avss_bench.lip_frontend import frontend_state_dict_from, load_frontend_weights
+
+#: Release assets linked from the official README (JusperLee/IIANet, v1.0.0).
+RELEASE_URLS = {
+    "lrs2": "https://github.com/JusperLee/IIANet/releases/download/v1.0.0/lrs2.zip",
+    "lrs3": "https://github.com/JusperLee/IIANet/releases/download/v1.0.0/lrs3.zip",
+    "vox2": "https://github.com/JusperLee/IIANet/releases/download/v1.0.0/vox2.zip",
+}
+#: sha256 of the release zips; None where not published/known (then no verification is done).
+RELEASE_SHA256: dict[str, str | None] = {"lrs2": None, "lrs3": None, "vox2": None}
+
+LEGACY_NAMES = {"mlp_avfusion": "InterA_T", "concat_block": "InterA_B_A",
+                "video_concat": "InterA_B_V"}
+WRAPPER_PREFIXES = ("module.", "_orig_mod.")
+SEPARATOR_PREFIXES = ("audio_model.", "audionet.")
+FRONTEND_PREFIXES = ("lip_frontend.", "video_model.", "videonet.")
+FORMAT = "avss-bench/1"
+
+
+def cache_dir(override: str | Path | None = None) -> Path:
+    """`override`, else `$AVSS_BENCH_CACHE`, else `~/.cache/avss-bench`."""
+    if override is not None:
+        return Path(override)
+    return Path(os.environ.get("AVSS_BENCH_CACHE", Path.home() / ".cache" / "avss-bench"))
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def download_release(name: str, cache: str | Path | None = None, progress: bool = True) -> Path:
+    """Download a release zip once into the cache and return its path.
+
+    Args:
+        name: 'lrs2', 'lrs3' or 'vox2'; or a path to an existing zip (returned unchanged).
+        cache: cache folder (default `~/.cache/avss-bench`, or `$AVSS_BENCH_CACHE`).
+        progress: show a tqdm progress bar.
+
+    Raises:
+        AvssError: unknown name, network failure, or checksum mismatch (when one is known).
+    """
+    if Path(name).suffix == ".zip" and Path(name).is_file():
+        return Path(name)
+    if name not in RELEASE_URLS:
+        raise AvssError(f"unknown IIANet release '{name}'; known: {', '.join(RELEASE_URLS)}")
+    url, expected = RELEASE_URLS[name], RELEASE_SHA256.get(name)
+    target = cache_dir(cache) / "iianet" / f"{name}.zip"
+    if target.is_file() and (expected is None or _sha256(target) == expected):
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.part{os.getpid()}")
+    try:
+        from tqdm import tqdm
+
+        with urllib.request.urlopen(url, timeout=60) as response, open(tmp, "wb") as out:
+            total = int(response.headers.get("Content-Length") or 0) or None
+            with tqdm(total=total, unit="B", unit_scale=True, desc=f"IIANet {name}.zip",
+                      disable=not progress) as bar:
+                for block in iter(lambda: response.read(1 << 20), b""):
+                    out.write(block)
+                    bar.update(len(block))
+    except OSError as err:
+        tmp.unlink(missing_ok=True)
+        raise AvssError(f"cannot download {url}: {err}; download it by hand and pass the "
+                        "zip's path instead") from err
+    if expected is not None and (actual := _sha256(tmp)) != expected:
+        tmp.unlink(missing_ok=True)
+        raise AvssError(f"checksum mismatch for {url}: sha256 {actual}, expected {expected}")
+    os.replace(tmp, target)
+    return target
+
+
+# ---------------------------------------------------------------------------- reading files
+def _torch_load(source: Path | io.BytesIO, label: str) -> Any:
+    try:
+        return torch.load(source, map_location="cpu", weights_only=True)
+    except Exception as err:  # torch raises many types for bad or unsafe files
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise AvssError(f"cannot read checkpoint with weights_only=True: {first}",
+                        label) from err
+
+
+def _is_release_zip(path: Path) -> bool:
+    """A zip archive that is not itself a torch.save file (those are zips holding data.pkl)."""
+    if not zipfile.is_zipfile(path):
+        return False
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = archive.namelist()
+    except (zipfile.BadZipFile, OSError):
+        return True  # let _read_zip report it
+    return not any(n.endswith("/data.pkl") and n.count("/") == 1 for n in names)
+
+
+def _read_zip(path: Path) -> tuple[Any, dict[str, Any]]:
+    """(checkpoint payload, parsed conf.yml or {}) from a release zip, without extracting."""
+    import yaml
+
+    try:
+        archive = zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError) as err:
+        raise AvssError(f"not a readable zip: {err}", path) from err
+    with archive:
+        names = [n for n in archive.namelist() if not n.endswith("/")
+                 and "__MACOSX" not in n and not Path(n).name.startswith(".")]
+        weights = [n for n in names if n.endswith((".pth", ".pt", ".ckpt", ".pth.tar", ".bin"))]
+        best = [n for n in weights if Path(n).name == "best_model.pth"]
+        chosen = best or weights
+        if len(chosen) != 1:
+            raise AvssError(f"expected one checkpoint (best_model.pth) in the zip, found "
+                            f"{chosen or 'none'}; members: {names[:20]}", path)
+        payload = _torch_load(io.BytesIO(archive.read(chosen[0])), f"{path}:{chosen[0]}")
+        confs = [n for n in names if n.endswith(("conf.yml", "conf.yaml"))]
+        conf: dict[str, Any] = {}
+        if confs:
+            same_dir = [n for n in confs if Path(n).parent == Path(chosen[0]).parent]
+            conf = yaml.safe_load(archive.read((same_dir or confs)[0])) or {}
+    return payload, conf
+
+
+# ---------------------------------------------------------------------------- key mapping
+def _rename_legacy(key: str) -> str:
+    return ".".join(LEGACY_NAMES.get(part, part) for part in key.split("."))
+
+
+def split_official_state_dict(state: Mapping[str, Any]
+                              ) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+    """Split a loaded dict into (separation-net tensors, front-end tensors), official names."""
+    separator: dict[str, torch.Tensor] = {}
+    frontend_raw: dict[str, torch.Tensor] = {}
+    for key, value in state.items():
+        if not isinstance(key, str) or not torch.is_tensor(value):
+            continue
+        k = key
+        while k.startswith(WRAPPER_PREFIXES):
+            k = k.split(".", 1)[1]
+        if k.startswith(FRONTEND_PREFIXES) or k.startswith(("frontend3D.", "trunk.")):
+            frontend_raw[k] = value
+            continue
+        for prefix in SEPARATOR_PREFIXES:
+            if k.startswith(prefix):
+                k = k[len(prefix):]
+                break
+        k = _rename_legacy(k)
+        if k in separator:
+            raise AvssError(f"key '{k}' occurs twice in the checkpoint (second time as '{key}')")
+        separator[k] = value
+    frontend = frontend_state_dict_from(frontend_raw) if frontend_raw else {}
+    return separator, frontend
+
+
+def _config_from(payload: Mapping[str, Any], conf: Mapping[str, Any]) -> dict[str, Any]:
+    """The official audionet_config (+ sample rate), from conf.yml, model_args or the
+    Lightning `training_config`."""
+    found: dict[str, Any] = {}
+    training = payload.get("training_config")
+    for source in (training, conf):
+        if isinstance(source, Mapping):
+            audionet = source.get("audionet", {})
+            if isinstance(audionet, Mapping) and isinstance(audionet.get("audionet_config"),
+                                                            Mapping):
+                found.update(audionet["audionet_config"])
+            data = source.get("datamodule", {})
+            rate = data.get("data_config", {}).get("sample_rate") if isinstance(data,
+                                                                                Mapping) else None
+            if rate is not None:
+                found["sample_rate"] = rate
+    args = payload.get("model_args")
+    if isinstance(args, Mapping):
+        found.update(args)
+    return found
+
+
+def _constructor_keys(cls: type) -> set[str]:
+    keys: set[str] = set()
+    for klass in cls.__mro__:
+        if "__init__" in vars(klass):
+            params = inspect.signature(klass.__init__).parameters
+            keys |= {n for n, p in params.items()
+                     if n != "self" and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)}
+    return keys
+
+
+def _fmt(keys: list[str]) -> str:
+    return f"{len(keys)} {keys[:10]}{' ...' if len(keys) > 10 else ''}"
+
+
+def load_official(cls: type, path: str | Path | Mapping[str, Any], **config: Any):
+    """Build `cls` (IIANet or a subclass) from any layout listed in the module docstring."""
+    label: str
+    conf: dict[str, Any] = {}
+    if isinstance(path, Mapping):
+        payload: Any = path
+        label = "state dict"
+    else:
+        path = Path(path)
+        label = str(path)
+        if not path.is_file():
+            raise AvssError("checkpoint not found", path)
+        if _is_release_zip(path):
+            payload, conf = _read_zip(path)
+        else:
+            payload = _torch_load(path, label)
+    if not isinstance(payload, Mapping):
+        raise AvssError(f"not a checkpoint dict (got {type(payload).__name__})", label)
+
+    if payload.get("format") == FORMAT:  # our own format (also handled by avss_bench)
+        model = cls(**{**payload["config"], **config})
+        state = payload["state_dict"]
+        missing, unexpected = model.load_state_dict(state, strict=False)
+        if missing or unexpected:
+            raise AvssError(f"checkpoint does not fit {cls.__name__}: missing {_fmt(missing)}, "
+                            f"unexpected {_fmt(unexpected)}", label)
+        return model.eval()
+
+    file_config = {k: v for k, v in _config_from(payload, conf).items()
+                   if k in _constructor_keys(cls)}
+    if not getattr(cls, "_num_blocks_from_checkpoint", True):
+        file_config.pop("num_blocks", None)
+    model = cls(**{**file_config, **config})
+
+    state = payload
+    for name in ("state_dict", "model_state_dict", "model"):
+        if isinstance(payload.get(name), Mapping):
+            state = payload[name]
+            break
+    separator, frontend = split_official_state_dict(state)
+    expected = model.separation_state_dict()
+    missing = [k for k in expected if k not in separator]
+    unexpected = [k for k in separator if k not in expected]
+    if missing or unexpected:
+        raise AvssError(f"checkpoint does not fit {cls.__name__} (official key layout): "
+                        f"missing {_fmt(missing)}, unexpected {_fmt(unexpected)}", label)
+    wrong = [f"{k}: {list(separator[k].shape)} != {list(v.shape)}"
+             for k, v in expected.items() if separator[k].shape != v.shape]
+    if wrong:
+        raise AvssError(f"wrongly shaped tensors for {cls.__name__} (check the config, e.g. "
+                        f"num_sources / channel widths): {wrong[:6]}", label)
+    model.load_state_dict(separator, strict=False)  # the key sets were checked just above
+    if frontend:
+        load_frontend_weights(model.lip_frontend, frontend)
+    else:
+        warnings.warn(f"{label}: no lip front-end weights in this checkpoint (the official "
+                      "releases have none); load the LRW front-end with "
+                      "frontend_checkpoint=lrw_resnet18_mstcn_adamw_s3.pth.tar",
+                      UserWarning, stacklevel=3)
+    return model.eval()
