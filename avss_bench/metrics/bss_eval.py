@@ -221,7 +221,9 @@ def sdr(
 
     Returns:
         ``sdr[j], sir[j], sar[j]`` in dB for reference j and ``perm[j]``, the estimate
-        assigned to reference j.
+        assigned to reference j. Ratios beyond float64 resolution (a perfect estimate) are
+        reported as ``DB_CEILING`` (150 dB) where mir_eval returns 150-300 dB of rounding noise
+        or inf.
 
     Raises:
         ValueError: shapes differ, a signal is all zeros or not finite (as mir_eval).
