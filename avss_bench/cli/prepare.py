@@ -36,10 +36,12 @@ def _parse_sizes(text: str | None) -> dict[str, int] | None:
 
 def _summary(report: dict) -> str:
     lines = []
+    shard = report["options"].get("shard")
     for split, counts in report["counts"].items():
         origin = report["lists"][split]["origin"]
+        part = f" of this shard's {counts['handled_here']}" if shard else ""
         lines.append(f"  {split}: {counts['written']} mixtures written, {counts['dropped']} "
-                     f"dropped ({origin} list of {counts['listed']})")
+                     f"dropped{part} ({origin} list of {counts['listed']})")
     u = report["utterances"]
     lines.append(f"  utterances: {u['needed']} needed, {u['sources_ok']} sources and "
                  f"{u['lips_ok']} lip ROIs ok, {u['skipped']} skipped")
