@@ -201,3 +201,15 @@ def test_split_length_mismatch_row_fails_and_trim(tmp_path: Path) -> None:
     trimmed = score_split(manifest, est_dir, tmp_path / "res_trim", quiet=True,
                           metrics=("si_snr",), trim=True)
     assert trimmed["metrics"]["si_snr"]["n_failed"] == 1
+
+
+def test_split_wrong_rate_estimate_is_a_failed_row(tmp_path: Path) -> None:
+    manifest, est_dir = _make_split(tmp_path)
+    target = est_dir / "c01_arctic_0db_good" / "s2.wav"
+    x, _ = sf.read(target)
+    sf.write(target, x[::2], 8000)
+    summary = score_split(manifest, est_dir, tmp_path / "res", quiet=True, metrics=("pesq",))
+    table = pd.read_csv(tmp_path / "res" / "results.csv")
+    row = table[(table.mixture_id == "c01_arctic_0db_good") & (table.target == "s2")].iloc[0]
+    assert math.isnan(row["pesq"]) and row["pesq_error"].startswith("sample rate mismatch")
+    assert summary["metrics"]["pesq"]["n_failed"] == 2  # and c09's silent reference
