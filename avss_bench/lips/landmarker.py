@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from avss_bench.errors import AvssError
+from avss_bench.native_logs import native_stderr_silenced
 
 MODEL_URL = (
     "https://storage.googleapis.com/mediapipe-models/face_landmarker/face_landmarker/"
@@ -134,13 +135,15 @@ class FaceLandmarkTracker:
             min_tracking_confidence=min_tracking_confidence,
         )
         try:
-            self._landmarker: Any = vision.FaceLandmarker.create_from_options(options)
+            with native_stderr_silenced():
+                self._landmarker: Any = vision.FaceLandmarker.create_from_options(options)
         except (RuntimeError, ValueError) as exc:
             raise AvssError(f"cannot load FaceLandmarker model ({exc})", self.model_path) from None
         self.num_faces = num_faces
         self._timestamp_ms = 1000
         self._used = False  # a frame was processed since creation or the last reset
         self._blank_due = False
+        self._graph_started = False  # the first inference prints TFLite start-up lines
 
     def __enter__(self) -> FaceLandmarkTracker:
         return self
@@ -164,7 +167,12 @@ class FaceLandmarkTracker:
         if self._landmarker is None:
             raise RuntimeError("FaceLandmarkTracker is closed")
         image = mp.Image(image_format=mp.ImageFormat.SRGB, data=np.ascontiguousarray(frame))
-        result = self._landmarker.detect_for_video(image, self._timestamp_ms)
+        if self._graph_started:
+            result = self._landmarker.detect_for_video(image, self._timestamp_ms)
+        else:
+            with native_stderr_silenced():
+                result = self._landmarker.detect_for_video(image, self._timestamp_ms)
+            self._graph_started = True
         self._timestamp_ms += max(1, int(step_ms))
         return result
 
