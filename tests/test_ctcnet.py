@@ -231,8 +231,9 @@ def test_only_last_fusion_video_weights_get_no_gradient() -> None:
 def test_config_from_official_constructor_args(ref) -> None:
     mapped = config_from_official(ref["params"]["constructor_args"])
     defaults = CTCNet(**TINY).config | CTCNet().config
-    # every official argument maps onto our default (upsampling_depth: the official default 5)
-    assert set(defaults) - set(mapped) == {"upsampling_depth"}
+    # every official argument maps onto our default (upsampling_depth: the official default 5;
+    # conv_before_upsample: ours, off = the official computation)
+    assert set(defaults) - set(mapped) == {"upsampling_depth", "conv_before_upsample"}
     assert all(defaults[k] == v for k, v in mapped.items())
     with pytest.raises(AvssError, match="mask_act"):
         config_from_official({"mask_act": "sigmoid"})
@@ -325,3 +326,33 @@ def test_our_checkpoint_roundtrip(tmp_path: Path) -> None:
     assert loaded.config == model.config
     for key, value in model.state_dict().items():
         assert torch.equal(loaded.state_dict()[key], value), key
+
+
+# ---------------------------------------------------------------- conv_before_upsample option
+def test_conv1x1_over_concat_equals_conv_of_concat() -> None:
+    import torch.nn.functional as F
+    from ctcnet.blocks import conv1x1_over_concat
+
+    torch.manual_seed(0)
+    conv = torch.nn.Conv1d(3 + 4 + 5 + 2, 6, 1).double()
+    parts = [torch.randn(2, 3, 9), torch.randn(2, 4, 9), torch.randn(2, 5, 5),
+             torch.randn(2, 2, 13)]  # full, full, upsampled, downsampled (both commute)
+    parts = [p.double() for p in parts]
+    resized = [F.interpolate(p, size=9, mode="nearest") for p in parts]
+    expected = conv(torch.cat(resized, dim=1))
+    assert torch.allclose(conv1x1_over_concat(conv, parts, 9), expected, rtol=0, atol=1e-12)
+    one = [torch.randn(1, 3, 1).double(), torch.randn(1, 11, 1).double()]  # length-1 scales
+    assert torch.allclose(conv1x1_over_concat(conv, one, 1), conv(torch.cat(one, 1)),
+                          rtol=0, atol=1e-12)
+
+
+def test_conv_before_upsample_same_output_fewer_macs(ref) -> None:
+    from avss_bench.profiling import count_macs
+
+    model = CTCNet(conv_before_upsample=True).load_official_state_dict(ref["sd"]).eval()
+    with torch.inference_mode():
+        out = model.separate(ref["inp"]["mix_1s"], ref["inp"]["emb_1s"])
+    assert _rel_err(out, ref["exp"]["out_1s_f32"][:, 0]) <= 1e-5
+    macs, _, _, _ = count_macs(model, 2)
+    assert 0.66 < macs / 166.767e9 < 0.68
+    assert CTCNet(**model.config).config["conv_before_upsample"] is True

@@ -118,6 +118,48 @@ class ConvNormAct(ConvNorm):
         return self.act(self.norm(self.conv(x)))
 
 
+def conv1x1_over_concat(conv: nn.Conv1d, parts: list[torch.Tensor], length: int
+                        ) -> torch.Tensor:
+    """`conv(cat([resize(p, length) for p in parts]))` for a 1x1 `conv`, computing each part's
+    share of the conv at the part's own length and resizing (nearest) afterwards.
+
+    Exact: a 1x1 conv acts on each frame separately and nearest-neighbour resizing only
+    selects frames, so the two commute. Upsampled parts then cost their own (shorter) length
+    instead of `length`. Parts already `length` long are convolved together, bias added once.
+
+    Shape:
+        parts: [B, C_k, T_k] with sum(C_k) = conv.in_channels -> [B, conv.out_channels, length]
+    """
+    weight = conv.weight
+    out: torch.Tensor | None = None
+    offset = 0
+    pieces: list[tuple[int, int, torch.Tensor, bool]] = []  # (lo, hi, tensor, at_length)
+    for part in parts:
+        channels = part.shape[1]
+        pieces.append((offset, offset + channels, part, part.shape[-1] == length))
+        offset += channels
+    # group neighbouring full-length parts into one conv
+    groups: list[tuple[int, int, list[torch.Tensor], bool]] = []
+    for lo, hi, part, at_length in pieces:
+        if at_length and groups and groups[-1][3] and groups[-1][1] == lo:
+            groups[-1] = (groups[-1][0], hi, [*groups[-1][2], part], True)
+        else:
+            groups.append((lo, hi, [part], at_length))
+    bias_used = False
+    for lo, hi, members, at_length in groups:
+        x = members[0] if len(members) == 1 else torch.cat(members, dim=1)
+        bias = conv.bias if (at_length and not bias_used) else None
+        bias_used = bias_used or bias is not None
+        y = F.conv1d(x, weight[:, lo:hi], bias)
+        if not at_length:
+            y = F.interpolate(y, size=length, mode="nearest")
+        out = y if out is None else out + y
+    assert out is not None
+    if not bias_used and conv.bias is not None:
+        out = out + conv.bias.unsqueeze(-1)
+    return out
+
+
 class FrcnnSubnetwork(nn.Module):
     """One multi-scale FRCNN block (CTCNet's audio and video subnetworks share this topology).
 
@@ -129,13 +171,19 @@ class FrcnnSubnetwork(nn.Module):
     Attribute names match the official layout: audio uses `last_layer` + `res_conv`, video uses
     `last` (a Sequential of both); `layout` picks which (`"audio"` or `"video"`).
 
+    `conv_before_upsample=True` computes every 1x1 conv that follows an upsampling (the
+    lateral fusions' coarser input, the final concatenation) at the coarse rate and upsamples
+    its output instead (`conv1x1_over_concat`): the same function with ~40% fewer MACs in the
+    audio block, equal up to float rounding. Off by default (the official computation).
+
     Shape:
         x: [B, in_chan, T] -> [B, in_chan, T]
     """
 
     def __init__(self, in_chan: int, hid_chan: int, depth: int, kernel_size: int,
-                 norm: str, layout: str) -> None:
+                 norm: str, layout: str, conv_before_upsample: bool = False) -> None:
         super().__init__()
+        self.conv_before_upsample = conv_before_upsample
         if layout not in ("audio", "video"):
             raise ValueError(f"layout must be 'audio' or 'video', not {layout!r}")
         if depth < 2:
@@ -169,6 +217,11 @@ class FrcnnSubnetwork(nn.Module):
             return self.res_conv(self.last_layer(y))
         return self.last(y)
 
+    def _tail_from_parts(self, parts: list[torch.Tensor], length: int) -> torch.Tensor:
+        head = self.last_layer[0] if self.layout == "audio" else self.last[0]
+        y = head.act(head.norm(conv1x1_over_concat(head.conv, parts, length)))
+        return self.res_conv(y) if self.layout == "audio" else self.last[1](y)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         p = self._modules[self._proj_name](x)
         scales = [self.spp_dw[0](p)]
@@ -182,11 +235,20 @@ class FrcnnSubnetwork(nn.Module):
             if i > 0:
                 parts.append(self.fuse_layers[str(i)][0](scales[i - 1]))
             parts.append(scales[i])
+            layer = self.concat_layer[i]
+            if self.conv_before_upsample:
+                if i + 1 < self.depth:
+                    parts.append(scales[i + 1])
+                fused.append(layer.act(layer.norm(conv1x1_over_concat(layer.conv, parts,
+                                                                      length))))
+                continue
             if i + 1 < self.depth:
                 parts.append(F.interpolate(scales[i + 1], size=length, mode="nearest"))
-            fused.append(self.concat_layer[i](torch.cat(parts, dim=1)))
+            fused.append(layer(torch.cat(parts, dim=1)))
 
         length = scales[0].shape[-1]
+        if self.conv_before_upsample:
+            return self._tail_from_parts(fused, length) + x
         for i in range(1, self.depth):
             fused[i] = F.interpolate(fused[i], size=length, mode="nearest")
         return self._tail(torch.cat(fused, dim=1)) + x
@@ -202,8 +264,10 @@ class AudioSubnetwork(FrcnnSubnetwork):
         x: [B, bn_chan, T] -> [B, bn_chan, T]
     """
 
-    def __init__(self, in_chan: int = 512, hid_chan: int = 512, depth: int = 5) -> None:
-        super().__init__(in_chan, hid_chan, depth, kernel_size=5, norm="gLN", layout="audio")
+    def __init__(self, in_chan: int = 512, hid_chan: int = 512, depth: int = 5,
+                 conv_before_upsample: bool = False) -> None:
+        super().__init__(in_chan, hid_chan, depth, kernel_size=5, norm="gLN", layout="audio",
+                         conv_before_upsample=conv_before_upsample)
 
 
 class VisualSubnetwork(FrcnnSubnetwork):
@@ -213,9 +277,10 @@ class VisualSubnetwork(FrcnnSubnetwork):
         v: [B, chan, F] -> [B, chan, F]
     """
 
-    def __init__(self, chan: int = 64, depth: int = 4, kernel_size: int = 3) -> None:
+    def __init__(self, chan: int = 64, depth: int = 4, kernel_size: int = 3,
+                 conv_before_upsample: bool = False) -> None:
         super().__init__(chan, chan, depth, kernel_size=kernel_size, norm="BatchNorm1d",
-                         layout="video")
+                         layout="video", conv_before_upsample=conv_before_upsample)
 
 
 class VideoSubnetworks(nn.Module):
@@ -230,11 +295,12 @@ class VideoSubnetworks(nn.Module):
     """
 
     def __init__(self, chan: int = 64, depth: int = 4, kernel_size: int = 3,
-                 iters: int = 3) -> None:
+                 iters: int = 3, conv_before_upsample: bool = False) -> None:
         super().__init__()
         self.iters = iters
         self.video = nn.ModuleList(
-            [VisualSubnetwork(chan, depth, kernel_size) for _ in range(iters)])
+            [VisualSubnetwork(chan, depth, kernel_size, conv_before_upsample)
+             for _ in range(iters)])
         self.concat_block = nn.ModuleDict({
             str(i): nn.Sequential(Conv1d(chan, chan, 1, groups=chan), nn.PReLU())
             for i in range(1, iters)})
@@ -256,15 +322,20 @@ class ThalamicFusion(nn.Module):
         a: [B, Ca, T], v: [B, Cv, F] -> (a' [B, Ca, T], v' [B, Cv, F] or None)
     """
 
-    def __init__(self, audio_chan: int = 512, video_chan: int = 64) -> None:
+    def __init__(self, audio_chan: int = 512, video_chan: int = 64,
+                 conv_before_upsample: bool = False) -> None:
         super().__init__()
+        self.conv_before_upsample = conv_before_upsample
         self.W_wav = ConvNorm(audio_chan + video_chan, audio_chan, 1)
         self.W_video = ConvNorm(audio_chan + video_chan, video_chan, 1)
 
     def forward(self, a: torch.Tensor, v: torch.Tensor,
                 need_video: bool = True) -> tuple[torch.Tensor, torch.Tensor | None]:
-        v_up = F.interpolate(v, size=a.shape[-1], mode="nearest")
-        a_new = self.W_wav(torch.cat([a, v_up], dim=1))
+        if self.conv_before_upsample:
+            a_new = self.W_wav.norm(conv1x1_over_concat(self.W_wav.conv, [a, v], a.shape[-1]))
+        else:
+            v_up = F.interpolate(v, size=a.shape[-1], mode="nearest")
+            a_new = self.W_wav(torch.cat([a, v_up], dim=1))
         if not need_video:
             return a_new, None
         a_down = F.interpolate(a, size=v.shape[-1], mode="nearest")

@@ -61,7 +61,8 @@ class AudioVisualMasker(nn.Module):
 
     def __init__(self, n_filters: int, n_src: int, bn_chan: int, hid_chan: int,
                  upsampling_depth: int, an_repeats: int, fn_repeats: int, vout_chan: int,
-                 video_chan: int, video_depth: int, video_kernel_size: int) -> None:
+                 video_chan: int, video_depth: int, video_kernel_size: int,
+                 conv_before_upsample: bool = False) -> None:
         super().__init__()
         self.n_src = n_src
         self.an_repeats = an_repeats
@@ -71,12 +72,15 @@ class AudioVisualMasker(nn.Module):
         self.post = nn.Sequential(nn.PReLU(), nn.Conv1d(bn_chan, n_src * n_filters, 1),
                                   nn.ReLU())
         self.video_block = VideoSubnetworks(video_chan, video_depth, video_kernel_size,
-                                            iters=an_repeats)
-        self.audio_block = AudioSubnetwork(bn_chan, hid_chan, upsampling_depth)
+                                            iters=an_repeats,
+                                            conv_before_upsample=conv_before_upsample)
+        self.audio_block = AudioSubnetwork(bn_chan, hid_chan, upsampling_depth,
+                                           conv_before_upsample=conv_before_upsample)
         self.audio_concat = nn.Sequential(Conv1d(bn_chan, bn_chan, 1, groups=bn_chan),
                                           nn.PReLU())
         self.crossmodal_fusion = nn.ModuleList(
-            [ThalamicFusion(bn_chan, video_chan) for _ in range(an_repeats)])
+            [ThalamicFusion(bn_chan, video_chan, conv_before_upsample)
+             for _ in range(an_repeats)])
 
     def forward(self, enc: torch.Tensor, video_embedding: torch.Tensor) -> torch.Tensor:
         batch, _, frames = enc.shape
@@ -106,6 +110,11 @@ class CTCNet(nn.Module):
         vout_chan: lip-embedding width (512).
         video_chan, video_depth, video_kernel_size: video FRCNN blocks (64, 4, 3).
         sample_rate: audio rate the model was built for (16000); informational.
+        conv_before_upsample: compute each 1x1 conv that follows a nearest-neighbour
+            upsampling at the coarse rate and upsample its output instead. The same function
+            (the two operations commute) with 33% fewer MACs (111.7 G instead of 166.8 G per
+            2 s) and a faster forward; outputs equal the official ones up to float rounding.
+            Off by default so that the computation (and its MAC count) is the official one.
 
     Defaults are the released LRS2/LRS3/VoxCeleb2 configuration.
 
@@ -124,7 +133,8 @@ class CTCNet(nn.Module):
                  stride: int = 10, bn_chan: int = 512, hid_chan: int = 512,
                  upsampling_depth: int = 5, an_repeats: int = 3, fn_repeats: int = 13,
                  vout_chan: int = 512, video_chan: int = 64, video_depth: int = 4,
-                 video_kernel_size: int = 3, sample_rate: int = 16000) -> None:
+                 video_kernel_size: int = 3, sample_rate: int = 16000,
+                 conv_before_upsample: bool = False) -> None:
         super().__init__()
         if an_repeats < 1:
             raise ValueError("an_repeats must be >= 1")
@@ -134,7 +144,7 @@ class CTCNet(nn.Module):
             "upsampling_depth": upsampling_depth, "an_repeats": an_repeats,
             "fn_repeats": fn_repeats, "vout_chan": vout_chan, "video_chan": video_chan,
             "video_depth": video_depth, "video_kernel_size": video_kernel_size,
-            "sample_rate": sample_rate,
+            "sample_rate": sample_rate, "conv_before_upsample": bool(conv_before_upsample),
         }
         self.n_src = n_src
         self.sample_rate = sample_rate
@@ -142,7 +152,7 @@ class CTCNet(nn.Module):
                                      upsampling_depth)
         self.masker = AudioVisualMasker(n_filters, n_src, bn_chan, hid_chan, upsampling_depth,
                                         an_repeats, fn_repeats, vout_chan, video_chan,
-                                        video_depth, video_kernel_size)
+                                        video_depth, video_kernel_size, conv_before_upsample)
         self.decoder = FilterbankDecoder(FreeFilterbank(n_filters, kernel_size, stride))
         self.lip_frontend = _build_lip_frontend()
 
