@@ -383,7 +383,7 @@ def separate_video(video: str | Path, out_dir: str | Path, *,
             list(zip(estimates, tracks, lips, strict=True)), desc="writing", unit="speaker",
             disable=quiet)):
         peak = float(np.max(np.abs(estimate))) if estimate.size else 0.0
-        gain = 0.99 / peak if peak > 0.99 else 1.0  # never clip: scale loud estimates down
+        gain = 1.0 / peak if peak > 1.0 else 1.0  # never clip: scale a too loud estimate down
         voice = estimate * gain
         wav_path = out_dir / f"speaker_{k + 1}.wav"
         write_wav(wav_path, to_int16(voice), SAMPLE_RATE)
@@ -406,15 +406,15 @@ def separate_video(video: str | Path, out_dir: str | Path, *,
             videos.append(mp4_path)
             entry["mp4"] = mp4_path.name
         speakers_json.append(entry)
+    lap("write")
     tracks_json = out_dir / "tracks.json"
     _write_json(tracks_json, {
         "video": str(video), "fps": FPS, "num_frames": int(len(frames)), "width": int(width),
         "height": int(height), "sample_rate": SAMPLE_RATE, "num_samples": int(len(mixture)),
         "model": model_name, "checkpoint": None if checkpoint is None else str(checkpoint),
         "chunk_seconds": chunk_seconds, "box_format": "x0, y0, x1, y1 (pixels, per 25-fps frame)",
-        "speakers": speakers_json,
+        "seconds": timings, "speakers": speakers_json,
     })
-    lap("write")
     return SeparationResult(out_dir=out_dir, wavs=wavs, videos=videos, tracks_json=tracks_json,
                             tracks=list(tracks), lips=lips, estimates=np.stack(estimates),
                             num_samples=int(len(mixture)), timings=timings)

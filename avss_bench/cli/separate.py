@@ -25,10 +25,12 @@ from avss_bench.cli._common import quiet_option
 @click.option("--chunk-seconds", default=4.0, type=click.FloatRange(min=0.08),
               help="Separation window (50% overlap-add), bounds memory on long videos.")
 @click.option("--device", default=None, help="cpu, cuda, ... (default: cuda if present).")
+@click.option("--no-video", is_flag=True,
+              help="Write only the wavs and tracks.json (skips encoding speaker_k.mp4).")
 @quiet_option
 def command(video: Path, speakers: int, model: str, checkpoint: Path | None, out: Path | None,
             landmarker: Path | None, chunk_seconds: float, device: str | None,
-            quiet: bool) -> None:
+            no_video: bool, quiet: bool) -> None:
     """Separate the voice of each of the N most prominent faces in VIDEO.
 
     Tracks the faces (MediaPipe), extracts each one's lip ROIs like `prepare`, separates
@@ -45,7 +47,7 @@ def command(video: Path, speakers: int, model: str, checkpoint: Path | None, out
     out = out if out is not None else Path("separated") / video.stem
     result = separate_video(video, out, model=model, checkpoint=checkpoint, speakers=speakers,
                             landmarker=landmarker, chunk_seconds=chunk_seconds, device=device,
-                            quiet=quiet)
+                            write_videos=not no_video, quiet=quiet)
     if not quiet:
         for k, (wav, track, lips) in enumerate(zip(result.wavs, result.tracks, result.lips,
                                                    strict=True)):
