@@ -17,7 +17,7 @@ from typing import Any
 
 from avss_bench.errors import AvssError
 
-DEMO_RECIPE = "demo/tiny-av"
+DEMO_RECIPE = "demo/iianet-demo"
 DEMO_MIXTURES = {"tr": 400, "cv": 40, "tt": 60}
 
 
@@ -25,13 +25,15 @@ class DemoRun:
     """The demo's stages over one work folder, with per-stage wall times."""
 
     def __init__(self, workdir: Path, seed: int = 0, landmarker: Path | None = None,
-                 model: str = "tiny-av", recipe: str = DEMO_RECIPE, train_minutes: float | None
-                 = None, quiet: bool = False, echo: Callable[[str], None] = print) -> None:
+                 recipe: str = DEMO_RECIPE, train_minutes: float | None = None,
+                 quiet: bool = False, echo: Callable[[str], None] = print) -> None:
+        from avss_bench.config import load_config
+
         self.workdir = Path(workdir)
         self.seed = seed
         self.landmarker = landmarker
-        self.model = model
         self.recipe = recipe
+        self.model = load_config(recipe).model.name
         self.train_minutes = train_minutes
         self.quiet = quiet
         self.echo = echo
@@ -143,7 +145,7 @@ class DemoRun:
 
 
 def run_demo(workdir: Path, seed: int = 0, landmarker: Path | None = None, force: bool = False,
-             train_minutes: float | None = None, quiet: bool = False,
+             recipe: str = DEMO_RECIPE, train_minutes: float | None = None, quiet: bool = False,
              echo: Callable[[str], None] = print) -> dict[str, Any]:
     """Run (or resume) the demo in `workdir`; returns timings and the table."""
     workdir = Path(workdir)
@@ -152,5 +154,5 @@ def run_demo(workdir: Path, seed: int = 0, landmarker: Path | None = None, force
             raise AvssError("refusing to delete a folder that is not a demo work folder", workdir)
         shutil.rmtree(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
-    return DemoRun(workdir, seed=seed, landmarker=landmarker, train_minutes=train_minutes,
-                   quiet=quiet, echo=echo).run()
+    return DemoRun(workdir, seed=seed, landmarker=landmarker, recipe=recipe,
+                   train_minutes=train_minutes, quiet=quiet, echo=echo).run()

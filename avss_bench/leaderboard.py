@@ -19,7 +19,8 @@ from avss_bench.errors import AvssError
 QUALITY = (("si_snr_i", "SI-SNRi"), ("sdr_i", "SDRi"), ("pesq", "PESQ"), ("stoi", "STOI"))
 DATASET_NAMES = {"lrs2": "LRS2-2Mix", "lrs3": "LRS3-2Mix", "vox2": "VoxCeleb2-2Mix"}
 METHOD_NAMES = {"mixture": "Mixture (unprocessed)", "iianet": "IIANet",
-                "iianet-fast": "IIANet-fast", "ctcnet": "CTCNet", "tiny-av": "TinyAV (demo)"}
+                "iianet-fast": "IIANet-fast", "ctcnet": "CTCNet", "tiny-av": "TinyAV (demo)",
+                "iianet-demo": "IIANet (demo size)"}
 
 
 @dataclass
