@@ -39,6 +39,26 @@ def nearest(x: torch.Tensor, length: int) -> torch.Tensor:
     return F.interpolate(x, size=length, mode="nearest")
 
 
+def depthwise_conv1d(x: torch.Tensor, conv: nn.Conv1d) -> torch.Tensor:
+    """`conv(x)` for a depthwise Conv1d; float64 on CPU as k shifted multiply-adds.
+
+    PyTorch has no vectorised float64 depthwise kernel on CPU (it runs one small convolution per
+    channel); the shifted sum is the same arithmetic, ~50x faster there. Other dtypes/devices
+    use the convolution itself.
+    """
+    if x.dtype != torch.float64 or x.device.type != "cpu":
+        return conv(x)
+    kernel, stride, pad = conv.kernel_size[0], conv.stride[0], conv.padding[0]
+    padded = F.pad(x, (pad, pad))
+    out_len = (padded.shape[-1] - kernel) // stride + 1
+    span = stride * (out_len - 1) + 1
+    taps = conv.weight[:, 0, :].t().unsqueeze(-1)              # [k, C, 1]
+    y = padded[..., 0:span:stride] * taps[0]
+    for k in range(1, kernel):
+        y = torch.addcmul(y, padded[..., k:k + span:stride], taps[k])
+    return y if conv.bias is None else y + conv.bias.view(-1, 1)
+
+
 @lru_cache(maxsize=256)
 def _repeat_counts(src_len: int, dst_len: int) -> torch.Tensor:
     """How often each source frame occurs in `nearest(x, dst_len)` (PyTorch's index rule)."""
@@ -78,13 +98,16 @@ class ConvNorm(nn.Module):
         self.conv = nn.Conv1d(in_ch, out_ch, kernel, stride=stride, padding=(kernel - 1) // 2,
                               groups=groups, bias=bias)
         self.norm = gln(out_ch)
+        self._depthwise = groups == in_ch == out_ch
         # A depthwise 1x1 conv is a per-channel scale (+ shift): done as one elementwise op.
-        self._pointwise = kernel == 1 and stride == 1 and groups == in_ch == out_ch
+        self._pointwise = self._depthwise and kernel == 1 and stride == 1
 
     def apply_conv(self, x: torch.Tensor) -> torch.Tensor:
         if self._pointwise:
             y = x * self.conv.weight.view(1, -1, 1)
             return y if self.conv.bias is None else y + self.conv.bias.view(1, -1, 1)
+        if self._depthwise:
+            return depthwise_conv1d(x, self.conv)
         return self.conv(x)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -274,7 +297,7 @@ class Mlp(nn.Module):
         self.drop = nn.Dropout(drop)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.drop(torch.relu(self.dwconv(self.fc1(x))))
+        x = self.drop(torch.relu(depthwise_conv1d(self.fc1(x), self.dwconv)))
         return self.drop(self.fc2(x))
 
 
