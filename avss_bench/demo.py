@@ -108,7 +108,7 @@ class DemoRun:
             self._stage(f"evaluate {name}", (out / "summary.json").is_file(),
                         lambda n=name, c=checkpoint, o=out: evaluate(
                             n, c, self.prepared, split="tt", out_dir=o, save_audio=4,
-                            quiet=self.quiet))
+                            quiet=self.quiet, dataset="demo"))
 
     def profile(self) -> None:
         out = self.results(self.model) / "profile.json"

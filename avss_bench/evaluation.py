@@ -104,8 +104,13 @@ def library_versions() -> dict[str, str]:
 def evaluate(model: str, checkpoint: str | Path | None, data: str | Path, split: str = "tt",
              out_dir: str | Path = "results", save_audio: int = 0,
              metrics: tuple[str, ...] = DEFAULT_METRICS, frontend_checkpoint: str | None = None,
-             device: str | None = None, quiet: bool = False, **config: Any) -> dict[str, Any]:
-    """Separate and score every target of `split`; returns the summary written to summary.json."""
+             device: str | None = None, quiet: bool = False, dataset: str | None = None,
+             **config: Any) -> dict[str, Any]:
+    """Separate and score every target of `split`; returns the summary written to summary.json.
+
+    `dataset` names the data in tables (default: the corpus recorded in the prepared folder's
+    report.json, e.g. lrs2 -> LRS2-2Mix, else the folder name).
+    """
     from avss_bench.metrics import score_utterance, summarize
 
     info = init_distributed()
@@ -168,6 +173,7 @@ def evaluate(model: str, checkpoint: str | Path | None, data: str | Path, split:
     os.replace(tmp, out / "results.csv")
     summary = {
         "model": model, "split": split, "data": str(Path(data).resolve()),
+        "dataset": dataset or corpus_name(Path(data)),
         "num_targets": len(frame), "metrics": summarize(frame, metrics_of(fields)),
         "checkpoint": None if checkpoint is None else str(checkpoint),
         "checkpoint_sha256": None if checkpoint is None else sha256_of(Path(checkpoint)),
@@ -183,6 +189,18 @@ def evaluate(model: str, checkpoint: str | Path | None, data: str | Path, split:
     for part in parts:
         part.unlink(missing_ok=True)
     return summary
+
+
+def corpus_name(data: Path) -> str:
+    """The corpus a prepared folder was made from (its report.json), else the folder's name."""
+    folder = data if data.is_dir() else data.parent.parent
+    report = folder / "report.json"
+    if report.is_file():
+        try:
+            return str(json.loads(report.read_text()).get("corpus") or folder.name)
+        except (OSError, json.JSONDecodeError):
+            pass
+    return folder.name
 
 
 def metrics_of(fields: list[str]) -> list[str]:

@@ -17,7 +17,8 @@ from typing import Any
 from avss_bench.errors import AvssError
 
 QUALITY = (("si_snr_i", "SI-SNRi"), ("sdr_i", "SDRi"), ("pesq", "PESQ"), ("stoi", "STOI"))
-DATASET_NAMES = {"lrs2": "LRS2-2Mix", "lrs3": "LRS3-2Mix", "vox2": "VoxCeleb2-2Mix"}
+DATASET_NAMES = {"lrs2": "LRS2-2Mix", "lrs3": "LRS3-2Mix", "vox2": "VoxCeleb2-2Mix",
+                 "demo": "Demo-2Mix (generated)"}
 METHOD_NAMES = {"mixture": "Mixture (unprocessed)", "iianet": "IIANet",
                 "iianet-fast": "IIANet-fast", "ctcnet": "CTCNet", "tiny-av": "TinyAV (demo)",
                 "iianet-demo": "IIANet (demo size)"}

@@ -24,11 +24,13 @@ from avss_bench.cli._common import quiet_option
               default=Path("results/eval"), help="Results folder: results.csv, summary.json.")
 @click.option("--save-audio", default=0, help="Keep the first N estimates as wavs.")
 @click.option("--metrics", default="si_snr,sdr,pesq,stoi", help="Comma-separated metrics.")
+@click.option("--dataset-name", default=None,
+              help="Dataset label in tables (default: the prepared corpus, e.g. LRS2-2Mix).")
 @click.option("--device", default=None, help="cpu, cuda, ... (default: cuda if present).")
 @quiet_option
 def command(model: str, checkpoint: Path | None, frontend_checkpoint: Path | None, data: Path,
-            split: str, out: Path, save_audio: int, metrics: str, device: str | None,
-            quiet: bool) -> None:
+            split: str, out: Path, save_audio: int, metrics: str, dataset_name: str | None,
+            device: str | None, quiet: bool) -> None:
     """Separate every (mixture, target speaker) of a split at full length and score it.
 
     Writes OUT/results.csv (one row per target) and OUT/summary.json (mean, 95% CI, failures,
@@ -44,6 +46,7 @@ def command(model: str, checkpoint: Path | None, frontend_checkpoint: Path | Non
 
     summary = evaluate(model, checkpoint, data, split=split, out_dir=out, save_audio=save_audio,
                        metrics=tuple(m.strip() for m in metrics.split(",") if m.strip()),
-                       frontend_checkpoint=frontend_checkpoint, device=device, quiet=quiet)
+                       frontend_checkpoint=frontend_checkpoint, device=device, quiet=quiet,
+                       dataset=dataset_name)
     if summary and not quiet:
         click.echo(json.dumps(summary["metrics"], indent=2))
