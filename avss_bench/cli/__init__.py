@@ -14,6 +14,9 @@ import click
 
 from avss_bench import __version__
 from avss_bench.errors import AvssError, NotLandedError
+from avss_bench.runtime import tune_allocator
+
+tune_allocator()
 
 VERBS: dict[str, str] = {
     "demo": "Run every stage end to end on the embedded demo corpus.",
