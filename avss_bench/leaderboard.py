@@ -144,8 +144,12 @@ def read_reported(dataset: str) -> list[Entry]:
 
 
 def with_reported(entries: list[Entry]) -> list[Entry]:
-    """Ours, then for each method the published row and the difference (ours − reported)."""
+    """Ours, each followed by its published row and the difference (ours − reported) where
+    the dataset matches; then the published rows of every bundled corpus (LRS2-2Mix,
+    LRS3-2Mix, VoxCeleb2-2Mix) as their own column groups, so our results always sit beside
+    the paper's table."""
     datasets = list(dict.fromkeys(e.dataset for e in entries))
+    datasets += [label for label in DATASET_NAMES.values() if label not in datasets]
     reported = {(e.method, e.dataset): e for d in datasets for e in read_reported(d)}
     out: list[Entry] = []
     ours_methods = list(dict.fromkeys(e.method for e in entries))

@@ -23,41 +23,50 @@ def macs_per_second(entry: Entry) -> float | None:
     return entry.macs_g / (entry.macs_seconds or 1.0)
 
 
-def pareto_plot(entries: list[Entry], path: Path, dataset: str | None = None) -> Path:
-    """SI-SNRi against MACs per second of input (log scale); marker area by Params."""
+MARKERS = ("o", "s", "^", "D", "v", "P")
+
+
+def pareto_plot(entries: list[Entry], path: Path) -> Path:
+    """SI-SNRi against MACs per second of input (log scale); marker area by Params.
+
+    Every (method, dataset) with both numbers is a point; datasets get their own marker, and
+    our measurements are blue while published figures are grey.
+    """
     datasets = list(dict.fromkeys(e.dataset for e in entries))
-    dataset = dataset or datasets[0]
     points = []
     for entry in entries:
         stat = entry.stats.get("si_snr_i")
         macs = macs_per_second(entry)
-        if entry.dataset != dataset or stat is None or macs is None or macs <= 0:
+        if stat is None or macs is None or macs <= 0 or entry.source == "delta":
             continue
-        if entry.source == "delta" or math.isnan(stat.mean):
+        if math.isnan(stat.mean):
             continue
         points.append((entry, macs, stat.mean))
     if not points:
         raise AvssError("no method has both SI-SNRi and MACs to plot (run `avss-bench profile "
                         "--json > RESULTS/<model>/profile.json`)", path)
-    fig, ax = plt.subplots(figsize=(7.0, 4.6), dpi=150)
+    fig, ax = plt.subplots(figsize=(7.5, 4.8), dpi=150)
     for entry, macs, value in points:
-        reported = entry.source not in ("ours",)
+        reported = entry.source != "ours"
         size = 40 + 50 * (entry.params_m or 0.5)
-        ax.scatter(macs, value, s=size, alpha=0.65, edgecolors="black",
-                   marker="s" if reported else "o", color="tab:gray" if reported else "tab:blue",
-                   label="published" if reported else "this run")
-        ax.annotate(entry.method, (macs, value), textcoords="offset points",
+        marker = MARKERS[datasets.index(entry.dataset) % len(MARKERS)]
+        source = "published" if reported else "this run"
+        ax.scatter(macs, value, s=size, alpha=0.65, edgecolors="black", marker=marker,
+                   color="tab:gray" if reported else "tab:blue",
+                   label=f"{entry.dataset}, {source}")
+        name = entry.method.removesuffix(" (reported)")
+        ax.annotate(name, (macs, value), textcoords="offset points",
                     xytext=(4 + math.sqrt(size) / 2, 4), fontsize=8)
     handles, labels = ax.get_legend_handles_labels()
     unique = dict(zip(labels, handles, strict=True))
-    ax.legend(unique.values(), unique.keys(), loc="lower left", fontsize=8, markerscale=0.5)
+    ax.legend(unique.values(), unique.keys(), loc="best", fontsize=7, markerscale=0.5)
     ax.set_xscale("log")
     ax.set_xlabel("MACs (G per 1 s of input, log scale)")
-    ax.set_ylabel(f"SI-SNRi (dB), {dataset}")
+    ax.set_ylabel("SI-SNRi (dB)")
     ax.set_title("Quality vs. compute (marker area ∝ Params)")
     ax.grid(True, which="both", alpha=0.3)
     xs = [p[1] for p in points]
-    ax.set_xlim(min(xs) / 3, max(xs) * 4)
+    ax.set_xlim(min(xs) / 3, max(xs) * 5)
     ys = [p[2] for p in points]
     pad = max(1.0, 0.15 * (max(ys) - min(ys)))
     ax.set_ylim(min(ys) - pad, max(ys) + pad)

@@ -66,7 +66,9 @@ def test_cli_table_writes_csv_and_pareto_png(results: Path, tmp_path: Path) -> N
     out = CliRunner().invoke(main, ["table", str(results), "--format", "csv", "--reported",
                                     "--plot", str(png)])
     assert out.exit_code == 0, out.output
-    assert out.output.splitlines()[0].startswith("Method,SI-SNRi,SDRi,PESQ,STOI,Params (M)")
+    header = out.output.splitlines()[0]
+    assert header.startswith("Method,LRS2-2Mix SI-SNRi,LRS2-2Mix SDRi,LRS2-2Mix PESQ")
+    assert "LRS3-2Mix SI-SNRi" in header and "VoxCeleb2-2Mix STOI" in header  # paper's groups
     assert png.is_file() and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
