@@ -219,9 +219,25 @@ class Trainer:
         if improved:
             save_checkpoint(self.model, self.out_dir / "best.pt", self.config.model.name, extra)
 
+    def _tensorboard(self):  # noqa: ANN202 - SummaryWriter or None
+        """A TensorBoard writer in OUT/tensorboard when the `tensorboard` package is installed."""
+        if not hasattr(self, "_tb"):
+            try:
+                from torch.utils.tensorboard import SummaryWriter
+            except ImportError:  # optional: pip install "avss-bench[tensorboard]"
+                self._tb = None
+            else:
+                self._tb = SummaryWriter(str(self.out_dir / "tensorboard"))
+        return self._tb
+
     def _log(self, row: dict[str, Any]) -> None:
         if not self.info.is_main:
             return
+        writer = self._tensorboard()
+        if writer is not None:
+            for key in ("train_loss", "valid_si_snr", "lr"):
+                writer.add_scalar(key, row[key], row["epoch"])
+            writer.flush()
         path = self.out_dir / "log.csv"
         new = not path.exists()
         with open(path, "a", newline="") as handle:

@@ -45,6 +45,7 @@ def test_training_improves_and_writes_run_folder(corpus: Path, tmp_path: Path) -
     assert summary["epochs"] == 3 and summary["steps"] == 3 * 4  # 16 examples / batch 4
     for name in ("last.pt", "best.pt", "config.yaml", "log.csv"):
         assert (tmp_path / name).is_file()
+    assert list((tmp_path / "tensorboard").glob("events.out.tfevents.*"))
     log = (tmp_path / "log.csv").read_text().splitlines()
     assert len(log) == 4 and log[0].startswith("epoch,step,train_loss,valid_si_snr")
     from avss_bench.registry import load_separator
