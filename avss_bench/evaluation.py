@@ -122,19 +122,19 @@ def evaluate(model: str, checkpoint: str | Path | None, data: str | Path, split:
     separator = load_separator(model, checkpoint=checkpoint,
                                frontend_checkpoint=frontend_checkpoint, **config).to(device)
     manifest = manifest_path(data, split)
-    dataset = TargetSpeakerDataset(manifest, segment_s=None)
+    items = TargetSpeakerDataset(manifest, segment_s=None)
     fields = _fields(metrics)
     partial = out / (f"results.rank{info.rank}.partial.csv" if info.world_size > 1
                      else "results.partial.csv")
     _drop_torn_tail(partial)
     done = {(r["mixture_id"], r["target"]) for r in _read_done(partial)}
-    indices = [i for i in shard_range(len(dataset), info.rank, info.world_size)
-               if (dataset.items[i].mixture_id, dataset.items[i].target) not in done]
+    indices = [i for i in shard_range(len(items), info.rank, info.world_size)
+               if (items.items[i].mixture_id, items.items[i].target) not in done]
     started = time.monotonic()
     pending: list[dict[str, Any]] = []
     bar = tqdm(indices, desc=f"evaluate {split}", disable=quiet or not info.is_main)
     for index in bar:
-        item = dataset[index]
+        item = items[index]
         with torch.inference_mode():
             estimate = separator(item["mixture"][None].to(device), item["lips"][None].to(device))
         estimate_np = estimate[0].float().cpu().numpy().astype(np.float64)
@@ -166,8 +166,8 @@ def evaluate(model: str, checkpoint: str | Path | None, data: str | Path, split:
         if column not in KEY and not column.endswith("_error"):
             frame[column] = pd.to_numeric(frame[column], errors="coerce")
     frame = frame.sort_values(list(KEY), kind="stable").reset_index(drop=True)
-    if len(frame) != len(dataset):
-        raise RuntimeError(f"evaluation produced {len(frame)} rows for {len(dataset)} targets")
+    if len(frame) != len(items):
+        raise RuntimeError(f"evaluation produced {len(frame)} rows for {len(items)} targets")
     tmp = out / ".results.csv.tmp"
     frame.to_csv(tmp, index=False)
     os.replace(tmp, out / "results.csv")

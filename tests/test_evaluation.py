@@ -44,6 +44,7 @@ def test_one_row_per_target_and_a_stamped_summary(corpus: Path, checkpoint: Path
     assert len(frame) == 10 and list(frame["target"][:2]) == ["s1", "s2"]
     assert {"si_snr", "si_snr_i", "sdr", "sdr_i", "stoi"} <= set(frame.columns)
     assert summary["num_targets"] == 10 and len(summary["checkpoint_sha256"]) == 64
+    assert summary["dataset"] == corpus.name  # no report.json: the folder names the data
     assert summary["config"]["enc_channels"] == 16
     assert summary["metrics"]["si_snr_i"]["n"] == 10
     assert len(list((tmp_path / "examples").glob("*.wav"))) == 2
@@ -51,7 +52,9 @@ def test_one_row_per_target_and_a_stamped_summary(corpus: Path, checkpoint: Path
 
 
 def test_unprocessed_mixture_has_zero_improvement(corpus: Path, tmp_path: Path) -> None:
-    evaluate("mixture", None, corpus, out_dir=tmp_path, metrics=METRICS, quiet=True)
+    summary = evaluate("mixture", None, corpus, out_dir=tmp_path, metrics=METRICS, quiet=True,
+                       dataset="demo")
+    assert summary["dataset"] == "demo"
     frame = pd.read_csv(tmp_path / "results.csv")
     assert frame["si_snr_i"].abs().max() < 1e-9 and frame["sdr_i"].abs().max() < 1e-9
 
