@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 
 from avss_bench.errors import AvssError
+from avss_bench.native_logs import native_stderr_silenced
 
 DETECTOR_MEMBER = "face_detector.tflite"
 DEFAULT_MAX_SIDE = 960
@@ -146,9 +147,11 @@ class FaceDetector:
             min_detection_confidence=float(min_confidence),
         )
         try:
-            self._detector: Any = vision.FaceDetector.create_from_options(options)
+            with native_stderr_silenced():
+                self._detector: Any = vision.FaceDetector.create_from_options(options)
         except (RuntimeError, ValueError) as exc:
             raise AvssError(f"cannot load the face detector ({exc})", self.model_path) from None
+        self._graph_started = False  # the first inference prints TFLite start-up lines
 
     def __enter__(self) -> FaceDetector:
         return self
@@ -179,8 +182,13 @@ class FaceDetector:
         if scale < 1.0:
             size = (max(1, round(width * scale)), max(1, round(height * scale)))
             image = cv2.resize(frame_rgb, size, interpolation=cv2.INTER_AREA)
-        result = self._detector.detect(
-            mp.Image(image_format=mp.ImageFormat.SRGB, data=np.ascontiguousarray(image)))
+        mp_image = mp.Image(image_format=mp.ImageFormat.SRGB, data=np.ascontiguousarray(image))
+        if self._graph_started:
+            result = self._detector.detect(mp_image)
+        else:
+            with native_stderr_silenced():
+                result = self._detector.detect(mp_image)
+            self._graph_started = True
         rows = []
         for det in result.detections:
             box = det.bounding_box
