@@ -7,7 +7,6 @@ temporary name and renamed, so a crash never leaves a half-written checkpoint.
 
 from __future__ import annotations
 
-import hashlib
 import os
 from pathlib import Path
 from typing import Any
@@ -15,6 +14,7 @@ from typing import Any
 import torch
 
 from avss_bench.errors import AvssError
+from avss_bench.hashing import sha256_of  # noqa: F401 - re-exported for callers
 
 FORMAT = "avss-bench/1"
 
@@ -47,15 +47,6 @@ def read_checkpoint(path: Path) -> dict[str, Any]:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # torch raises many types for corrupt files
         raise AvssError(f"cannot read checkpoint: {str(err).splitlines()[0]}", path) from err
-
-
-def sha256_of(path: Path) -> str:
-    """Hex sha256 of a file, read in chunks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def load_into_class(cls: type, path: Path, **config: Any) -> torch.nn.Module:

@@ -24,7 +24,6 @@ with `load_separator(..., frontend_checkpoint=PATH)` (a warning says so otherwis
 
 from __future__ import annotations
 
-import hashlib
 import inspect
 import io
 import os
@@ -38,6 +37,7 @@ from typing import Any
 import torch
 
 from avss_bench.errors import AvssError
+from avss_bench.hashing import sha256_of
 from avss_bench.lip_frontend import frontend_state_dict_from, load_frontend_weights
 
 #: Release assets linked from the official README (JusperLee/IIANet, v1.0.0).
@@ -64,14 +64,6 @@ def cache_dir(override: str | Path | None = None) -> Path:
     return Path(os.environ.get("AVSS_BENCH_CACHE", Path.home() / ".cache" / "avss-bench"))
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def download_release(name: str, cache: str | Path | None = None, progress: bool = True) -> Path:
     """Download a release zip once into the cache and return its path.
 
@@ -89,7 +81,7 @@ def download_release(name: str, cache: str | Path | None = None, progress: bool 
         raise AvssError(f"unknown IIANet release '{name}'; known: {', '.join(RELEASE_URLS)}")
     url, expected = RELEASE_URLS[name], RELEASE_SHA256.get(name)
     target = cache_dir(cache) / "iianet" / f"{name}.zip"
-    if target.is_file() and (expected is None or _sha256(target) == expected):
+    if target.is_file() and (expected is None or sha256_of(target) == expected):
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(f".{target.name}.part{os.getpid()}")
@@ -107,7 +99,7 @@ def download_release(name: str, cache: str | Path | None = None, progress: bool 
         tmp.unlink(missing_ok=True)
         raise AvssError(f"cannot download {url}: {err}; download it by hand and pass the "
                         "zip's path instead") from err
-    if expected is not None and (actual := _sha256(tmp)) != expected:
+    if expected is not None and (actual := sha256_of(tmp)) != expected:
         tmp.unlink(missing_ok=True)
         raise AvssError(f"checksum mismatch for {url}: sha256 {actual}, expected {expected}")
     os.replace(tmp, target)

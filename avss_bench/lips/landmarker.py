@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from avss_bench.errors import AvssError
+from avss_bench.hashing import sha256_of
 from avss_bench.native_logs import native_stderr_silenced
 
 MODEL_URL = (
@@ -42,14 +43,6 @@ def default_cache_path() -> Path:
     root = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(root) / "avss-bench" / MODEL_FILENAME
 
-
-def sha256_of(path: Path) -> str:
-    """Hex sha256 of a file."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def download_model(dest: Path, url: str = MODEL_URL, sha256: str = MODEL_SHA256,
