@@ -1,0 +1,447 @@
+"""Speed of our IIANet, IIANet-fast and CTCNet: forward latency and training-step throughput.
+
+Part 1 (forward, batch 1): the separation network alone (`model.separate(mixture, embedding)`)
+and the lip front-end alone, each timed `--reps` times after `--warmup` untimed passes, the
+models interleaved inside each repetition (as the spec's reference timings were taken), under
+`torch.inference_mode`, for each `--threads` count. Wall-clock median/min and process CPU time.
+On CPU the table also gives the ratio to the official implementation's timings from
+`../shared/spec/numbers.json` (same kind of 2-vCPU VM, same torch, separation net only, batch 1,
+inference_mode, interleaved): they were NOT measured in the same run, and both runs shared the VM
+with other jobs, so the ratios are indicative only (no official code is vendored here to time
+it side by side).
+
+Part 2 (variants, forward, batch 1): bf16 autocast, `torch.compile` (default mode) and both,
+against the float32 eager output: relative max error and SNR of the variant's output w.r.t.
+float32 eager. The weights and inputs are the parity fixtures (official random weights, a real
+LRS2 mixture and lip embedding) when `../shared/data/reference` is there, else random.
+
+Part 3 (training step): forward + backward + Adam step of the separation network on a batch of
+`--train-batch` 2 s segments (negative-SNR loss), the lip front-end run under `no_grad`, as in
+both official recipes (IIANet's front-end BatchNorms in train mode, CTCNet's frozen). Median step
+time and segments per second, for each variant in `--train-variants`.
+
+    python benchmarks/model_speed.py                           # CPU defaults
+    python benchmarks/model_speed.py --threads 1 2 --reps 5 --variants eager bf16 compile
+    python benchmarks/model_speed.py --device cuda --train-batch 6 --json out.json
+
+Models are built by import path (no installed entry points needed), so the script also runs from
+a bare checkout: `PYTHONPATH=.:baselines python benchmarks/model_speed.py`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import math
+import os
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+#: glibc malloc settings that keep freed activation memory in the heap instead of returning it
+#: to the OS (fewer page faults per pass; the spec's reference timings used such settings too).
+#: glibc and OpenMP read them at start-up, so the script re-executes itself once with them set
+#: (a value already in the environment wins).
+#: OMP_WAIT_POLICY=PASSIVE: idle OpenMP threads sleep instead of spinning. On a shared 2-vCPU
+#: VM a spinning thread that waits for a descheduled one made 2-thread passes 4x slower than
+#: 1-thread ones here (18 s vs 4.5 s for CTCNet 2 s); with it they are 4.4 s.
+MALLOC_ENV = {"MALLOC_MMAP_THRESHOLD_": "33554432", "MALLOC_TRIM_THRESHOLD_": "100000000000",
+              "MALLOC_TOP_PAD_": "1073741824", "OMP_WAIT_POLICY": "PASSIVE"}
+if __name__ == "__main__" and not all(k in os.environ for k in MALLOC_ENV):
+    os.environ.update({k: os.environ.get(k, v) for k, v in MALLOC_ENV.items()})
+    os.execv(sys.executable, [sys.executable, *sys.argv])
+
+import torch  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+for _path in (ROOT, ROOT / "baselines"):
+    if str(_path) not in sys.path:
+        sys.path.insert(0, str(_path))
+
+from avss_bench.registry import import_object  # noqa: E402,I001
+
+SHARED = ROOT.parent / "shared"
+#: name -> (import path, constructor arguments). `ctcnet+cbu` is CTCNet with our
+#: `conv_before_upsample=True` (same function, 33% fewer MACs; see baselines/ctcnet/README.md).
+MODELS = {"iianet": ("iianet.model:IIANet", {}),
+          "iianet-fast": ("iianet.model:IIANetFast", {}),
+          "ctcnet": ("ctcnet.model:CTCNet", {}),
+          "ctcnet+cbu": ("ctcnet.model:CTCNet", {"conv_before_upsample": True})}
+FIXTURES = {"iianet": "iianet16", "iianet-fast": "iianet16", "ctcnet": "ctcnet",
+            "ctcnet+cbu": "ctcnet"}
+VARIANTS = ("eager", "bf16", "compile", "compile-bf16")
+
+
+# ---------------------------------------------------------------- helpers
+def log(*args: Any) -> None:
+    print(*args, file=sys.stderr, flush=True)
+
+
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def official_key(name: str, model: torch.nn.Module) -> str | None:
+    if name.startswith("ctcnet"):
+        return "ctcnet"
+    blocks = model.config.get("num_blocks")
+    return f"iianet_nb{blocks}" if blocks is not None else None
+
+
+def official_timing(numbers: dict, seconds: float, threads: int, key: str | None) -> dict | None:
+    if key is None:
+        return None
+    table = numbers.get("cpu_time", {}).get(
+        f"{seconds:g}s_input_{threads}thread{'s' if threads > 1 else ''}", {})
+    return table.get(key)
+
+
+def build(name: str, device: torch.device, use_fixture: bool) -> tuple[torch.nn.Module, bool]:
+    """The model in eval mode, with the parity fixture's official weights when available."""
+    target, kwargs = MODELS[name]
+    cls = import_object(target)
+    folder = SHARED / "data" / "reference" / FIXTURES[name]
+    frontend = SHARED / "data" / "reference" / "lipfrontend" / "state_dict.pt"
+    if not (use_fixture and (folder / "state_dict.pt").is_file()):
+        return cls(**kwargs).to(device).eval(), False
+    model = cls.load_checkpoint(folder / "state_dict.pt", **kwargs)
+    if frontend.is_file():
+        from avss_bench.lip_frontend import load_frontend_weights
+
+        load_frontend_weights(model.lip_frontend, frontend)
+    return model.to(device).eval(), True
+
+
+def inputs(seconds: float, batch: int, device: torch.device, use_fixture: bool
+           ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(mixture [B, T], lips [B, 1, F, 88, 88], embedding [B, 512, F] or empty)."""
+    samples, frames = int(round(seconds * 16000)), int(round(seconds * 25))
+    fixture = SHARED / "data" / "reference" / "ctcnet" / "inputs.pt"
+    if use_fixture and fixture.is_file() and seconds in (1, 2):
+        data = torch.load(fixture, map_location="cpu", weights_only=True)
+        tag = f"{seconds:g}s"
+        mix = data[f"mix_{tag}"].clone().repeat(batch, 1)
+        lips = data[f"lip_{tag}"].clone().repeat(batch, 1, 1, 1, 1)
+        emb = data[f"emb_{tag}"].clone().repeat(batch, 1, 1)
+    else:
+        gen = torch.Generator().manual_seed(0)
+        mix = 0.1 * torch.randn(batch, samples, generator=gen)
+        lips = torch.randn(batch, 1, frames, 88, 88, generator=gen)
+        emb = torch.empty(0)
+    return mix.to(device), lips.to(device), emb.to(device)
+
+
+def snr_db(ref: torch.Tensor, est: torch.Tensor) -> float:
+    ref, est = ref.double(), est.double()
+    noise = (ref - est).square().sum().item()
+    return math.inf if noise == 0 else 10 * math.log10(ref.square().sum().item() / noise)
+
+
+def autocast(device: torch.device, enabled: bool):
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=enabled)
+
+
+def make_forward(model: torch.nn.Module, variant: str, device: torch.device):
+    """A callable (mixture, embedding) -> float32 output for one variant."""
+    separate = model.separate
+    if variant.startswith("compile"):
+        separate = torch.compile(model.separate, dynamic=False)
+    bf16 = variant.endswith("bf16")
+
+    def run(mix: torch.Tensor, emb: torch.Tensor) -> torch.Tensor:
+        with autocast(device, bf16):
+            return separate(mix, emb).float()
+
+    return run
+
+
+def time_interleaved(calls: dict[str, Any], reps: int, warmup: int, device: torch.device
+                     ) -> dict[str, dict[str, Any]]:
+    """Each callable `reps` times after `warmup` passes, interleaved; wall and CPU seconds."""
+    out = {name: {"wall_s": [], "cpu_s": []} for name in calls}
+    with torch.inference_mode():
+        for _ in range(warmup):
+            for fn in calls.values():
+                fn()
+            sync(device)
+        for _ in range(reps):
+            for name, fn in calls.items():
+                gc.collect()
+                sync(device)
+                w0, c0 = time.perf_counter(), time.process_time()
+                fn()
+                sync(device)
+                out[name]["wall_s"].append(time.perf_counter() - w0)
+                out[name]["cpu_s"].append(time.process_time() - c0)
+    for stats in out.values():
+        stats["wall_median_s"] = statistics.median(stats["wall_s"])
+        stats["wall_min_s"] = min(stats["wall_s"])
+        stats["cpu_median_s"] = statistics.median(stats["cpu_s"])
+    return out
+
+
+# ---------------------------------------------------------------- parts
+def part_forward(args, device, numbers) -> list[dict]:
+    rows = []
+    models = {name: build(name, device, args.fixtures)[0] for name in args.models}
+    mix, lips, _ = inputs(args.seconds, 1, device, use_fixture=False)
+    frontend = models[args.models[0]].lip_frontend
+    with torch.inference_mode():
+        emb = frontend(lips)
+    for threads in args.threads:
+        if device.type == "cpu":
+            torch.set_num_threads(threads)
+        log(f"[forward] {args.seconds:g} s, {threads} thread(s) ...")
+        calls = {name: (lambda m=m: m.separate(mix, emb)) for name, m in models.items()}
+        calls["lip front-end"] = lambda: frontend(lips)
+        timings = time_interleaved(calls, args.reps, args.warmup, device)
+        for name, stats in timings.items():
+            key = "video_resnet18" if name == "lip front-end" else official_key(
+                name, models[name])
+            official = official_timing(numbers, args.seconds, threads, key) \
+                if device.type == "cpu" else None
+            rows.append({
+                "part": "forward", "model": name, "seconds": args.seconds, "threads": threads,
+                "device": device.type, "wall_median_s": stats["wall_median_s"],
+                "wall_min_s": stats["wall_min_s"], "cpu_median_s": stats["cpu_median_s"],
+                "official_key": key,
+                "official_wall_median_s": official["wall_median_s"] if official else None,
+                "official_cpu_median_s": official["process_cpu_median_s"] if official else None,
+                "ratio_wall_vs_official": (stats["wall_median_s"] / official["wall_median_s"]
+                                           if official else None),
+                "ratio_cpu_vs_official": (stats["cpu_median_s"] / official[
+                    "process_cpu_median_s"] if official else None),
+            })
+    del models
+    gc.collect()
+    return rows
+
+
+def part_variants(args, device) -> list[dict]:
+    rows = []
+    if device.type == "cpu":
+        torch.set_num_threads(max(args.threads))
+    mix, _, emb = inputs(args.seconds, 1, device, use_fixture=args.fixtures)
+    if emb.numel() == 0:
+        emb = torch.randn(1, 512, int(round(args.seconds * 25)), device=device)
+    for name in args.models:
+        model, _ = build(name, device, args.fixtures)
+        with torch.inference_mode():
+            reference = model.separate(mix, emb).float()
+        for variant in args.variants:
+            log(f"[variants] {name} {variant} ...")
+            fn = make_forward(model, variant, device)
+            start = time.perf_counter()
+            try:
+                with torch.inference_mode():
+                    first = fn(mix, emb)
+            except Exception as err:  # noqa: BLE001 - report and go on (e.g. no compiler)
+                rows.append({"part": "variants", "model": name, "variant": variant,
+                             "error": f"{type(err).__name__}: {str(err).splitlines()[0]}"})
+                continue
+            sync(device)
+            first_s = time.perf_counter() - start
+            stats = time_interleaved({variant: lambda fn=fn: fn(mix, emb)}, args.reps,
+                                     args.warmup, device)[variant]
+            with torch.inference_mode():
+                out = fn(mix, emb)
+            rows.append({
+                "part": "variants", "model": name, "variant": variant, "device": device.type,
+                "threads": torch.get_num_threads() if device.type == "cpu" else None,
+                "seconds": args.seconds, "first_call_s": first_s,
+                "wall_median_s": stats["wall_median_s"], "wall_min_s": stats["wall_min_s"],
+                "rel_max_err_vs_f32": ((out - reference).abs().max()
+                                       / reference.abs().max()).item(),
+                "snr_db_vs_f32": snr_db(reference, out),
+                "first_call_matches": bool(torch.equal(first, out)) if variant == "eager"
+                else None,
+            })
+        del model
+        gc.collect()
+    return rows
+
+
+def neg_snr(est: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """The official training loss: negative SNR after removing each signal's mean."""
+    est = est - est.mean(-1, keepdim=True)
+    target = target - target.mean(-1, keepdim=True)
+    ratio = target.square().sum(-1) / ((est - target).square().sum(-1) + 1e-8)
+    return -(10 * torch.log10(ratio + 1e-8)).mean()
+
+
+def part_training(args, device) -> list[dict]:
+    rows = []
+    if device.type == "cpu":
+        torch.set_num_threads(max(args.threads))
+    batch = args.train_batch
+    mix, lips, _ = inputs(2.0, batch, device, use_fixture=False)
+    target = 0.5 * mix
+    for name in args.models:
+        for variant in args.train_variants:
+            log(f"[training] {name} {variant}, batch {batch} ...")
+            model, _ = build(name, device, use_fixture=False)
+            model.train()
+            params = [p for n, p in model.named_parameters()
+                      if p.requires_grad and not n.startswith("lip_frontend.")]
+            optimizer = torch.optim.Adam(params, lr=1e-3)
+            separate = model.separate
+            if variant.startswith("compile"):
+                separate = torch.compile(model.separate, dynamic=False)
+            bf16 = variant.endswith("bf16")
+
+            def step(model=model, separate=separate, optimizer=optimizer, bf16=bf16):
+                with torch.no_grad():
+                    emb = model.lip_frontend(lips)
+                with autocast(device, bf16):
+                    loss = neg_snr(separate(mix, emb).float(), target)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                return loss
+
+            times = []
+            try:
+                for i in range(args.train_warmup + args.train_steps):
+                    sync(device)
+                    start = time.perf_counter()
+                    step()
+                    sync(device)
+                    if i >= args.train_warmup:
+                        times.append(time.perf_counter() - start)
+            except Exception as err:  # noqa: BLE001
+                rows.append({"part": "training", "model": name, "variant": variant,
+                             "error": f"{type(err).__name__}: {str(err).splitlines()[0]}"})
+                continue
+            finally:
+                del model, optimizer
+                gc.collect()
+            median = statistics.median(times)
+            rows.append({"part": "training", "model": name, "variant": variant,
+                         "device": device.type, "batch": batch, "segment_s": 2.0,
+                         "threads": torch.get_num_threads() if device.type == "cpu" else None,
+                         "step_median_s": median, "step_min_s": min(times),
+                         "segments_per_s": batch / median,
+                         "peak_cuda_mb": (torch.cuda.max_memory_allocated(device) / 2**20
+                                          if device.type == "cuda" else None)})
+            if device.type == "cuda":
+                torch.cuda.reset_peak_memory_stats(device)
+    return rows
+
+
+# ---------------------------------------------------------------- report
+def _f(value: Any, fmt: str = ".3f") -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return format(value, fmt)
+    return str(value)
+
+
+def markdown(rows: list[dict]) -> str:
+    lines = []
+    fwd = [r for r in rows if r["part"] == "forward"]
+    if fwd:
+        lines += ["| model | input | threads | wall median s | wall min s | CPU median s | "
+                  "official wall median s | ours / official (wall) | ours / official (CPU) |",
+                  "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+        for r in fwd:
+            lines.append(f"| {r['model']} | {r['seconds']:g} s | {r['threads']} | "
+                         f"{_f(r['wall_median_s'])} | {_f(r['wall_min_s'])} | "
+                         f"{_f(r['cpu_median_s'])} | {_f(r['official_wall_median_s'])} | "
+                         f"{_f(r['ratio_wall_vs_official'], '.2f')} | "
+                         f"{_f(r['ratio_cpu_vs_official'], '.2f')} |")
+        lines.append("")
+    var = [r for r in rows if r["part"] == "variants"]
+    if var:
+        lines += ["| model | variant | wall median s | first call s | rel. max err vs f32 | "
+                  "SNR vs f32 dB |", "|---|---|---:|---:|---:|---:|"]
+        for r in var:
+            if "error" in r:
+                lines.append(f"| {r['model']} | {r['variant']} | error: {r['error']} | | | |")
+                continue
+            lines.append(f"| {r['model']} | {r['variant']} | {_f(r['wall_median_s'])} | "
+                         f"{_f(r['first_call_s'], '.1f')} | {_f(r['rel_max_err_vs_f32'], '.2e')}"
+                         f" | {_f(r['snr_db_vs_f32'], '.1f')} |")
+        lines.append("")
+    train = [r for r in rows if r["part"] == "training"]
+    if train:
+        lines += ["| model | variant | batch x 2 s | step median s | segments/s |",
+                  "|---|---|---:|---:|---:|"]
+        for r in train:
+            if "error" in r:
+                lines.append(f"| {r['model']} | {r['variant']} | error: {r['error']} | | |")
+                continue
+            lines.append(f"| {r['model']} | {r['variant']} | {r['batch']} | "
+                         f"{_f(r['step_median_s'])} | {_f(r['segments_per_s'], '.2f')} |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS))
+    parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    parser.add_argument("--seconds", type=float, default=2.0)
+    parser.add_argument("--threads", type=int, nargs="+", default=[2],
+                        help="CPU thread counts for the forward table (the spec has 1 and 2)")
+    parser.add_argument("--reps", type=int, default=3)
+    parser.add_argument("--warmup", type=int, default=1)
+    parser.add_argument("--variants", nargs="*", default=None, choices=VARIANTS,
+                        help="forward variants vs float32 eager (default: none on CPU, all on "
+                             "CUDA)")
+    parser.add_argument("--train-variants", nargs="*", default=None, choices=VARIANTS,
+                        help="training-step variants (default: eager on CPU, eager and bf16 on "
+                             "CUDA)")
+    parser.add_argument("--train-batch", type=int, default=None,
+                        help="2 s segments per training step (default 1 on CPU, 6 on CUDA)")
+    parser.add_argument("--train-steps", type=int, default=2)
+    parser.add_argument("--train-warmup", type=int, default=1)
+    parser.add_argument("--skip", nargs="*", default=[], choices=["forward", "variants",
+                                                                   "training"])
+    parser.add_argument("--no-fixtures", dest="fixtures", action="store_false",
+                        help="random weights/inputs for the variant parity check")
+    parser.add_argument("--json", type=Path, default=None, help="write every row as JSON")
+    args = parser.parse_args(argv)
+
+    device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available()
+                          else ("cpu" if args.device == "auto" else args.device))
+    if device.type == "cuda":
+        # exact fp32 for the float32 rows (TF32 alone exceeds the parity tolerances)
+        torch.backends.cuda.matmul.allow_tf32 = False
+        torch.backends.cudnn.allow_tf32 = False
+        torch.backends.cudnn.benchmark = True
+    if args.variants is None:
+        args.variants = list(VARIANTS) if device.type == "cuda" else []
+    if args.train_variants is None:
+        args.train_variants = ["eager", "bf16"] if device.type == "cuda" else ["eager"]
+    if args.train_batch is None:
+        args.train_batch = 6 if device.type == "cuda" else 1
+    numbers_path = SHARED / "spec" / "numbers.json"
+    numbers = json.loads(numbers_path.read_text()) if numbers_path.is_file() else {}
+
+    header = {"device": device.type,
+              "device_name": (torch.cuda.get_device_name(device) if device.type == "cuda"
+                              else platform.processor() or platform.machine()),
+              "torch": torch.__version__, "python": platform.python_version(),
+              "command": " ".join([Path(sys.argv[0]).name, *(argv or sys.argv[1:])])}
+    log(json.dumps(header))
+    rows: list[dict] = []
+    if "forward" not in args.skip:
+        rows += part_forward(args, device, numbers)
+    if "variants" not in args.skip and args.variants:
+        rows += part_variants(args, device)
+    if "training" not in args.skip and args.train_variants:
+        rows += part_training(args, device)
+    print(f"device: {header['device']} ({header['device_name']}), torch {header['torch']}")
+    print(markdown(rows))
+    if args.json:
+        args.json.write_text(json.dumps({"header": header, "rows": rows}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
