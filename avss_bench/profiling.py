@@ -48,9 +48,9 @@ MAC_COUNTER = ("torch.utils.flop_counter.FlopCounterMode, MACs = FLOPs/2: aten.c
 PAPER_NOTES: dict[str, str] = {
     "iianet": (
         "Paper: IIANet 3.1 M params, 18.6 G MACs. That 18.6 G is per 1 s of input counted with a "
-        "ptflops-like counter that also counts norms/activations/interpolation (18.54 G measured "
-        "that way; conv/matmul MACs are 17.10 G per 1 s, 34.14 G per 2 s). Use --seconds 1 to "
-        "compare with the paper."),
+        "ptflops-like counter that also counts norms/activations/interpolation (the official "
+        "code measures 18.54 G that way; its conv/matmul MACs are 17.10 G per 1 s, 34.14 G per "
+        "2 s). Use --seconds 1 to compare with the paper."),
     "iianet-fast": (
         "Paper: IIANet-fast has '7% of CTCNet's MACs' (CTCNet's 167.2 G is per 2 s, IIANet's "
         "per 1 s, ptflops-like); the paper's table was not available, see iianet/README.md for "
