@@ -246,9 +246,10 @@ class DualPathRNN(nn.Module):
         new_t, new_f = self._padded(old_t), self._padded(old_f)
         x = F.pad(x, (0, new_f - old_f, 0, new_t - old_t))
         residual = x
-        y = self.norm(x).permute(0, 3, 1, 2).reshape(batch * new_f, chan, new_t, 1)
-        y = F.unfold(y, (self.kernel_size, 1), stride=(self.stride, 1))  # [B F, C k, L]
-        y = self.rnn(y.permute(2, 0, 1))                                  # [L, B F, H]
+        y = self.norm(x).permute(0, 3, 1, 2).reshape(batch * new_f, chan, new_t)
+        y = y.unfold(2, self.kernel_size, self.stride)                    # [B F, C, L, k]
+        y = y.permute(2, 0, 1, 3).reshape(y.shape[2], batch * new_f, -1)  # [L, B F, C k]
+        y = self.rnn(y)                                                   # [L, B F, H]
         y = self.linear(y.permute(1, 2, 0))                               # [B F, C, T]
         y = y.view(batch, new_f, chan, new_t).permute(0, 2, 3, 1)
         out = (y + residual)[..., :old_t, :old_f]
