@@ -35,10 +35,10 @@ def main() -> None:
     import mediapipe as mp
     import numpy as np
 
-    from avss_bench.errors import AvssError
+    from avss_bench.core.errors import AvssError
+    from avss_bench.io.video import read_frames_25fps
     from avss_bench.lips import MouthRoiExtractor
     from avss_bench.lips.roi import mouth_rois
-    from avss_bench.video import read_frames_25fps
 
     clips = []
     for path in sorted(args.corpus.glob("**/*.mp4")):

@@ -62,7 +62,7 @@ for _path in (ROOT, ROOT / "baselines"):
     if str(_path) not in sys.path:
         sys.path.insert(0, str(_path))
 
-from avss_bench.registry import import_object  # noqa: E402,I001
+from avss_bench.models.registry import import_object  # noqa: E402,I001
 
 SHARED = ROOT.parent / "shared"
 #: name -> (import path, constructor arguments). `ctcnet+cbu` is CTCNet with our
@@ -111,7 +111,7 @@ def build(name: str, device: torch.device, use_fixture: bool) -> tuple[torch.nn.
         return cls(**kwargs).to(device).eval(), False
     model = cls.load_checkpoint(folder / "state_dict.pt", **kwargs)
     if frontend.is_file():
-        from avss_bench.lip_frontend import load_frontend_weights
+        from avss_bench.models.lip_frontend import load_frontend_weights
 
         load_frontend_weights(model.lip_frontend, frontend)
     return model.to(device).eval(), True

@@ -51,12 +51,12 @@ def main() -> None:
     import pandas as pd
 
     from avss_bench.corpora import get_corpus
-    from avss_bench.prepare import (
+    from avss_bench.prepare.pipeline import (
         MixJob,
-        _lips_batch,
-        _mix_batch,
-        _source_batch,
+        lips_batch,
+        mix_batch,
         prepare_corpus,
+        source_batch,
     )
 
     work = Path(tempfile.mkdtemp(prefix="avss-prepare-speed-"))
@@ -103,19 +103,19 @@ def main() -> None:
 
         def sources(target: Path) -> None:
             for name, items in utts.items():
-                _source_batch(str(args.corpus / name), items, str(target / name), 2.0, 0.0)
+                source_batch(str(args.corpus / name), items, str(target / name), 2.0, 0.0)
 
         def mixing(target: Path) -> None:
             for name in corpora:  # read the 2 s sources where the end-to-end run left them
                 raw = work / "e2e" / name / "raw_audio"
                 (target / name).mkdir(parents=True, exist_ok=True)
                 os.symlink(raw, target / name / "raw_audio")
-                _mix_batch(str(target / name), mixes[name])
+                mix_batch(str(target / name), mixes[name])
 
         def lips(target: Path) -> None:
             for name in corpora:
                 mine = [(u, n) for c, u, n in lip_items if c == name]
-                _lips_batch(str(args.corpus / name), mine, str(target / name),
+                lips_batch(str(args.corpus / name), mine, str(target / name),
                             str(args.landmarker))
 
         n_sources = sum(len(v) for v in utts.values())

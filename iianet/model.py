@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from avss_bench.lip_frontend import LipFrontend, freeze
+from avss_bench.models import LipFrontend, freeze
 from iianet.blocks import Recurrent, gln
 
 __all__ = ["IIANet", "IIANetFast"]
@@ -184,7 +184,7 @@ class IIANet(nn.Module):
                 warnings.simplefilter("ignore", category=UserWarning)
             model = cls.load_checkpoint(download_release(name, cache_dir), **config)
         if frontend_checkpoint is not None:
-            from avss_bench.lip_frontend import load_frontend_weights
+            from avss_bench.models import load_frontend_weights
 
             load_frontend_weights(model.lip_frontend, frontend_checkpoint)
         return model.eval()

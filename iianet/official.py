@@ -27,7 +27,6 @@ from __future__ import annotations
 import inspect
 import io
 import os
-import urllib.request
 import warnings
 import zipfile
 from collections.abc import Mapping
@@ -36,9 +35,13 @@ from typing import Any
 
 import torch
 
-from avss_bench.errors import AvssError
-from avss_bench.hashing import sha256_of
-from avss_bench.lip_frontend import frontend_state_dict_from, load_frontend_weights
+from avss_bench.models import (
+    AvssError,
+    download,
+    frontend_state_dict_from,
+    load_frontend_weights,
+    sha256_of,
+)
 
 #: Release assets linked from the official README (JusperLee/IIANet, v1.0.0).
 RELEASE_URLS = {
@@ -83,27 +86,10 @@ def download_release(name: str, cache: str | Path | None = None, progress: bool 
     target = cache_dir(cache) / "iianet" / f"{name}.zip"
     if target.is_file() and (expected is None or sha256_of(target) == expected):
         return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.part{os.getpid()}")
     try:
-        from tqdm import tqdm
-
-        with urllib.request.urlopen(url, timeout=60) as response, open(tmp, "wb") as out:
-            total = int(response.headers.get("Content-Length") or 0) or None
-            with tqdm(total=total, unit="B", unit_scale=True, desc=f"IIANet {name}.zip",
-                      disable=not progress) as bar:
-                for block in iter(lambda: response.read(1 << 20), b""):
-                    out.write(block)
-                    bar.update(len(block))
-    except OSError as err:
-        tmp.unlink(missing_ok=True)
-        raise AvssError(f"cannot download {url}: {err}; download it by hand and pass the "
-                        "zip's path instead") from err
-    if expected is not None and (actual := sha256_of(tmp)) != expected:
-        tmp.unlink(missing_ok=True)
-        raise AvssError(f"checksum mismatch for {url}: sha256 {actual}, expected {expected}")
-    os.replace(tmp, target)
-    return target
+        return download(url, target, expected, desc=f"IIANet {name}.zip", progress=progress)
+    except AvssError as err:
+        raise AvssError(f"{err}; download it by hand and pass the zip's path instead") from None
 
 
 # ---------------------------------------------------------------------------- reading files

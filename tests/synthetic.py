@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import soundfile as sf
 
-from avss_bench.manifest import write_manifest
+from avss_bench.io.manifest import write_manifest
 
 RATE, FPS = 16000, 25
 

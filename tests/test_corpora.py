@@ -8,18 +8,17 @@ import shutil
 from pathlib import Path
 
 import pytest
+from shared_data import SHARED_DATA as SHARED
 
+from avss_bench.core.errors import AvssError
 from avss_bench.corpora import corpora, get_corpus
 from avss_bench.corpora.lrs2 import LRS2
 from avss_bench.corpora.lrs3 import LRS3
 from avss_bench.corpora.vox2 import VoxCeleb2
-from avss_bench.errors import AvssError
-from avss_bench.prepare import fetch_official_list, resolve_lists
+from avss_bench.prepare.lists import fetch_official_list, resolve_lists
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 CORPUS = SHARED / "corpus"
 MIXLISTS = SHARED / "mixlists"
-pytestmark = pytest.mark.skipif(not CORPUS.is_dir(), reason="../shared/data/corpus missing")
 
 
 def test_registry_lists_the_bundled_corpora() -> None:
@@ -86,7 +85,6 @@ def test_vox2_takes_audio_from_the_m4a_twin_and_trains_on_dev_identities() -> No
     assert len(vox.utterances()) == 12
 
 
-@pytest.mark.skipif(not MIXLISTS.is_dir(), reason="../shared/data/mixlists missing")
 def test_pinned_checksums_are_those_of_the_official_lists() -> None:
     for cls, folder in ((LRS2, "LRS2"), (LRS3, "LRS3"), (VoxCeleb2, "Vox2")):
         for split, entry in cls.official_lists.items():
@@ -96,7 +94,6 @@ def test_pinned_checksums_are_those_of_the_official_lists() -> None:
     assert set(LRS3.official_lists) == {"cv", "tt"} == set(VoxCeleb2.official_lists)
 
 
-@pytest.mark.skipif(not MIXLISTS.is_dir(), reason="../shared/data/mixlists missing")
 def test_official_lists_come_from_a_checked_cache_or_a_checked_download(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     lrs3 = LRS3(CORPUS / "lrs3")
@@ -130,7 +127,6 @@ def test_official_lists_come_from_a_checked_cache_or_a_checked_download(
         fetch_official_list(lrs3, "tt", cache=tmp_path)
 
 
-@pytest.mark.skipif(not MIXLISTS.is_dir(), reason="../shared/data/mixlists missing")
 def test_official_mode_generates_the_splits_without_a_public_list(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     cache = tmp_path / "cache" / "mixlists" / "lrs3"

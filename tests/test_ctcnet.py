@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import zipfile
 from pathlib import Path
 
@@ -13,10 +12,10 @@ import pytest
 import torch
 from ctcnet import CTCNet
 from ctcnet.model import config_from_official
+from shared_data import SHARED
 
 from avss_bench import AvssError, load_separator
 
-SHARED = Path(os.environ.get("AVSS_SHARED", Path(__file__).resolve().parents[2] / "shared"))
 REF = SHARED / "data" / "reference" / "ctcnet"
 FRONTEND_REF = SHARED / "data" / "reference" / "lipfrontend"
 
@@ -175,7 +174,7 @@ def test_parity_2s_float32_and_float64(model, ref) -> None:
 
 def test_forward_with_lips_runs_the_frontend(model, ref) -> None:
     """model(mix, lips) = separate(mix, lip_frontend(lips)), end to end against the fixture."""
-    from avss_bench.lip_frontend import load_frontend_weights
+    from avss_bench.models.lip_frontend import load_frontend_weights
 
     load_frontend_weights(model.lip_frontend, FRONTEND_REF / "state_dict.pt")
     with torch.inference_mode():
@@ -316,7 +315,7 @@ def test_load_checkpoint_reports_missing_unexpected_and_filterbank(ref, tmp_path
 
 
 def test_our_checkpoint_roundtrip(tmp_path: Path) -> None:
-    from avss_bench.checkpoints import save_checkpoint
+    from avss_bench.models.checkpoints import save_checkpoint
 
     torch.manual_seed(0)
     model = CTCNet(**TINY)
@@ -347,7 +346,7 @@ def test_conv1x1_over_concat_equals_conv_of_concat() -> None:
 
 
 def test_conv_before_upsample_same_output_fewer_macs(ref) -> None:
-    from avss_bench.profiling import count_macs
+    from avss_bench.evaluate.profile import count_macs
 
     model = CTCNet(conv_before_upsample=True).load_official_state_dict(ref["sd"]).eval()
     with torch.inference_mode():

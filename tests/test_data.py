@@ -9,10 +9,9 @@ import numpy as np
 import pytest
 import torch
 
-from avss_bench.data import (
-    CROP,
-    LIP_MEAN,
-    LIP_STD,
+from avss_bench.core.constants import LIP_CROP as CROP
+from avss_bench.core.constants import LIP_MEAN, LIP_STD
+from avss_bench.data.dataset import (
     DynamicMixDataset,
     TargetSpeakerDataset,
     lips_to_tensor,

@@ -11,12 +11,12 @@ import av
 import numpy as np
 import pytest
 
-from avss_bench.demo_corpus import STAMP_NAME, generate_demo_corpus, render_clip, speaker_plan
-from avss_bench.demo_corpus.face import TalkingFace
-from avss_bench.demo_corpus.generate import PARTIAL_NAME
-from avss_bench.demo_corpus.speech import frame_envelope
-from avss_bench.errors import AvssError
-from avss_bench.video_write import write_mp4
+from avss_bench.core.errors import AvssError
+from avss_bench.demo.corpus import STAMP_NAME, generate_demo_corpus, render_clip, speaker_plan
+from avss_bench.demo.corpus.face import TalkingFace
+from avss_bench.demo.corpus.generate import PARTIAL_NAME
+from avss_bench.demo.corpus.speech import frame_envelope
+from avss_bench.io.video_write import write_mp4
 
 SMALL = dict(num_speakers=6, clips_per_speaker=2)
 N_FRAMES = 56  # default 2.24 s at 25 fps
@@ -175,7 +175,6 @@ def test_skips_complete_corpus_and_refuses_foreign_one(
         generate_demo_corpus(tmp_path / "few", num_speakers=4, quiet=True)
 
 
-@pytest.mark.skipif(not FACE_MODEL.is_file(), reason=f"no FaceLandmarker model at {FACE_MODEL}")
 def test_mediapipe_finds_the_face_and_the_mouth_follows_the_audio(
     corpus: tuple[Path, dict],
 ) -> None:

@@ -12,9 +12,9 @@ import pandas as pd
 import pytest
 import torch
 
-from avss_bench.checkpoints import save_checkpoint
-from avss_bench.evaluation import evaluate
-from avss_bench.separators.tiny import TinyAVSeparator
+from avss_bench.evaluate.run import evaluate
+from avss_bench.models.checkpoints import save_checkpoint
+from avss_bench.models.separators.tiny import TinyAVSeparator
 
 sys.path.insert(0, str(Path(__file__).parent))
 from synthetic import make_prepared_corpus  # noqa: E402

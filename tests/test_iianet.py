@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import warnings
 import zipfile
 from pathlib import Path
@@ -12,12 +11,12 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
+from shared_data import SHARED
 
 from avss_bench import AvssError, load_separator
 from iianet.model import IIANet, IIANetFast
 from iianet.official import split_official_state_dict
 
-SHARED = Path(os.environ.get("AVSS_SHARED", Path(__file__).resolve().parents[2] / "shared"))
 REF = SHARED / "data" / "reference"
 
 
@@ -276,7 +275,7 @@ def test_split_official_state_dict_routes_keys(ref16) -> None:
 
 
 def test_our_checkpoint_round_trip(tmp_path: Path) -> None:
-    from avss_bench.checkpoints import save_checkpoint
+    from avss_bench.models.checkpoints import save_checkpoint
 
     torch.manual_seed(0)
     model = IIANetFast(num_blocks=3)

@@ -9,8 +9,8 @@ import pytest
 from click.testing import CliRunner
 
 from avss_bench.cli import main
-from avss_bench.errors import AvssError
-from avss_bench.leaderboard import collect, render, with_reported
+from avss_bench.core.errors import AvssError
+from avss_bench.evaluate.leaderboard import collect, render, with_reported
 
 
 def _summary(folder: Path, model: str, si: float, profile: dict | None = None) -> None:

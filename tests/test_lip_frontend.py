@@ -3,20 +3,19 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
 import torch
+from shared_data import SHARED
 
 from avss_bench import AvssError
-from avss_bench.lip_frontend import (
+from avss_bench.models.lip_frontend import (
     LipFrontend,
     load_frontend_weights,
     load_lip_frontend,
 )
 
-SHARED = Path(os.environ.get("AVSS_SHARED", Path(__file__).resolve().parents[2] / "shared"))
 REF = SHARED / "data" / "reference" / "lipfrontend"
 
 

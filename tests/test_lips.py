@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import collections
 import csv
+import urllib.request
 import warnings
 from pathlib import Path
 
 import numpy as np
 import pytest
+from shared_data import SHARED
 
-from avss_bench.errors import AvssError
+from avss_bench.core.errors import AvssError
+from avss_bench.io.video import read_frames_25fps
 from avss_bench.lips import (
     FaceLandmarkTracker,
     MouthRoiExtractor,
@@ -30,9 +33,7 @@ from avss_bench.lips.roi import (
     similarity_transform,
     smooth_landmarks,
 )
-from avss_bench.video import read_frames_25fps
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
 DATA = SHARED / "data"
 MODEL = DATA / "models" / "face_landmarker.task"
 MEAN_FACE = DATA / "models" / "20words_mean_face.npy"
@@ -300,7 +301,7 @@ def clean_env(monkeypatch, tmp_path):
     def no_network(*args, **kwargs):
         raise AssertionError("tests must not download")
 
-    monkeypatch.setattr(lm_module.urllib.request, "urlopen", no_network)
+    monkeypatch.setattr(urllib.request, "urlopen", no_network)
     return tmp_path
 
 

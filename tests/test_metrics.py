@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import json
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
 import soundfile as sf
+from shared_data import SHARED
 
 from avss_bench.metrics import (
     MetricError,
@@ -27,14 +27,12 @@ from avss_bench.metrics import (
 from avss_bench.metrics._levinson import block_toeplitz_dense, block_toeplitz_quadform
 from avss_bench.metrics.bss_eval import ReferenceSet
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
 METRICS_DIR = SHARED / "data" / "metrics"
 CASES = sorted(p.name for p in METRICS_DIR.glob("c*") if p.is_dir())
 DB_TOL = 1e-3
 PESQ_TOL = 1e-4
 STOI_TOL = 1e-4
 
-pytestmark = pytest.mark.skipif(not METRICS_DIR.is_dir(), reason="../shared not present")
 
 
 def _num(x):

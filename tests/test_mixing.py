@@ -9,10 +9,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from shared_data import SHARED_DATA as SHARED
 
-from avss_bench.audio import decode_audio, read_wav, to_int16
-from avss_bench.errors import AvssError
-from avss_bench.mixing import (
+from avss_bench.core.errors import AvssError
+from avss_bench.io.audio import decode_audio, read_audio, to_int16
+from avss_bench.prepare.mixing import (
     SilentSourceError,
     activlev,
     format_gain,
@@ -22,11 +23,9 @@ from avss_bench.mixing import (
     parse_gain,
 )
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 MIXING = SHARED / "mixing"
 CORPUS = SHARED / "corpus" / "lrs2"
 
-pytestmark = pytest.mark.skipif(not MIXING.is_dir(), reason="../shared/data/mixing not present")
 
 
 def _expected(split: str) -> dict:
@@ -40,7 +39,7 @@ def _mixtures() -> list[tuple[str, dict]]:
 
 
 def _raw(path: str) -> np.ndarray:
-    data, rate = read_wav(MIXING / path)
+    data, rate = read_audio(MIXING / path, dtype="int16")
     assert rate == 16000
     return data / 32768.0
 
@@ -52,7 +51,7 @@ def test_activlev_matches_voicebox_on_every_reference_signal() -> None:
     assert len(spec["signals"]) >= 17
     for signal in spec["signals"]:
         path = MIXING / "activlev" / signal["input"]
-        x = np.load(path) if path.suffix == ".npy" else read_wav(path)[0] / 32768.0
+        x = np.load(path) if path.suffix == ".npy" else read_audio(path, dtype="int16")[0] / 32768.0
         got = activlev(x, signal["rate"])
         if signal["lev_db"] is None:  # digital silence
             assert got.power == 0.0 and got.activity == 0.0, signal["name"]
@@ -79,7 +78,7 @@ def test_reference_mixture_from_raw_audio(split: str, mixture: dict) -> None:
     assert math.isclose(result.levels[0], lev["s1_power"], rel_tol=1e-9)
     assert math.isclose(result.levels[1], lev["s2_power"], rel_tol=1e-9)
     for kind in ("mix", "s1", "s2"):
-        ref, _ = read_wav(MIXING / mixture["files"][kind])
+        ref, _ = read_audio(MIXING / mixture["files"][kind], dtype="int16")
         ours = getattr(result, kind)
         assert ours.dtype == np.int16 and ours.shape == ref.shape
         assert np.max(np.abs(ours.astype(int) - ref)) <= 1, kind
@@ -95,7 +94,7 @@ def test_reference_mixture_from_raw_audio(split: str, mixture: dict) -> None:
 
 def test_reference_files_are_reproduced_bit_for_bit(tmp_path: Path) -> None:
     """The WAV files we write from raw_audio have the reference's sha256 (header included)."""
-    from avss_bench.audio import write_wav
+    from avss_bench.io.audio import write_wav
 
     for split, mixture in _mixtures():
         p1, g1, p2, g2 = mixture["scp_line"].split()
@@ -116,7 +115,7 @@ def test_decoding_the_mp4_ourselves_stays_within_8_lsb_and_80_db() -> None:
         assert x2.size == mixture["s2"]["raw_num_samples"]
         result = mix_pair(x1, parse_gain(g1), x2, parse_gain(g2))
         for kind in ("mix", "s1", "s2"):
-            ref = read_wav(MIXING / mixture["files"][kind])[0].astype(np.float64)
+            ref = read_audio(MIXING / mixture["files"][kind], dtype="int16")[0].astype(np.float64)
             ours = getattr(result, kind).astype(np.float64)
             assert np.max(np.abs(ours - ref)) <= 8
             snr = 10 * np.log10(np.sum(ref ** 2) / max(np.sum((ours - ref) ** 2), 1e-12))
@@ -126,7 +125,7 @@ def test_decoding_the_mp4_ourselves_stays_within_8_lsb_and_80_db() -> None:
 def test_decoded_sources_match_raw_audio_within_1_lsb() -> None:
     for wav in sorted((MIXING / "raw_audio").glob("*/*.wav")):
         progid, num = wav.stem.split("_")
-        ref = read_wav(wav)[0]
+        ref = read_audio(wav, dtype="int16")[0]
         ours = decode_audio(CORPUS / "mvlrs_v1" / "main" / progid / f"{num}.mp4", seconds=2.0)
         assert ours.size == ref.size
         assert np.max(np.abs(np.round(ours * 32768) - ref)) <= 1

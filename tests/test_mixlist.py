@@ -7,12 +7,13 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from shared_data import SHARED_DATA as SHARED
 
+from avss_bench.core.errors import AvssError
 from avss_bench.corpora.lrs2 import LRS2
 from avss_bench.corpora.lrs3 import LRS3
 from avss_bench.corpora.vox2 import VoxCeleb2
-from avss_bench.errors import AvssError
-from avss_bench.mixlist import (
+from avss_bench.prepare.mixlist import (
     format_mix_list,
     generate_mix_list,
     max_pairs,
@@ -20,9 +21,7 @@ from avss_bench.mixlist import (
     utterance_from_path,
 )
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 MIXLISTS = SHARED / "mixlists"
-needs_lists = pytest.mark.skipif(not MIXLISTS.is_dir(), reason="../shared/data/mixlists missing")
 
 # (corpus class, folder, split, lines, distinct utterances) as documented for the real lists
 OFFICIAL = [
@@ -34,7 +33,6 @@ OFFICIAL = [
 GAIN = re.compile(r"\d\.\d{1,5}|\d")
 
 
-@needs_lists
 @pytest.mark.parametrize(("corpus", "folder", "split", "lines", "utts"), OFFICIAL,
                          ids=[f"{f}-{s}" for _, f, s, _, _ in OFFICIAL])
 def test_every_official_list_parses_and_maps(corpus, folder: str, split: str, lines: int,
@@ -53,7 +51,6 @@ def test_every_official_list_parses_and_maps(corpus, folder: str, split: str, li
     assert len({frozenset((x.s1_utt, x.s2_utt)) for x in parsed}) == lines  # no repeated pair
 
 
-@needs_lists
 def test_official_lists_map_to_corpus_paths_without_splitting_youtube_ids(tmp_path: Path) -> None:
     """Vox2 tt: 849 of its 5,451 utterances have '_' inside the YouTube id; all map correctly."""
     tt = parse_mix_list(MIXLISTS / "Vox2" / "mix_2_spk_tt.scp", VoxCeleb2.utt_pattern)

@@ -4,19 +4,17 @@ the JSON and human outputs, and the latency / memory path on a small model."""
 from __future__ import annotations
 
 import json
-import os
-from pathlib import Path
 
 import pytest
 import torch
 from click.testing import CliRunner
+from shared_data import SHARED
 from torch import nn
 
 from avss_bench.cli import main
-from avss_bench.profiling import count_macs, profile_model, split_params
-from avss_bench.registry import build_separator
+from avss_bench.evaluate.profile import count_macs, profile_model, split_params
+from avss_bench.models.registry import build_separator
 
-SHARED = Path(os.environ.get("AVSS_SHARED", Path(__file__).resolve().parents[2] / "shared"))
 NUMBERS = json.loads((SHARED / "spec" / "numbers.json").read_text())
 MACS = NUMBERS["macs_G"]
 

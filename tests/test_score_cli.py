@@ -12,17 +12,16 @@ import pandas as pd
 import pytest
 import soundfile as sf
 from click.testing import CliRunner
+from shared_data import SHARED
 
 from avss_bench.cli import main
 from avss_bench.metrics import split as split_mod
 from avss_bench.metrics.split import score_split
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
 METRICS_DIR = SHARED / "data" / "metrics"
 SPLIT_CASES = ["c01_arctic_0db_good", "c04_swapped_order", "c06_dc_offset", "c09_silent_reference",
                "c11_short_2s_musical_noise", "c08_8k_narrowband"]
 
-pytestmark = pytest.mark.skipif(not METRICS_DIR.is_dir(), reason="../shared not present")
 
 
 def _expected(case: str) -> dict:

@@ -11,11 +11,13 @@ import pytest
 import soundfile as sf
 import torch
 from click.testing import CliRunner
+from shared_data import SHARED
 
-from avss_bench.audio import decode_audio
-from avss_bench.errors import AvssError
-from avss_bench.registry import load_separator
-from avss_bench.separate import (
+from avss_bench.core.errors import AvssError
+from avss_bench.io.audio import decode_audio
+from avss_bench.lips.tracking import FaceTrack
+from avss_bench.models.registry import load_separator
+from avss_bench.separate.pipeline import (
     boxes_drawn,
     chunk_plan,
     crop_regions,
@@ -23,9 +25,7 @@ from avss_bench.separate import (
     separate_chunked,
     separate_video,
 )
-from avss_bench.tracking import FaceTrack
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
 VIDEOS = SHARED / "data" / "videos"
 MODEL = SHARED / "data" / "models" / "face_landmarker.task"
 SINGLE = VIDEOS / "sadtalker_WDA_KatieHill_000.mp4"
@@ -148,8 +148,8 @@ def test_single_speaker_clip_end_to_end(tmp_path: Path) -> None:
 def test_cli_identity_separator_returns_the_soundtrack(tmp_path: Path) -> None:
     """Through the CLI, without videos: the `mixture` separator's output is the decoded
     soundtrack itself, sample for sample (chunking, lengths and int16 writing are lossless)."""
-    from avss_bench.audio import to_int16
     from avss_bench.cli import main
+    from avss_bench.io.audio import to_int16
 
     out = tmp_path / "out"
     result = CliRunner().invoke(main, ["separate", str(SINGLE), "-n", "1", "--model", "mixture",

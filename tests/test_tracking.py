@@ -7,9 +7,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from shared_data import SHARED
 
-from avss_bench.errors import AvssError
-from avss_bench.tracking import (
+from avss_bench.core.errors import AvssError
+from avss_bench.lips.tracking import (
     FaceDetector,
     box_iou,
     build_tracks,
@@ -21,7 +22,6 @@ from avss_bench.tracking import (
     select_tracks,
 )
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
 VIDEOS = SHARED / "data" / "videos"
 MODEL = SHARED / "data" / "models" / "face_landmarker.task"
 SPLIT_SCREEN = ["iianet_debate.mp4", "visualvoice_interview.mp4"]

@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 import torch
 
-from avss_bench.config import load_config
-from avss_bench.errors import AvssError
-from avss_bench.training import train
+from avss_bench.core.errors import AvssError
+from avss_bench.train.config import load_config
+from avss_bench.train.loop import train
 
 sys.path.insert(0, str(Path(__file__).parent))
 from synthetic import make_prepared_corpus  # noqa: E402
@@ -48,7 +48,7 @@ def test_training_improves_and_writes_run_folder(corpus: Path, tmp_path: Path) -
     assert list((tmp_path / "tensorboard").glob("events.out.tfevents.*"))
     log = (tmp_path / "log.csv").read_text().splitlines()
     assert len(log) == 4 and log[0].startswith("epoch,step,train_loss,valid_si_snr")
-    from avss_bench.registry import load_separator
+    from avss_bench.models.registry import load_separator
 
     model = load_separator("tiny-av", checkpoint=tmp_path / "best.pt")
     assert not model.training and model.config["enc_channels"] == 16

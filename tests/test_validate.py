@@ -10,15 +10,15 @@ import pandas as pd
 import pytest
 import soundfile as sf
 from click.testing import CliRunner
+from shared_data import SHARED_DATA as SHARED
 
 from avss_bench.cli import main
-from avss_bench.prepare import prepare_corpus, save_lips
-from avss_bench.validate import validate_prepared
+from avss_bench.prepare import prepare_corpus
+from avss_bench.prepare.records import save_lips
+from avss_bench.prepare.validate import validate_prepared
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 CORPUS = SHARED / "corpus"
 LANDMARKER = SHARED / "models" / "face_landmarker.task"
-pytestmark = pytest.mark.skipif(not CORPUS.is_dir(), reason="../shared/data/corpus missing")
 
 
 @pytest.fixture(scope="module")

@@ -7,9 +7,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from shared_data import SHARED
 
-from avss_bench.errors import AvssError
-from avss_bench.video import (
+from avss_bench.core.errors import AvssError
+from avss_bench.io.video import (
     decode_video,
     read_frames,
     read_frames_25fps,
@@ -18,7 +19,6 @@ from avss_bench.video import (
     video_duration,
 )
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
 CORPUS = SHARED / "data" / "corpus"
 GENUINE = CORPUS / "lrs2/mvlrs_v1/main/6325910842190313542/00001.mp4"
 NO_MOOV = CORPUS / "lrs2/mvlrs_v1/main/6312077425533871019/00009.mp4"
@@ -128,7 +128,7 @@ def test_30fps_file_is_resampled_to_25fps(tmp_path: Path) -> None:
 
 
 def test_frame_buffer_handles_wrong_announced_counts() -> None:
-    from avss_bench.video import _FrameBuffer
+    from avss_bench.io.video import _FrameBuffer
 
     for announced, decoded in [(2, 4), (0, 3), (5, 3), (3, 3)]:
         buffer = _FrameBuffer(announced)

@@ -13,10 +13,8 @@ import sys
 import click
 
 from avss_bench import __version__
-from avss_bench.errors import AvssError, NotLandedError
-from avss_bench.runtime import tune_allocator
-
-tune_allocator()
+from avss_bench.core.errors import AvssError
+from avss_bench.core.runtime import configure_process
 
 VERBS: dict[str, str] = {
     "demo": "Run every stage end to end on the embedded demo corpus.",
@@ -50,11 +48,9 @@ class LazyVerbs(click.Group):
             formatter.write_dl(list(VERBS.items()))
 
     def invoke(self, ctx: click.Context):  # type: ignore[override]
+        configure_process()  # before any verb module imports torch
         try:
             return super().invoke(ctx)
-        except NotLandedError as err:
-            click.echo(f"avss-bench: {err}", err=True)
-            sys.exit(2)
         except AvssError as err:
             click.echo(f"avss-bench: error: {err}", err=True)
             sys.exit(1)

@@ -38,7 +38,7 @@ def command(workdir: Path, seed: int, landmarker: Path | None, recipe: str,
     Outputs: WORKDIR/checkpoints/iianet-demo.pt, WORKDIR/results/<model>/{results.csv,summary.json},
     WORKDIR/results/leaderboard.md, WORKDIR/demo_report.json (stage wall times).
     """
-    from avss_bench.demo import run_demo
+    from avss_bench.demo.run import run_demo
 
     report = run_demo(workdir, seed=seed, landmarker=landmarker, force=force, recipe=recipe,
                       train_minutes=train_minutes, quiet=quiet, echo=click.echo)

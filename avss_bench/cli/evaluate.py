@@ -42,7 +42,7 @@ def command(model: str, checkpoint: Path | None, frontend_checkpoint: Path | Non
       avss-bench evaluate --model mixture --data data/lrs2 --out results/mixture
       avss-bench evaluate --model my_pkg.model:MySeparator -c mine.pt -d data/lrs2
     """
-    from avss_bench.evaluation import evaluate
+    from avss_bench.evaluate.run import evaluate
 
     summary = evaluate(model, checkpoint, data, split=split, out_dir=out, save_audio=save_audio,
                        metrics=tuple(m.strip() for m in metrics.split(",") if m.strip()),

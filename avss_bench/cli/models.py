@@ -6,7 +6,7 @@ import json
 
 import click
 
-from avss_bench.registry import separators
+from avss_bench.models.registry import separators
 
 
 @click.command()

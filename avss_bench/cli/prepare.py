@@ -12,14 +12,14 @@ from pathlib import Path
 import click
 
 from avss_bench.cli._common import quiet_option
-from avss_bench.errors import AvssError
+from avss_bench.core.errors import AvssError
 
 
 def _parse_sizes(text: str | None) -> dict[str, int] | None:
     """`tr=100,cv=20,tt=20` -> {"tr": 100, ...}."""
     if not text:
         return None
-    from avss_bench.manifest import canonical_split
+    from avss_bench.io.manifest import canonical_split
 
     sizes = {}
     for part in text.split(","):
@@ -96,7 +96,7 @@ def make_command(name: str) -> click.Command:
                 shard: str | None, merge: bool, landmarker: Path | None, seed: int | None,
                 num_mixtures: str | None, skip_lips: bool, min_source_seconds: float | None,
                 recipe: Path | None, quiet: bool) -> None:
-        from avss_bench.prepare import load_prepare_config, prepare_corpus
+        from avss_bench.prepare.pipeline import load_prepare_config, prepare_corpus
 
         config = load_prepare_config(name, recipe)
         report = prepare_corpus(

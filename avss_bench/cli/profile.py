@@ -38,7 +38,7 @@ def command(name: str, seconds: float, device: str, runs: int, warmup: int,
       avss-bench profile --model ctcnet --seconds 2 --runs 3
       avss-bench profile --model iianet-fast --device cuda --json
     """
-    from avss_bench.profiling import profile_separator
+    from avss_bench.evaluate.profile import profile_separator
 
     result = profile_separator(name, seconds=seconds, device=device, runs=runs, warmup=warmup,
                                threads=threads, checkpoint=checkpoint)

@@ -14,7 +14,7 @@ from typing import Any
 import click
 
 from avss_bench.cli._common import quiet_option
-from avss_bench.errors import AvssError
+from avss_bench.core.errors import AvssError
 
 GREEDY = ("--reference", "--estimate")
 FILE_METRICS = "si_snr,sdr,pesq,stoi,estoi"
@@ -52,7 +52,7 @@ def _load_files(mixture: str, references: tuple[str, ...], estimates: tuple[str,
                 trim: bool) -> tuple[Any, Any, Any, int]:
     import numpy as np
 
-    from avss_bench.audio_io import read_audio
+    from avss_bench.io.audio import read_audio
 
     mix, rate = read_audio(mixture)
     signals = []

@@ -42,7 +42,7 @@ def command(video: Path, speakers: int, model: str, checkpoint: Path | None, out
       avss-bench separate debate.mp4 --speakers 2 --model iianet -c iianet_lrs2.pt
       avss-bench separate talk.mp4 -n 1 --model tiny-av -c runs/demo/best.pt -o out/talk
     """
-    from avss_bench.separate import separate_video
+    from avss_bench.separate.pipeline import separate_video
 
     out = out if out is not None else Path("separated") / video.stem
     result = separate_video(video, out, model=model, checkpoint=checkpoint, speakers=speakers,

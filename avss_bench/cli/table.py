@@ -35,7 +35,7 @@ def command(results: tuple[Path, ...], fmt: str, reported: bool, no_ci: bool, ou
       avss-bench table results/iianet results/ctcnet --format latex --out table.tex
       avss-bench table results/ --reported --plot pareto.png --plot-examples plots/
     """
-    from avss_bench.leaderboard import collect, render, with_reported
+    from avss_bench.evaluate.leaderboard import collect, render, with_reported
 
     entries = collect(list(results))
     shown = with_reported(entries) if reported else entries
@@ -45,11 +45,11 @@ def command(results: tuple[Path, ...], fmt: str, reported: bool, no_ci: bool, ou
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(text + "\n")
     if plot_path is not None:
-        from avss_bench.plots import pareto_plot
+        from avss_bench.evaluate.plots import pareto_plot
 
         click.echo(f"wrote {pareto_plot(shown, plot_path)}", err=True)
     if examples_dir is not None:
-        from avss_bench.plots import example_panels
+        from avss_bench.evaluate.plots import example_panels
 
         folders = sorted({p.parent for r in results for p in
                           ([r] if r.name == "summary.json" else r.rglob("summary.json"))})

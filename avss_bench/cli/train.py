@@ -34,8 +34,8 @@ def command(recipe: str, data: Path | None, out: Path, resume: bool, device: str
       avss-bench train -r demo/tiny-av --data demo/prepared optim.lr=5e-4 optim.max_epochs=3
       torchrun --nproc_per_node 8 -m avss_bench.cli train -r lrs2/iianet --data data/lrs2
     """
-    from avss_bench.config import load_config
-    from avss_bench.training import train
+    from avss_bench.train.config import load_config
+    from avss_bench.train.loop import train
 
     extra = list(overrides) + ([f"data.root={data}"] if data is not None else [])
     config = load_config(recipe, extra)

@@ -37,7 +37,7 @@ def command(out: Path, splits: str | None, jobs: int, no_lips: bool, no_gains: b
     at 25 fps matching the audio (round(num_samples * 25 / 16000) +-1 frame; a truncated source
     only needs to cover the mixture). Exits 1 and lists the problems when any is found.
     """
-    from avss_bench.validate import validate_prepared
+    from avss_bench.prepare.validate import validate_prepared
 
     result = validate_prepared(out, splits=splits.split(",") if splits else None, jobs=jobs,
                                require_lips=False if no_lips else None,

@@ -2,7 +2,7 @@
 
 `lrs2`, `lrs3` and `vox2` are bundled; a plugin adds a corpus by subclassing
 `avss_bench.corpora.base.Corpus` and registering it under the entry-point group
-`avss_bench.corpora`. `avss_bench.prepare.prepare_corpus` turns any of them into mixtures,
+`avss_bench.corpora`. `avss_bench.prepare.pipeline.prepare_corpus` turns any of them into mixtures,
 lip ROIs and manifests.
 """
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
-from avss_bench.errors import AvssError
+from avss_bench.core.errors import AvssError
 
 #: Where the official lists live (CTCNet repository, `Datasets/<corpus>/mix_2_spk_<split>.scp`),
 #: pinned to the commit the shared facts were taken from.

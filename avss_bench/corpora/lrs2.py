@@ -19,8 +19,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from avss_bench.core.errors import AvssError
 from avss_bench.corpora.base import CTCNET_RAW, Corpus, OfficialList, Utterance
-from avss_bench.errors import AvssError
 
 LIST_FILES = {"tr": "train.txt", "cv": "val.txt", "tt": "test.txt"}
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 
+from avss_bench.core.errors import AvssError
 from avss_bench.corpora.base import (
     CTCNET_RAW,
     Corpus,
@@ -27,7 +28,6 @@ from avss_bench.corpora.base import (
     split_speakers,
     without_speakers,
 )
-from avss_bench.errors import AvssError
 
 SUBSETS = ("test", "trainval", "pretrain")  # lookup order for a flat id
 _ID = re.compile(r"(.{11})_(\d{5})")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from importlib.metadata import entry_points
 
-from avss_bench.errors import AvssError
+from avss_bench.core.errors import AvssError
 
 GROUP = "avss_bench.corpora"
 BUNDLED = {
@@ -34,7 +34,7 @@ class CorpusRegistry:
 
     def get(self, name: str) -> type:
         """The corpus class registered as `name`."""
-        from avss_bench.registry import import_object
+        from avss_bench.models.registry import import_object
 
         entries = self.entries()
         if name not in entries:

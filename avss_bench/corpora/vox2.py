@@ -21,6 +21,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 
+from avss_bench.core.errors import AvssError
 from avss_bench.corpora.base import (
     CTCNET_RAW,
     Corpus,
@@ -28,7 +29,6 @@ from avss_bench.corpora.base import (
     Utterance,
     without_speakers,
 )
-from avss_bench.errors import AvssError
 
 SUBSETS = ("test", "dev")  # lookup order for a flat id
 _ID = re.compile(r"(id\d{5})_(.{11})_(\d{5})")

@@ -11,11 +11,12 @@ from pathlib import Path
 
 import numpy as np
 
-from avss_bench.errors import AvssError
+from avss_bench.core.constants import VIDEO_FPS
+from avss_bench.core.errors import AvssError
+from avss_bench.io.video import read_frames_25fps, resample_frames
 from avss_bench.lips.ibug68 import FACEMESH_FOR_IBUG68, to_ibug68
 from avss_bench.lips.landmarker import NUM_LANDMARKS, FaceLandmarkTracker
 from avss_bench.lips.roi import mouth_rois
-from avss_bench.video import TARGET_FPS, read_frames_25fps, resample_frames
 
 #: Clips where the face is found in fewer frames than this are rejected (the gaps would be
 #: interpolated over too long a stretch). The official pipeline only rejected clips with none.
@@ -64,7 +65,7 @@ def _regions(region: Region | None, frames: int, height: int, width: int) -> np.
 
 
 def landmarks_68(frames_rgb: np.ndarray, tracker: FaceLandmarkTracker, *,
-                 region: Region | None = None, fps: float = TARGET_FPS,
+                 region: Region | None = None, fps: float = VIDEO_FPS,
                  keep_facemesh: bool = False) -> LandmarkTrack:
     """Track one face through a clip and return its iBUG-68-equivalent landmarks.
 
@@ -136,7 +137,7 @@ class MouthRoiExtractor:
         """Release the landmarker."""
         self.tracker.close()
 
-    def landmarks(self, frames_rgb: np.ndarray, fps: float = TARGET_FPS, *,
+    def landmarks(self, frames_rgb: np.ndarray, fps: float = VIDEO_FPS, *,
                   region: Region | None = None, keep_facemesh: bool = False) -> LandmarkTrack:
         """:func:`landmarks_68` with this extractor's landmarker."""
         return landmarks_68(frames_rgb, self.tracker, region=region, fps=fps,
@@ -153,7 +154,7 @@ class MouthRoiExtractor:
                             f"({found} of {total}; minimum {100 * self.min_face_fraction:.0f}%)",
                             source)
 
-    def extract_frames(self, frames_rgb: np.ndarray, fps: float = TARGET_FPS, *,
+    def extract_frames(self, frames_rgb: np.ndarray, fps: float = VIDEO_FPS, *,
                        region: Region | None = None,
                        source: str | Path | None = None) -> np.ndarray:
         """Mouth ROIs of decoded frames.
@@ -172,9 +173,9 @@ class MouthRoiExtractor:
             AvssError: no face, or a face in too few frames.
         """
         frames_rgb = np.asarray(frames_rgb)
-        if abs(fps - TARGET_FPS) > 1e-3:
-            frames_rgb = resample_frames(frames_rgb, fps, TARGET_FPS)
-        track = self.landmarks(frames_rgb, TARGET_FPS, region=region)
+        if abs(fps - VIDEO_FPS) > 1e-3:
+            frames_rgb = resample_frames(frames_rgb, fps, VIDEO_FPS)
+        track = self.landmarks(frames_rgb, VIDEO_FPS, region=region)
         self.check_track(track, source)
         return mouth_rois(frames_rgb, track.points, track.found)
 

@@ -14,19 +14,17 @@ MediaPipe >= 0.10.30 ships no model files, hence this resolution.
 
 from __future__ import annotations
 
-import hashlib
 import os
-import tempfile
-import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from avss_bench.errors import AvssError
-from avss_bench.hashing import sha256_of
-from avss_bench.native_logs import native_stderr_silenced
+from avss_bench.core.download import download
+from avss_bench.core.errors import AvssError
+from avss_bench.core.hashing import sha256_of
+from avss_bench.core.native_logs import native_stderr_silenced
 
 MODEL_URL = (
     "https://storage.googleapis.com/mediapipe-models/face_landmarker/face_landmarker/"
@@ -48,26 +46,11 @@ def default_cache_path() -> Path:
 def download_model(dest: Path, url: str = MODEL_URL, sha256: str = MODEL_SHA256,
                    timeout: float = 60.0) -> Path:
     """Download ``url`` to ``dest`` atomically, refusing content whose sha256 differs."""
-    dest = Path(dest)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=dest.name + ".", suffix=".part", dir=dest.parent)
-    tmp = Path(tmp_name)
     try:
-        digest = hashlib.sha256()
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as resp:
-            for block in iter(lambda: resp.read(1 << 20), b""):
-                digest.update(block)
-                out.write(block)
-        if digest.hexdigest() != sha256:
-            raise AvssError(f"downloaded FaceLandmarker model has sha256 {digest.hexdigest()}, "
-                            f"expected {sha256}", url)
-        os.replace(tmp, dest)
-    except OSError as exc:
-        raise AvssError(f"cannot download the FaceLandmarker model ({exc}); download it by hand "
-                        f"and pass --landmarker PATH or set {ENV_VAR}", url) from None
-    finally:
-        tmp.unlink(missing_ok=True)
-    return dest
+        return download(url, dest, sha256, desc="FaceLandmarker model", timeout=timeout)
+    except AvssError as exc:
+        raise AvssError(f"{exc}; download it by hand and pass --landmarker PATH or set "
+                        f"{ENV_VAR}") from None
 
 
 def resolve_landmarker_path(explicit: str | Path | None = None, *, download: bool = True) -> Path:

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
 import time
 from collections.abc import Iterator, Sequence
@@ -34,11 +33,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from avss_bench.audio_io import read_audio
-from avss_bench.errors import AvssError
-from avss_bench.manifest import read_manifest, resolve_path
+from avss_bench.core.atomic import atomic_path, write_text
+from avss_bench.core.errors import AvssError
+from avss_bench.core.provenance import provenance
+from avss_bench.io.audio import read_audio
+from avss_bench.io.manifest import read_manifest, resolve_path
 from avss_bench.metrics.bss_eval import FILTER_LENGTH
-from avss_bench.metrics.summary import provenance, summarize
+from avss_bench.metrics.summary import summarize
 from avss_bench.metrics.utterance import (
     DEFAULT_METRICS,
     IMPROVED,
@@ -94,9 +95,8 @@ def _load_baselines(path: Path, metrics: Sequence[str]) -> dict[tuple[str, str],
 
 
 def _write_atomic_csv(frame: pd.DataFrame, path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    frame.to_csv(tmp, index=False)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        frame.to_csv(tmp, index=False)
 
 
 def _score_mixture(
@@ -263,9 +263,7 @@ def score_split(
             raise AvssError("partial results of a run with other options are here; delete this "
                             "folder or use another --out", partial)
     else:
-        tmp = stamp.with_name(".options.json.tmp")
-        tmp.write_text(json.dumps(options, indent=1, sort_keys=True))
-        os.replace(tmp, stamp)
+        write_text(stamp, json.dumps(options, indent=1, sort_keys=True))
 
     cache_dir = Path(baseline_cache) if baseline_cache else out.resolve().parent / ".baselines"
     cache_file = cache_dir / f"{_baseline_key(manifest_csv)}.csv"
@@ -331,9 +329,7 @@ def score_split(
         "baselines": {"cache": str(cache_file), "reused": cached is not None},
         "provenance": provenance(options | {"jobs": jobs}),
     }
-    tmp = out / ".summary.json.tmp"
-    tmp.write_text(json.dumps(_jsonable(summary), indent=2))
-    os.replace(tmp, out / "summary.json")
+    write_text(out / "summary.json", json.dumps(_jsonable(summary), indent=2))
     shutil.rmtree(partial, ignore_errors=True)
     return summary
 

@@ -7,11 +7,7 @@ over the finite values, ``n`` counts them and ``n_failed`` counts the rest, with
 
 from __future__ import annotations
 
-import platform
-import subprocess
 from collections.abc import Sequence
-from importlib import metadata
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -92,40 +88,3 @@ def summarize(rows: pd.DataFrame, metrics: Sequence[str]) -> dict[str, dict[str,
             "failures": dict(sorted(failures.items())),
         }
     return out
-
-
-def git_commit(path: str | Path | None = None) -> str | None:
-    """The commit of the checkout this package runs from (with ``-dirty``), or None."""
-    where = Path(path) if path else Path(__file__).resolve().parent
-    try:
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=where, capture_output=True,
-                                text=True, timeout=10, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
-                               cwd=where, capture_output=True, text=True, timeout=10).stdout
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return f"{commit}-dirty" if dirty.strip() else commit
-
-
-def metric_library_versions() -> dict[str, str | None]:
-    """Versions of everything that can move a metric value."""
-    versions: dict[str, str | None] = {"python": platform.python_version()}
-    for name in ("numpy", "scipy", "numba", "pesq", "pystoi", "soundfile", "pandas"):
-        try:
-            versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            versions[name] = None
-    return versions
-
-
-def provenance(options: dict[str, Any]) -> dict[str, Any]:
-    """The stamp every summary carries: package version, git commit, libraries, options."""
-    from avss_bench import __version__
-
-    return {
-        "avss_bench_version": __version__,
-        "git_commit": git_commit(),
-        "library_versions": metric_library_versions(),
-        "platform": platform.platform(),
-        "options": options,
-    }

@@ -12,12 +12,12 @@ from typing import Any
 
 import numpy as np
 
+from avss_bench.core.constants import DEFAULT_METRICS
 from avss_bench.metrics.bss_eval import FILTER_LENGTH, ReferenceSet
 from avss_bench.metrics.perceptual import MetricError, estoi, pesq, stoi
 from avss_bench.metrics.si_snr import EPS, best_permutation, si_snr, si_snr_matrix
 
 METRICS = ("si_snr", "sdr", "pesq", "stoi", "estoi")
-DEFAULT_METRICS = ("si_snr", "sdr", "pesq", "stoi")
 #: metrics reported with an improvement over the mixture (``<metric>_i``)
 IMPROVED = ("si_snr", "sdr")
 

@@ -19,7 +19,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from avss_bench.errors import AvssError
+from avss_bench.models import AvssError
 from ctcnet.blocks import (
     AudioSubnetwork,
     Conv1d,
@@ -253,14 +253,14 @@ class CTCNet(nn.Module):
         model = cls(**merged)
         model.load_official_state_dict(separator, str(path))
         if frontend:
-            from avss_bench.lip_frontend import load_frontend_weights
+            from avss_bench.models import load_frontend_weights
 
             load_frontend_weights(model.lip_frontend, frontend)
         return model.eval()
 
 
 def _build_lip_frontend() -> nn.Module:
-    from avss_bench.lip_frontend import LipFrontend, freeze
+    from avss_bench.models import LipFrontend, freeze
 
     return freeze(LipFrontend(frozen_bn=True))
 

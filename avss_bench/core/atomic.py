@@ -1,0 +1,86 @@
+"""Atomic file writes: the one way this package writes an output that a crash must not tear.
+
+Every writer stages its bytes in a hidden sibling (unique per host and process, so shards on
+several machines writing into one shared folder never share a temp file) and renames it onto the
+target only when complete. A crash or Ctrl-C leaves either the old file or the new one, never a
+partial file that a resumed run would trust.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import io
+import json
+import os
+import socket
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+
+def temp_path(path: str | Path) -> Path:
+    """A hidden sibling of `path` to write before renaming onto it."""
+    path = Path(path)
+    host = "".join(c for c in socket.gethostname() if c.isalnum() or c in "-_")[:32]
+    return path.with_name(f".{path.name}.tmp{host}-{os.getpid()}")
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | Path) -> Iterator[Path]:
+    """Yield a temporary path to write; on success it replaces `path`, on error it is removed.
+
+    The parent folder is created if needed.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = temp_path(path)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def write_bytes(path: str | Path, data: bytes) -> None:
+    """Write `data` to `path` atomically."""
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
+
+
+def write_text(path: str | Path, text: str) -> None:
+    """Write UTF-8 `text` to `path` atomically."""
+    write_bytes(path, text.encode("utf-8"))
+
+
+def write_json(path: str | Path, obj: Any, indent: int | None = 2) -> None:
+    """Write `obj` as JSON (trailing newline) atomically."""
+    write_text(path, json.dumps(obj, indent=indent) + "\n")
+
+
+def write_csv(path: str | Path, rows: Sequence[Mapping[str, Any]],
+              fieldnames: Sequence[str]) -> None:
+    """Write dict rows as CSV atomically; every key of every row must be in `fieldnames`."""
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(fieldnames))
+    writer.writeheader()
+    writer.writerows(rows)
+    write_text(path, buffer.getvalue())
+
+
+def write_npz(path: str | Path, **arrays: Any) -> None:
+    """`np.savez_compressed` atomically (the staged name keeps the `.npz` suffix numpy wants)."""
+    import numpy as np
+
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, **arrays)
+    write_bytes(path, buffer.getvalue())
+
+
+def write_torch(path: str | Path, obj: Any) -> None:
+    """`torch.save` atomically (checkpoints)."""
+    import torch
+
+    with atomic_path(path) as tmp:
+        torch.save(obj, tmp)

@@ -1,0 +1,1 @@
+"""Data loading for training and evaluation: manifest-backed datasets and samplers."""

@@ -1,0 +1,239 @@
+"""Target-speaker examples from a prepared split, as the official IIANet/CTCNet loaders build them.
+
+Each 2-speaker mixture yields two examples: (mixture, speaker k's lips) -> speaker k's audio.
+Lip crops are stored as uint8 [F, 96, 96] (Lip ROI contract); here they are divided by 255,
+cropped to 88x88 (centre for evaluation; random crop + horizontal flip for training) and
+standardised with mean 0.421 and std 0.165.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+import torch
+from torch.utils.data import Dataset
+
+from avss_bench.core.constants import LIP_CROP, LIP_MEAN, LIP_STD, SAMPLE_RATE, VIDEO_FPS
+from avss_bench.core.errors import AvssError
+from avss_bench.io.audio import read_audio, wav_info
+from avss_bench.io.manifest import read_manifest, resolve_path
+
+
+def read_lips(path: Path) -> np.ndarray:
+    """Read a lip ROI file (`data`: uint8 [F, H, W]) with a one-line error naming the file."""
+    try:
+        with np.load(path) as archive:
+            data = archive["data"]
+    except (OSError, KeyError, ValueError) as err:
+        raise AvssError(f"cannot read lip ROI file: {err}", path) from err
+    if data.ndim != 3 or data.shape[1] < LIP_CROP or data.shape[2] < LIP_CROP:
+        raise AvssError(f"lip ROI array has shape {data.shape}, expected [F, >=88, >=88]", path)
+    return data
+
+
+def _wav_info(path: Path) -> sf._SoundFileInfo:
+    info = wav_info(path)
+    if info.samplerate != SAMPLE_RATE:
+        raise AvssError(f"sample rate is {info.samplerate} Hz, expected {SAMPLE_RATE}", path)
+    return info
+
+
+def _npz_frames(path: Path) -> int:
+    """Frame count of a lip ROI file from its array header, without decompressing the data."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as archive, archive.open("data.npy") as member:
+            major, _ = np.lib.format.read_magic(member)
+            read_header = (np.lib.format.read_array_header_1_0 if major == 1
+                           else np.lib.format.read_array_header_2_0)
+            shape, _, _ = read_header(member)
+    except (OSError, KeyError, ValueError, zipfile.BadZipFile) as err:
+        raise AvssError(f"cannot read lip ROI file: {err}", path) from err
+    return int(shape[0])
+
+
+def lips_to_tensor(frames: np.ndarray, train: bool = False,
+                   rng: np.random.Generator | None = None) -> torch.Tensor:
+    """uint8 [F, H, W] -> float [1, F, 88, 88], cropped, flipped (train) and standardised."""
+    _, height, width = frames.shape
+    if train:
+        rng = rng or np.random.default_rng()
+        top = int(rng.integers(0, height - LIP_CROP + 1))
+        left = int(rng.integers(0, width - LIP_CROP + 1))
+    else:
+        top, left = int(round((height - LIP_CROP) / 2)), int(round((width - LIP_CROP) / 2))
+    crop = frames[:, top:top + LIP_CROP, left:left + LIP_CROP].astype(np.float32) / 255.0
+    if train and rng.random() < 0.5:
+        crop = crop[:, :, ::-1]
+    crop = (crop - LIP_MEAN) / LIP_STD
+    return torch.from_numpy(np.ascontiguousarray(crop)).unsqueeze(0)
+
+
+def fit_length(array: np.ndarray, length: int) -> np.ndarray:
+    """Cut or zero-pad the first axis to `length`."""
+    if array.shape[0] >= length:
+        return array[:length]
+    pad = [(0, length - array.shape[0])] + [(0, 0)] * (array.ndim - 1)
+    return np.pad(array, pad)
+
+
+@dataclass(frozen=True)
+class TargetItem:
+    """One (mixture, target speaker) pair of a split."""
+
+    mixture_id: str
+    target: str  # "s1" or "s2"
+    mix_path: Path
+    target_path: Path
+    lips_path: Path
+
+
+class TargetSpeakerDataset(Dataset):
+    """Every (mixture, target) pair of a manifest split.
+
+    Args:
+        manifest: the split's manifest CSV.
+        segment_s: seconds kept from the start of each item (the official recipes train on the
+            first 2.0 s); None keeps full length (evaluation).
+        train: random lip crop + flip instead of the centre crop.
+        preload: read every file once into memory (small corpora, the demo).
+        seed: seeds the lip augmentation (with the epoch and the item index, so the
+            augmentation of an item does not depend on which process or worker loads it).
+
+    Each item is a dict with `mixture` [T], `target` [T], `lips` [1, F, 88, 88],
+    `mixture_id`, `target_name`.
+    """
+
+    def __init__(self, manifest: str | Path, segment_s: float | None = 2.0, train: bool = False,
+                 preload: bool = False, seed: int = 0) -> None:
+        self.manifest = Path(manifest)
+        frame = read_manifest(self.manifest)
+        self.items: list[TargetItem] = []
+        for row in frame.itertuples(index=False):
+            for k in (1, 2):
+                self.items.append(TargetItem(
+                    mixture_id=str(row.mixture_id), target=f"s{k}",
+                    mix_path=resolve_path(self.manifest, row.mix_path),
+                    target_path=resolve_path(self.manifest, getattr(row, f"s{k}_path")),
+                    lips_path=resolve_path(self.manifest, getattr(row, f"s{k}_lips"))))
+        self.segment_s = segment_s
+        self.train = train
+        self.seed = seed
+        self.epoch = 0  # set by the trainer: augmentation depends on (seed, epoch, index)
+        self._cache: dict[Path, np.ndarray] = {}
+        if preload:
+            for item in self.items:
+                for path in (item.mix_path, item.target_path, item.lips_path):
+                    self._read(path)
+
+    def check(self) -> None:
+        """Verify every item's files cheaply (headers only), failing on the first bad one.
+
+        Run before training so a missing wav or a lip file whose frame count disagrees with
+        its audio stops the run at once, not hours in.
+        """
+        for item in self.items:
+            info = _wav_info(item.mix_path)
+            target = _wav_info(item.target_path)
+            if target.frames != info.frames:
+                raise AvssError(f"length {target.frames} differs from its mixture's "
+                                f"{info.frames}", item.target_path)
+            frames = _npz_frames(item.lips_path)
+            expected = round(info.frames / SAMPLE_RATE * VIDEO_FPS)
+            if abs(frames - expected) > 1:
+                raise AvssError(f"{frames} lip frames but the audio needs {expected} at 25 fps",
+                                item.lips_path)
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def _read(self, path: Path) -> np.ndarray:
+        if path in self._cache:
+            return self._cache[path]
+        if path.suffix == ".npz":
+            data = read_lips(path)
+        else:
+            data = read_audio(path, "float32", SAMPLE_RATE)[0]
+        if self._cache is not None and len(self._cache) < 100_000:
+            self._cache[path] = data
+        return data
+
+    def load(self, index: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Raw arrays of one item: mixture, target (float32) and lips (uint8), length-checked."""
+        item = self.items[index]
+        mixture, target = self._read(item.mix_path), self._read(item.target_path)
+        lips = self._read(item.lips_path)
+        if mixture.shape != target.shape:
+            raise AvssError(f"length {target.shape[0]} differs from its mixture's "
+                            f"{mixture.shape[0]}", item.target_path)
+        expected_frames = round(mixture.shape[0] / SAMPLE_RATE * VIDEO_FPS)
+        if abs(lips.shape[0] - expected_frames) > 1:
+            raise AvssError(f"{lips.shape[0]} lip frames but the audio needs {expected_frames} "
+                            "at 25 fps", item.lips_path)
+        return mixture, target, lips
+
+    def __getitem__(self, index: int) -> dict:
+        mixture, target, lips = self.load(index)
+        if self.segment_s is not None:
+            samples = int(round(self.segment_s * SAMPLE_RATE))
+            frames = int(round(self.segment_s * VIDEO_FPS))
+            mixture, target = fit_length(mixture, samples), fit_length(target, samples)
+            lips = fit_length(lips, frames)
+        else:
+            lips = fit_length(lips, round(mixture.shape[0] / SAMPLE_RATE * VIDEO_FPS))
+        item = self.items[index]
+        return {
+            "mixture": torch.from_numpy(np.ascontiguousarray(mixture)),
+            "target": torch.from_numpy(np.ascontiguousarray(target)),
+            "lips": lips_to_tensor(lips, train=self.train,
+                                   rng=np.random.default_rng([self.seed, self.epoch, index])),
+            "mixture_id": item.mixture_id,
+            "target_name": item.target,
+        }
+
+
+class DynamicMixDataset(TargetSpeakerDataset):
+    """IIANet-style remixing: fresh source pairs every epoch from the split's scaled sources.
+
+    Item i of epoch e draws two different source utterances (by utterance id, as the official
+    loader re-draws until the clip names differ) with a generator seeded by (seed, e, i), sums
+    their already-scaled source wavs without further gain, and picks one of the two as the
+    target, with its lips. The epoch has as many items as the fixed split (2 per mixture).
+    """
+
+    def __init__(self, manifest: str | Path, segment_s: float | None = 2.0, train: bool = True,
+                 preload: bool = False, seed: int = 0) -> None:
+        super().__init__(manifest, segment_s=segment_s, train=train, preload=preload, seed=seed)
+        frame = read_manifest(self.manifest)
+        sources: dict[str, tuple[Path, Path]] = {}
+        for row in frame.itertuples(index=False):
+            for k in (1, 2):
+                utt = str(getattr(row, f"s{k}_utt"))
+                sources.setdefault(utt, (resolve_path(self.manifest, getattr(row, f"s{k}_path")),
+                                         resolve_path(self.manifest, getattr(row, f"s{k}_lips"))))
+        if len(sources) < 2:
+            raise AvssError("dynamic mixing needs at least two distinct source utterances",
+                            self.manifest)
+        self.sources = list(sources.items())
+
+    def __getitem__(self, index: int) -> dict:
+        rng = np.random.default_rng([self.seed, self.epoch, index, 1])
+        first, second = rng.choice(len(self.sources), size=2, replace=False)
+        (utt_a, (wav_a, lips_a)), (utt_b, (wav_b, _)) = self.sources[first], self.sources[second]
+        a, b = self._read(wav_a), self._read(wav_b)
+        samples = int(round((self.segment_s or 2.0) * SAMPLE_RATE))
+        frames = int(round((self.segment_s or 2.0) * VIDEO_FPS))
+        a, b = fit_length(a, samples), fit_length(b, samples)
+        lips = fit_length(self._read(lips_a), frames)
+        return {
+            "mixture": torch.from_numpy(a + b),
+            "target": torch.from_numpy(np.ascontiguousarray(a)),
+            "lips": lips_to_tensor(lips, train=self.train,
+                                   rng=np.random.default_rng([self.seed, self.epoch, index])),
+            "mixture_id": f"dm_{utt_a}_{utt_b}",
+            "target_name": "s1",
+        }

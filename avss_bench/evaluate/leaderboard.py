@@ -1,0 +1,248 @@
+"""The leaderboard: evaluation and profile results gathered into the papers' comparison table.
+
+Reads every `summary.json` (written by `evaluate`) under the given folders, plus a
+`profile.json` beside it when present (written by `profile --json`), and renders one row per
+method with SI-SNRi, SDRi, PESQ, STOI (mean ± 95% CI half-width) per dataset, then Params,
+MACs and latency.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from avss_bench.core.errors import AvssError
+
+QUALITY = (("si_snr_i", "SI-SNRi"), ("sdr_i", "SDRi"), ("pesq", "PESQ"), ("stoi", "STOI"))
+DATASET_NAMES = {"lrs2": "LRS2-2Mix", "lrs3": "LRS3-2Mix", "vox2": "VoxCeleb2-2Mix",
+                 "demo": "Demo-2Mix (generated)"}
+METHOD_NAMES = {"mixture": "Mixture (unprocessed)", "iianet": "IIANet",
+                "iianet-fast": "IIANet-fast", "ctcnet": "CTCNet", "tiny-av": "TinyAV (demo)",
+                "iianet-demo": "IIANet (demo size)"}
+
+
+@dataclass
+class Stat:
+    """A metric's mean, the half-width of its 95% CI, and how many values failed."""
+
+    mean: float
+    half_width: float | None = None
+    n: int | None = None
+    n_failed: int = 0
+
+
+@dataclass
+class Entry:
+    """One method on one dataset."""
+
+    method: str
+    dataset: str
+    stats: dict[str, Stat] = field(default_factory=dict)
+    params_m: float | None = None
+    macs_g: float | None = None
+    macs_seconds: float | None = None
+    latency_ms: float | None = None
+    source: str = "ours"
+
+
+def _stat(raw: Any) -> Stat | None:
+    if raw is None:
+        return None
+    if isinstance(raw, (int, float)):
+        return Stat(float(raw))
+    mean = raw.get("mean")
+    if mean is None:
+        return None
+    low, high = None, None
+    for lo_key, hi_key in (("ci95_low", "ci95_high"), ("ci_low", "ci_high")):
+        if lo_key in raw:
+            low, high = raw[lo_key], raw[hi_key]
+    if "ci95" in raw and raw["ci95"] is not None:
+        low, high = raw["ci95"]
+    half = None if low is None or high is None else (float(high) - float(low)) / 2
+    return Stat(float(mean), half, raw.get("n"), int(raw.get("n_failed", 0) or 0))
+
+
+def dataset_label(summary: dict[str, Any]) -> str:
+    name = summary.get("dataset") or Path(summary.get("data", "data")).name
+    return DATASET_NAMES.get(str(name).lower(), str(name))
+
+
+def read_entry(summary_path: Path) -> Entry:
+    """One Entry from a summary.json (and the profile.json beside it, if any)."""
+    try:
+        summary = json.loads(summary_path.read_text())
+    except (OSError, json.JSONDecodeError) as err:
+        raise AvssError(f"cannot read evaluation summary: {err}", summary_path) from err
+    model = str(summary.get("model", summary_path.parent.name))
+    entry = Entry(METHOD_NAMES.get(model, summary.get("method") or model),
+                  dataset_label(summary))
+    for key, _ in QUALITY:
+        stat = _stat(summary.get("metrics", {}).get(key))
+        if stat is not None:
+            entry.stats[key] = stat
+    if summary.get("params_separator") is not None:
+        entry.params_m = summary["params_separator"] / 1e6
+    profile_path = summary_path.with_name("profile.json")
+    if profile_path.is_file():
+        profile = json.loads(profile_path.read_text())
+        if profile.get("params_separator") is not None:
+            entry.params_m = profile["params_separator"] / 1e6
+        entry.macs_g = profile.get("macs_separator_g")
+        entry.macs_seconds = profile.get("seconds")
+        entry.latency_ms = profile.get("latency_ms_median")
+    return entry
+
+
+def collect(paths: list[Path]) -> list[Entry]:
+    """Every evaluation summary under `paths` (files or folders, searched recursively)."""
+    found: list[Path] = []
+    for path in paths:
+        if path.is_file():
+            found.append(path)
+        elif path.is_dir():
+            found.extend(sorted(path.rglob("summary.json")))
+        else:
+            raise AvssError("no such results file or folder", path)
+    if not found:
+        raise AvssError("no summary.json found (run `avss-bench evaluate` first)", paths[0])
+    return [read_entry(p) for p in found]
+
+
+CORPUS_OF_DATASET = {label: key for key, label in DATASET_NAMES.items()}
+REPORTED_ALIASES = {"IIANet": "IIANet", "IIANet-fast": "IIANet-fast", "CTCNet": "CTCNet"}
+
+
+def read_reported(dataset: str) -> list[Entry]:
+    """The published numbers for a dataset, from `recipes/<corpus>/reported.csv`."""
+    import csv
+    from importlib import resources
+
+    corpus = CORPUS_OF_DATASET.get(dataset)
+    if corpus is None:
+        return []
+    path = resources.files("avss_bench.recipes").joinpath(corpus, "reported.csv")
+    if not path.is_file():
+        return []
+    entries = []
+    with path.open() as handle:
+        for row in csv.DictReader(handle):
+            def value(key: str, row: dict[str, str] = row) -> float | None:
+                return float(row[key]) if row.get(key) else None
+
+            entry = Entry(row["method"], dataset, source=row.get("source", "reported"))
+            for key, _ in QUALITY:
+                if value(key) is not None:
+                    entry.stats[key] = Stat(value(key))
+            entry.params_m, entry.macs_g = value("params_m"), value("macs_g")
+            entry.macs_seconds, entry.latency_ms = value("macs_seconds"), None
+            entries.append(entry)
+    return entries
+
+
+def with_reported(entries: list[Entry]) -> list[Entry]:
+    """Ours, each followed by its published row and the difference (ours − reported) where
+    the dataset matches; then the published rows of every bundled corpus (LRS2-2Mix,
+    LRS3-2Mix, VoxCeleb2-2Mix) as their own column groups, so our results always sit beside
+    the paper's table."""
+    datasets = list(dict.fromkeys(e.dataset for e in entries))
+    datasets += [label for label in DATASET_NAMES.values() if label not in datasets]
+    reported = {(e.method, e.dataset): e for d in datasets for e in read_reported(d)}
+    out: list[Entry] = []
+    ours_methods = list(dict.fromkeys(e.method for e in entries))
+    for method in ours_methods:
+        out.extend(e for e in entries if e.method == method)
+        for dataset in datasets:
+            ours = next((e for e in entries if e.method == method and e.dataset == dataset), None)
+            paper = reported.pop((REPORTED_ALIASES.get(method, method), dataset), None)
+            if paper is None or ours is None:
+                continue
+            out.append(Entry(f"{method} (reported)", dataset, paper.stats, paper.params_m,
+                             paper.macs_g, paper.macs_seconds, None, "reported"))
+            delta = {k: Stat(ours.stats[k].mean - paper.stats[k].mean)
+                     for k in paper.stats if k in ours.stats}
+            out.append(Entry(f"{method} Δ (ours − reported)", dataset, delta, source="delta"))
+    for (method, dataset), paper in reported.items():
+        out.append(Entry(f"{method} (reported)", dataset, paper.stats, paper.params_m,
+                         paper.macs_g, paper.macs_seconds, None, "reported"))
+    return out
+
+
+def _fmt(stat: Stat | None, digits: int, with_ci: bool) -> str:
+    if stat is None or stat.mean is None or math.isnan(stat.mean):
+        return "–"
+    text = f"{stat.mean:.{digits}f}"
+    if with_ci and stat.half_width is not None and not math.isnan(stat.half_width):
+        text += f" ± {stat.half_width:.{digits}f}"
+    if stat.n_failed:
+        text += f" ({stat.n_failed} failed)"
+    return text
+
+
+def table_rows(entries: list[Entry], with_ci: bool = True) -> tuple[list[str], list[list[str]]]:
+    """Header and body of the leaderboard (methods x dataset metric groups + efficiency)."""
+    datasets = list(dict.fromkeys(e.dataset for e in entries))
+    methods = list(dict.fromkeys(e.method for e in entries))
+    by_key = {(e.method, e.dataset): e for e in entries}
+    single = len(datasets) == 1
+    header = ["Method"]
+    for dataset in datasets:
+        header += [label if single else f"{dataset} {label}" for _, label in QUALITY]
+    seconds = {e.macs_seconds for e in entries if e.macs_seconds}
+    per = f" per {seconds.pop():g} s" if len(seconds) == 1 else ""
+    header += ["Params (M)", f"MACs (G{per})", "Latency (ms)"]
+    body = []
+    for method in methods:
+        row = [method]
+        efficiency = next((by_key[(method, d)] for d in datasets if (method, d) in by_key), None)
+        own_seconds = efficiency.macs_seconds if efficiency is not None else None
+        for dataset in datasets:
+            entry = by_key.get((method, dataset))
+            for key, _ in QUALITY:
+                digits = 3 if key == "stoi" else 2
+                row.append(_fmt(entry.stats.get(key) if entry else None, digits, with_ci))
+        row.append("–" if efficiency is None or efficiency.params_m is None
+                   else f"{efficiency.params_m:.3g}")
+        if efficiency is None or efficiency.macs_g is None:
+            row.append("–")
+        elif per or own_seconds is None:
+            row.append(f"{efficiency.macs_g:.3g}")
+        else:
+            row.append(f"{efficiency.macs_g:.3g} (per {own_seconds:g} s)")
+        row.append("–" if efficiency is None or efficiency.latency_ms is None
+                   else f"{efficiency.latency_ms:.1f}")
+        body.append(row)
+    return header, body
+
+
+def render(entries: list[Entry], fmt: str = "markdown", with_ci: bool = True) -> str:
+    """The table as markdown, latex or csv text."""
+    header, body = table_rows(entries, with_ci=with_ci)
+    datasets = list(dict.fromkeys(e.dataset for e in entries))
+    if fmt == "markdown":
+        lines = ["| " + " | ".join(header) + " |",
+                 "|" + "|".join(["---"] + ["---:"] * (len(header) - 1)) + "|"]
+        lines += ["| " + " | ".join(row) + " |" for row in body]
+        if len(datasets) == 1:
+            lines.insert(0, f"Dataset: {datasets[0]}\n")
+        return "\n".join(lines)
+    if fmt == "csv":
+        import csv
+        import io
+
+        buffer = io.StringIO()
+        writer = csv.writer(buffer)
+        writer.writerow(header)
+        writer.writerows(body)
+        return buffer.getvalue()
+    if fmt == "latex":
+        escape = lambda s: s.replace("±", r"$\pm$").replace("%", r"\%").replace("_", r"\_")  # noqa: E731
+        lines = [r"\begin{tabular}{l" + "r" * (len(header) - 1) + "}", r"\toprule",
+                 " & ".join(escape(h) for h in header) + r" \\", r"\midrule"]
+        lines += [" & ".join(escape(c) for c in row) + r" \\" for row in body]
+        lines += [r"\bottomrule", r"\end{tabular}"]
+        return "\n".join(lines)
+    raise AvssError(f"unknown table format '{fmt}' (markdown, latex, csv)")

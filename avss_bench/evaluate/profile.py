@@ -1,0 +1,377 @@
+"""Params, MACs, latency and peak memory of a separator: what `avss-bench profile` prints.
+
+What is measured, for one input of `seconds` of audio (16 kHz) and its lips (25 fps), batch 1:
+
+* **Params**: exact integers, the separator alone (every parameter not inside
+  `model.lip_frontend`) and the lip front-end alone (0 for separators without one).
+* **MACs**: `torch.utils.flop_counter.FlopCounterMode`, MACs = FLOPs / 2. It counts the
+  multiply-accumulates of `aten.convolution` (every Conv1d/2d/3d, including grouped and
+  depthwise convs, whose cost it computes from the per-group weight shape, and transposed convs,
+  counted per input element) and of matrix products (`mm`, `addmm`, `bmm`, attention).
+  Biases, norms, activations, pooling, interpolation and elementwise gates are not counted
+  (in these models they are a few percent; ptflops-like counters add them). The separator is
+  counted through `model.separate(mixture, embedding)` when it has one (the front-end's
+  embedding computed beforehand), otherwise as the whole forward minus the front-end. Counting
+  runs on the `meta` device (shapes only, instant) when the model can be rebuilt from its
+  `config` there, else on real tensors.
+* **Latency**: wall-clock median of `runs` timed forward passes `model(mixture, lips)` (front-end
+  included) after `warmup` untimed ones, under `torch.inference_mode`, plus the front-end alone.
+* **Peak memory**: CUDA `max_memory_allocated` during one forward (weights included, and the
+  part above the weights); on CPU the growth of the process's peak resident set (`ru_maxrss`)
+  above the resident set just before the first forward pass.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import platform
+import resource
+import statistics
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+
+from avss_bench.core.constants import SAMPLE_RATE, VIDEO_FPS
+from avss_bench.core.errors import AvssError
+
+MAC_COUNTER = ("torch.utils.flop_counter.FlopCounterMode, MACs = FLOPs/2: aten.convolution "
+               "(incl. grouped/depthwise and transposed convs) and matrix products; biases, "
+               "norms, activations, pooling, interpolation and elementwise gates not counted")
+
+#: What the papers' efficiency numbers mean, per registered model (ARCHITECTURE.md §5).
+PAPER_NOTES: dict[str, str] = {
+    "iianet": (
+        "Paper: IIANet 3.1 M params, 18.6 G MACs. That 18.6 G is per 1 s of input counted with a "
+        "ptflops-like counter that also counts norms/activations/interpolation (the official "
+        "code measures 18.54 G that way; its conv/matmul MACs are 17.10 G per 1 s, 34.14 G per "
+        "2 s). Use --seconds 1 to compare with the paper."),
+    "iianet-fast": (
+        "Paper: IIANet-fast has '7% of CTCNet's MACs' (CTCNet's 167.2 G is per 2 s, IIANet's "
+        "per 1 s, ptflops-like); the paper's table was not available, see iianet/README.md for "
+        "the cycle count chosen."),
+    "ctcnet": (
+        "Paper: CTCNet 7.0 M params, 167.2 G MACs. That 167.2 G is per 2 s of input (measured "
+        "166.7-167.4 G per 2 s by every counter); so 'IIANet has 11% of CTCNet's MACs' compares "
+        "1 s against 2 s: at equal length IIANet has ~20% of CTCNet's conv MACs. Use --seconds 2 "
+        "to compare with the paper."),
+}
+LIP_FRONTEND_NOTE = ("Lip front-end (ResNet-18, frozen): 11.19 M params, 7.90 G conv MACs per "
+                     "1 s (25 frames); the Dolphin paper lists it as 7.95 G (thop). Paper "
+                     "Params/MACs columns exclude it.")
+
+
+@dataclass
+class ProfileResult:
+    """One `avss-bench profile` measurement (JSON keys = field names)."""
+
+    model: str
+    target: str
+    config: dict[str, Any]
+    seconds: float
+    device: str
+    device_name: str
+    threads: int
+    torch_version: str
+    params_separator: int
+    params_lip_frontend: int
+    macs_separator: int
+    macs_lip_frontend: int
+    macs_separator_g: float
+    macs_lip_frontend_g: float
+    mac_counter: str
+    mac_count_device: str
+    macs_by_op: dict[str, int]
+    runs: int
+    warmup: int
+    latency_ms_median: float | None
+    latency_ms_min: float | None
+    latency_ms_all: list[float] = field(default_factory=list)
+    latency_ms_lip_frontend_median: float | None = None
+    peak_memory_mb: float | None = None
+    peak_memory_above_weights_mb: float | None = None
+    peak_memory_kind: str | None = None
+    peak_memory_note: str | None = None
+    paper_note: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def format_human(self) -> str:
+        """The paper-style report."""
+        sec = f"{self.seconds:g} s"
+        total = self.params_separator + self.params_lip_frontend
+        lines = [
+            f"Model        {self.model}  ({self.target})",
+            f"Input        {sec} = {int(round(self.seconds * SAMPLE_RATE))} samples at 16 kHz + "
+            f"{_frames(self.seconds)} lip frames at 25 fps, batch 1",
+            f"Device       {self.device} ({self.device_name}; {self.threads} CPU threads), "
+            f"torch {self.torch_version}",
+            f"Params       separator {self.params_separator / 1e6:.3f} M "
+            f"({self.params_separator:,})   lip front-end {self.params_lip_frontend / 1e6:.3f} M "
+            f"({self.params_lip_frontend:,})   total {total / 1e6:.3f} M",
+            f"MACs         separator {self.macs_separator_g:.2f} G   lip front-end "
+            f"{self.macs_lip_frontend_g:.2f} G   per {sec} of input",
+            f"             counter: {self.mac_counter}",
+        ]
+        if self.latency_ms_median is not None:
+            lines.append(
+                f"Latency      {self.latency_ms_median:.1f} ms median (min "
+                f"{self.latency_ms_min:.1f} ms) of {self.runs} runs after {self.warmup} warm-up, "
+                f"full forward incl. front-end; front-end alone "
+                f"{_fmt(self.latency_ms_lip_frontend_median)} ms")
+        else:
+            lines.append("Latency      not measured (--runs 0)")
+        if self.peak_memory_mb is not None:
+            extra = (f" ({self.peak_memory_above_weights_mb:.1f} MB above the weights)"
+                     if self.peak_memory_above_weights_mb is not None else "")
+            lines.append(f"Peak memory  {self.peak_memory_mb:.1f} MB {self.peak_memory_kind}"
+                         f"{extra}")
+        else:
+            lines.append(f"Peak memory  not reported: {self.peak_memory_note}")
+        if self.paper_note:
+            lines.append(f"Note         {self.paper_note}")
+        if self.params_lip_frontend:
+            lines.append(f"             {LIP_FRONTEND_NOTE}")
+        return "\n".join(lines)
+
+
+def _fmt(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.1f}"
+
+
+def _frames(seconds: float) -> int:
+    return max(1, int(round(seconds * VIDEO_FPS)))
+
+
+# ---------------------------------------------------------------- params
+def split_params(model: nn.Module) -> tuple[int, int]:
+    """(separator parameters excluding `model.lip_frontend`, lip front-end parameters)."""
+    frontend = getattr(model, "lip_frontend", None)
+    frontend_ids = set()
+    if isinstance(frontend, nn.Module):
+        frontend_ids = {id(p) for p in frontend.parameters()}
+    seen: set[int] = set()
+    sep = fe = 0
+    for p in model.parameters():  # deduplicated by PyTorch already; keep the guard
+        if id(p) in seen:
+            continue
+        seen.add(id(p))
+        if id(p) in frontend_ids:
+            fe += p.numel()
+        else:
+            sep += p.numel()
+    return sep, fe
+
+
+# ---------------------------------------------------------------- inputs
+def make_inputs(seconds: float, device: str | torch.device = "cpu", batch: int = 1,
+                dtype: torch.dtype = torch.float32, seed: int = 0
+                ) -> tuple[torch.Tensor, torch.Tensor]:
+    """A random mixture [batch, seconds*16000] and lips [batch, 1, seconds*25, 88, 88]."""
+    if seconds <= 0:
+        raise AvssError("--seconds must be positive")
+    gen = torch.Generator().manual_seed(seed)
+    samples = int(round(seconds * SAMPLE_RATE))
+    mixture = 0.1 * torch.randn(batch, samples, generator=gen, dtype=dtype)
+    lips = torch.randn(batch, 1, _frames(seconds), 88, 88, generator=gen, dtype=dtype)
+    return mixture.to(device), lips.to(device)
+
+
+# ---------------------------------------------------------------- MACs
+def _flops(fn, *args) -> tuple[int, dict[str, int]]:
+    from torch.utils.flop_counter import FlopCounterMode
+
+    counter = FlopCounterMode(display=False)
+    with torch.no_grad(), counter:
+        fn(*args)
+    by_op = {str(op): int(n) // 2 for op, n in counter.get_flop_counts().get("Global", {}).items()}
+    return int(counter.get_total_flops()) // 2, by_op
+
+
+def _macs_on(model: nn.Module, mixture: torch.Tensor, lips: torch.Tensor
+             ) -> tuple[int, int, dict[str, int]]:
+    frontend = getattr(model, "lip_frontend", None)
+    has_frontend = isinstance(frontend, nn.Module)
+    fe_macs = 0
+    if has_frontend:
+        fe_macs, _ = _flops(frontend, lips)
+    if has_frontend and callable(getattr(model, "separate", None)):
+        with torch.no_grad():
+            embedding = frontend(lips)
+        sep_macs, by_op = _flops(model.separate, mixture, embedding)
+    else:
+        total, by_op = _flops(model, mixture, lips)
+        sep_macs = total - fe_macs
+    return sep_macs, fe_macs, by_op
+
+
+def count_macs(model: nn.Module, seconds: float, device: str = "cpu"
+               ) -> tuple[int, int, dict[str, int], str]:
+    """(separator MACs, lip front-end MACs, separator MACs per op, where counted).
+
+    Counts on the meta device when `type(model)(**model.config)` can be built there (no
+    arithmetic, no memory), else with real tensors on `device`.
+    """
+    config = getattr(model, "config", None)
+    if isinstance(config, dict):
+        try:
+            with torch.device("meta"):
+                meta_model = type(model)(**config).eval()
+                mixture, lips = make_inputs(seconds, "meta")
+            sep, fe, by_op = _macs_on(meta_model, mixture, lips)
+            return sep, fe, by_op, "meta"
+        except Exception:  # noqa: BLE001 - any failure: count on real tensors instead
+            pass
+    mixture, lips = make_inputs(seconds, device)
+    sep, fe, by_op = _macs_on(model, mixture, lips)
+    return sep, fe, by_op, str(device)
+
+
+# ---------------------------------------------------------------- timing and memory
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def time_runs(fn, *args, runs: int = 5, warmup: int = 1,
+              device: str | torch.device = "cpu") -> list[float]:
+    """Wall-clock milliseconds of `runs` calls of `fn(*args)` after `warmup` untimed calls."""
+    device = torch.device(device)
+    times = []
+    with torch.inference_mode():
+        for _ in range(warmup):
+            fn(*args)
+        _sync(device)
+        for _ in range(runs):
+            start = time.perf_counter()
+            fn(*args)
+            _sync(device)
+            times.append((time.perf_counter() - start) * 1e3)
+    return times
+
+
+def _rss_bytes() -> int | None:
+    try:
+        with open("/proc/self/statm") as handle:
+            return int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _maxrss_bytes() -> int:
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak if platform.system() == "Darwin" else peak * 1024
+
+
+def measure_peak_memory(model: nn.Module, mixture: torch.Tensor, lips: torch.Tensor
+                        ) -> tuple[float | None, float | None, str | None, str | None]:
+    """One forward pass: (peak MB, MB above weights, kind, note when not measurable).
+
+    Must be the process's first forward pass of this model on CPU (the peak resident set is a
+    high-water mark: later passes reuse memory and show no growth).
+    """
+    device = mixture.device
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+        torch.cuda.reset_peak_memory_stats(device)
+        base = torch.cuda.memory_allocated(device)
+        with torch.inference_mode():
+            model(mixture, lips)
+        torch.cuda.synchronize(device)
+        peak = torch.cuda.max_memory_allocated(device)
+        return peak / 2**20, (peak - base) / 2**20, "CUDA max_memory_allocated", None
+    rss_before = _rss_bytes()
+    if rss_before is None:
+        with torch.inference_mode():
+            model(mixture, lips)
+        return None, None, None, "no /proc/self/statm on this platform (CPU RSS unavailable)"
+    peak_before = _maxrss_bytes()
+    with torch.inference_mode():
+        model(mixture, lips)
+    peak_after = _maxrss_bytes()
+    if peak_after <= peak_before:
+        return None, None, None, ("the forward pass stayed below the process's earlier peak "
+                                  "resident set, so its own peak cannot be read from ru_maxrss")
+    growth = (peak_after - rss_before) / 2**20
+    return growth, None, ("CPU peak RSS growth during the first forward pass (ru_maxrss above "
+                          "the resident set before it)"), None
+
+
+# ---------------------------------------------------------------- the whole profile
+def profile_model(model: nn.Module, name: str, target: str = "", seconds: float = 2.0,
+                  device: str = "cpu", runs: int = 5, warmup: int = 1) -> ProfileResult:
+    """Profile an already built separator (see the module docstring for what is measured)."""
+    dev = torch.device(device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise AvssError("--device cuda requested but CUDA is not available")
+    if runs < 0 or warmup < 0:
+        raise AvssError("--runs and --warmup must be >= 0")
+    if dev.type == "cuda":
+        # exact fp32 convolutions, as the reference measurements
+        torch.backends.cuda.matmul.allow_tf32 = False
+        torch.backends.cudnn.allow_tf32 = False
+    model = model.to(dev).eval()
+    params_sep, params_fe = split_params(model)
+    mixture, lips = make_inputs(seconds, dev)
+
+    peak_mb = above_mb = kind = note = None
+    latencies: list[float] = []
+    fe_median = None
+    if runs > 0:
+        peak_mb, above_mb, kind, note = measure_peak_memory(model, mixture, lips)
+        latencies = time_runs(model, mixture, lips, runs=runs, warmup=warmup, device=dev)
+        frontend = getattr(model, "lip_frontend", None)
+        if isinstance(frontend, nn.Module):
+            fe_median = statistics.median(
+                time_runs(frontend, lips, runs=runs, warmup=warmup, device=dev))
+    else:
+        note = "not measured (--runs 0)"
+
+    macs_sep, macs_fe, by_op, where = count_macs(model, seconds, device)
+    return ProfileResult(
+        model=name, target=target, config=dict(getattr(model, "config", {}) or {}),
+        seconds=float(seconds), device=dev.type, device_name=_device_name(dev),
+        threads=torch.get_num_threads(), torch_version=torch.__version__,
+        params_separator=params_sep, params_lip_frontend=params_fe,
+        macs_separator=macs_sep, macs_lip_frontend=macs_fe,
+        macs_separator_g=macs_sep / 1e9, macs_lip_frontend_g=macs_fe / 1e9,
+        mac_counter=MAC_COUNTER, mac_count_device=where, macs_by_op=by_op,
+        runs=runs, warmup=warmup,
+        latency_ms_median=statistics.median(latencies) if latencies else None,
+        latency_ms_min=min(latencies) if latencies else None,
+        latency_ms_all=[round(t, 3) for t in latencies],
+        latency_ms_lip_frontend_median=fe_median,
+        peak_memory_mb=peak_mb, peak_memory_above_weights_mb=above_mb,
+        peak_memory_kind=kind, peak_memory_note=note,
+        paper_note=PAPER_NOTES.get(name))
+
+
+def profile_separator(name: str, seconds: float = 2.0, device: str = "cpu", runs: int = 5,
+                      warmup: int = 1, threads: int | None = None,
+                      checkpoint: str | None = None, **config: Any) -> ProfileResult:
+    """Build `name` (registered name or `package.module:Class`) and profile it."""
+    from avss_bench.models.registry import load_separator, separators
+
+    if threads is not None:
+        if threads < 1:
+            raise AvssError("--threads must be >= 1")
+        torch.set_num_threads(threads)
+    entry = separators.resolve(name)
+    model = load_separator(name, checkpoint=checkpoint, **config)
+    return profile_model(model, name=entry.name, target=entry.target, seconds=seconds,
+                         device=device, runs=runs, warmup=warmup)
+
+
+def _device_name(device: torch.device) -> str:
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    with contextlib.suppress(OSError):
+        with open("/proc/cpuinfo") as handle:
+            for line in handle:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    return platform.processor() or "cpu"

@@ -1,0 +1,200 @@
+"""Evaluation: separate every (mixture, target) of a split at full length and score it.
+
+Writes `results.csv` (one row per target, sorted) and `summary.json` (mean, 95% CI, failures,
+provenance). Rows are appended to `results.partial.csv` as they are scored, so an interrupted
+run resumes where it stopped; under torchrun every rank scores a contiguous, unpadded shard and
+rank 0 merges, so the merged CSV has exactly one row per target.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import soundfile as sf
+import torch
+from tqdm import tqdm
+
+from avss_bench import __version__
+from avss_bench.core.atomic import atomic_path, write_text
+from avss_bench.core.constants import DEFAULT_METRICS, SAMPLE_RATE
+from avss_bench.core.distributed import init_distributed
+from avss_bench.core.provenance import git_commit, library_versions
+from avss_bench.data.dataset import TargetSpeakerDataset
+from avss_bench.data.sampling import shard_range
+from avss_bench.io.manifest import canonical_split, manifest_path
+from avss_bench.models.checkpoints import sha256_of
+from avss_bench.models.registry import load_separator
+
+KEY = ("mixture_id", "target")
+
+
+def _read_done(path: Path) -> list[dict[str, str]]:
+    """Complete rows of a partial CSV (a torn last line from a crash is dropped)."""
+    if not path.is_file():
+        return []
+    with open(path, newline="") as handle:
+        lines = handle.read().splitlines(keepends=True)
+    if lines and not lines[-1].endswith("\n"):
+        lines = lines[:-1]
+    if len(lines) <= 1:
+        return []
+    return list(csv.DictReader(lines))
+
+
+def _drop_torn_tail(path: Path) -> None:
+    """Cut a partial CSV back to its last complete line, so appends start on a fresh line."""
+    if not path.is_file():
+        return
+    data = path.read_bytes()
+    keep = data.rfind(b"\n") + 1
+    if keep != len(data):
+        os.truncate(path, keep)
+
+
+def _append_rows(path: Path, rows: list[dict[str, Any]], fields: list[str]) -> None:
+    new = not path.is_file() or path.stat().st_size == 0
+    with open(path, "a", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=fields, extrasaction="ignore")
+        if new:
+            writer.writeheader()
+        writer.writerows(rows)
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def _flatten(mixture_id: str, target: str, scored: dict[str, Any]) -> dict[str, Any]:
+    row: dict[str, Any] = {"mixture_id": mixture_id, "target": target}
+    for key, value in scored["targets"][0].items():
+        if key in ("reference", "estimate"):
+            continue
+        row[key] = "" if value is None else value
+    return row
+
+
+def _fields(metrics: tuple[str, ...]) -> list[str]:
+    fields = list(KEY)
+    for name in metrics:
+        fields.append(name)
+        if name in ("si_snr", "sdr"):
+            fields.append(f"{name}_i")
+    fields += [f"{name}_error" for name in metrics]
+    return fields
+
+
+def evaluate(model: str, checkpoint: str | Path | None, data: str | Path, split: str = "tt",
+             out_dir: str | Path = "results", save_audio: int = 0,
+             metrics: tuple[str, ...] = DEFAULT_METRICS, frontend_checkpoint: str | None = None,
+             device: str | None = None, quiet: bool = False, dataset: str | None = None,
+             **config: Any) -> dict[str, Any]:
+    """Separate and score every target of `split`; returns the summary written to summary.json.
+
+    `dataset` names the data in tables (default: the corpus recorded in the prepared folder's
+    report.json, e.g. lrs2 -> LRS2-2Mix, else the folder name).
+    """
+    from avss_bench.metrics import score_utterance, summarize
+
+    info = init_distributed()
+    split = canonical_split(split)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    if device is None:
+        device = f"cuda:{info.local_rank}" if torch.cuda.is_available() else "cpu"
+    separator = load_separator(model, checkpoint=checkpoint,
+                               frontend_checkpoint=frontend_checkpoint, **config).to(device)
+    manifest = manifest_path(data, split)
+    items = TargetSpeakerDataset(manifest, segment_s=None)
+    fields = _fields(metrics)
+    partial = out / (f"results.rank{info.rank}.partial.csv" if info.world_size > 1
+                     else "results.partial.csv")
+    _drop_torn_tail(partial)
+    done = {(r["mixture_id"], r["target"]) for r in _read_done(partial)}
+    indices = [i for i in shard_range(len(items), info.rank, info.world_size)
+               if (items.items[i].mixture_id, items.items[i].target) not in done]
+    started = time.monotonic()
+    pending: list[dict[str, Any]] = []
+    bar = tqdm(indices, desc=f"evaluate {split}", disable=quiet or not info.is_main)
+    for index in bar:
+        item = items[index]
+        with torch.inference_mode():
+            estimate = separator(item["mixture"][None].to(device), item["lips"][None].to(device))
+        estimate_np = estimate[0].float().cpu().numpy().astype(np.float64)
+        mixture_np = item["mixture"].numpy().astype(np.float64)
+        target_np = item["target"].numpy().astype(np.float64)
+        scored = score_utterance(estimate_np[None], target_np[None], mixture_np, SAMPLE_RATE,
+                                 metrics=metrics, permute=False)
+        pending.append(_flatten(item["mixture_id"], item["target_name"], scored))
+        if index < save_audio:
+            example = out / "examples" / f"{item['mixture_id']}_{item['target_name']}.wav"
+            example.parent.mkdir(exist_ok=True)
+            peak = max(1.0, float(np.abs(estimate_np).max()))
+            sf.write(example, estimate_np / peak, SAMPLE_RATE, subtype="FLOAT")
+        if len(pending) >= 16:
+            _append_rows(partial, pending, fields)
+            pending = []
+    if pending:
+        _append_rows(partial, pending, fields)
+    if info.world_size > 1:
+        torch.distributed.barrier()
+        if not info.is_main:
+            return {}
+        parts = [out / f"results.rank{r}.partial.csv" for r in range(info.world_size)]
+    else:
+        parts = [partial]
+    rows = [row for part in parts for row in _read_done(part)]
+    frame = pd.DataFrame(rows, columns=fields)
+    for column in fields:
+        if column not in KEY and not column.endswith("_error"):
+            frame[column] = pd.to_numeric(frame[column], errors="coerce")
+    frame = frame.sort_values(list(KEY), kind="stable").reset_index(drop=True)
+    if len(frame) != len(items):
+        raise RuntimeError(f"evaluation produced {len(frame)} rows for {len(items)} targets")
+    with atomic_path(out / "results.csv") as tmp:
+        frame.to_csv(tmp, index=False)
+    summary = {
+        "model": model, "split": split, "data": str(Path(data).resolve()),
+        "dataset": dataset or corpus_name(Path(data)),
+        "num_targets": len(frame), "metrics": summarize(frame, metrics_of(fields)),
+        "checkpoint": None if checkpoint is None else str(checkpoint),
+        "checkpoint_sha256": None if checkpoint is None else sha256_of(Path(checkpoint)),
+        "config": getattr(separator, "config", {}),
+        "params_separator": count_separator_params(separator),
+        "avss_bench_version": __version__, "git_commit": git_commit(),
+        "versions": library_versions(), "world_size": info.world_size,
+        "seconds": round(time.monotonic() - started, 3), "command": " ".join(sys.argv),
+    }
+    write_text(out / "summary.json", json.dumps(summary, indent=2, default=str))
+    for part in parts:
+        part.unlink(missing_ok=True)
+    return summary
+
+
+def corpus_name(data: Path) -> str:
+    """The corpus a prepared folder was made from (its report.json), else the folder's name."""
+    folder = data if data.is_dir() else data.parent.parent
+    report = folder / "report.json"
+    if report.is_file():
+        try:
+            return str(json.loads(report.read_text()).get("corpus") or folder.name)
+        except (OSError, json.JSONDecodeError):
+            pass
+    return folder.name
+
+
+def metrics_of(fields: list[str]) -> list[str]:
+    """The metric columns (values and improvements) of a results table."""
+    return [f for f in fields if f not in KEY and not f.endswith("_error")]
+
+
+def count_separator_params(model: torch.nn.Module) -> int:
+    """Parameters of the separator without its lip front-end (the papers' Params column)."""
+    frontend = getattr(model, "lip_frontend", None)
+    skip = {id(p) for p in frontend.parameters()} if frontend is not None else set()
+    return sum(p.numel() for p in model.parameters() if id(p) not in skip)

@@ -1,0 +1,25 @@
+"""The model layer: the separator registry, checkpoints, the lip front-end, small separators.
+
+This module is also the API that model packages (`iianet`, `ctcnet`, a user's plugin) build on:
+they import from here only, and the registry finds them through the `avss_bench.separators`
+entry points, so nothing in `avss_bench` imports a model package directly.
+"""
+
+from __future__ import annotations
+
+from avss_bench.core.download import download
+from avss_bench.core.errors import AvssError
+from avss_bench.core.hashing import sha256_of
+from avss_bench.models.lip_frontend import (
+    LipFrontend,
+    freeze,
+    frontend_state_dict_from,
+    load_frontend_weights,
+    load_lip_frontend,
+)
+from avss_bench.models.separators.tiny import TinyLipEncoder
+
+__all__ = [
+    "AvssError", "LipFrontend", "TinyLipEncoder", "download", "freeze", "frontend_state_dict_from",
+    "load_frontend_weights", "load_lip_frontend", "sha256_of",
+]

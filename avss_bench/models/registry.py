@@ -1,0 +1,107 @@
+"""The separator registry: every separator, bundled or a user's plugin, found the same way.
+
+Separators register through the entry-point group `avss_bench.separators`
+(`name = "package.module:Class"`) or are named directly by import path
+(`package.module:Class`). A separator class honours the Separator contract (DESIGN.md):
+`forward(mixture [B, T], lips [B, 1, F, 88, 88] | None) -> [B, T]` and a `config` dict that
+rebuilds it via `Class(**config)`.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from importlib.metadata import entry_points
+from pathlib import Path
+from typing import Any
+
+from avss_bench.core.errors import AvssError
+
+GROUP = "avss_bench.separators"
+
+
+@dataclass(frozen=True)
+class SeparatorEntry:
+    """One registered separator: its name and where its class lives."""
+
+    name: str
+    target: str  # "package.module:Class"
+
+    def load_class(self) -> type:
+        return import_object(self.target)
+
+
+def import_object(target: str) -> Any:
+    """Import `package.module:Attr`, with a one-line error when it cannot be found."""
+    if ":" not in target:
+        raise AvssError(f"'{target}' is not an import path of the form package.module:Class")
+    module_name, attr = target.split(":", 1)
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as err:
+        raise AvssError(f"cannot import module '{module_name}' for '{target}': {err}") from err
+    try:
+        obj = module
+        for part in attr.split("."):
+            obj = getattr(obj, part)
+    except AttributeError as err:
+        raise AvssError(f"module '{module_name}' has no attribute '{attr}'") from err
+    return obj
+
+
+class SeparatorRegistry:
+    """Separators by name, filled from the `avss_bench.separators` entry points."""
+
+    def entries(self) -> dict[str, SeparatorEntry]:
+        found = {}
+        for ep in entry_points(group=GROUP):
+            found[ep.name] = SeparatorEntry(ep.name, ep.value)
+        return dict(sorted(found.items()))
+
+    def resolve(self, name_or_path: str) -> SeparatorEntry:
+        """Find a separator by registered name or by `package.module:Class` import path."""
+        entries = self.entries()
+        if name_or_path in entries:
+            return entries[name_or_path]
+        if ":" in name_or_path:
+            return SeparatorEntry(name_or_path, name_or_path)
+        known = ", ".join(entries) or "(none)"
+        raise AvssError(f"unknown separator '{name_or_path}'; registered: {known}; "
+                        "or give package.module:Class")
+
+
+separators = SeparatorRegistry()
+
+
+def build_separator(name_or_path: str, **config: Any):
+    """Instantiate a separator from its name or import path and constructor arguments."""
+    cls = separators.resolve(name_or_path).load_class()
+    return cls(**config)
+
+
+def load_separator(name_or_path: str, checkpoint: str | Path | None = None,
+                   frontend_checkpoint: str | Path | None = None, **config: Any):
+    """Return a separator in eval mode, optionally with weights.
+
+    Args:
+        name_or_path: a registered name (`avss-bench models`) or `package.module:Class`.
+        checkpoint: our checkpoint file (config + weights), or any format the class's
+            `load_checkpoint` classmethod understands (e.g. an official state dict or zip).
+        frontend_checkpoint: weights for the lip front-end alone (AV models only).
+        **config: constructor arguments; override those stored in the checkpoint.
+    """
+    from avss_bench.models import checkpoints
+
+    cls = separators.resolve(name_or_path).load_class()
+    if checkpoint is not None:
+        model = checkpoints.load_into_class(cls, Path(checkpoint), **config)
+    else:
+        model = cls(**config)
+    if frontend_checkpoint is not None:
+        frontend = getattr(model, "lip_frontend", None)
+        if frontend is None:
+            raise AvssError(f"separator '{name_or_path}' has no lip front-end to load into")
+        from avss_bench.models.lip_frontend import load_frontend_weights
+
+        load_frontend_weights(frontend, Path(frontend_checkpoint))
+    return model.eval()

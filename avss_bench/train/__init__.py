@@ -1,0 +1,1 @@
+"""`avss-bench train`: recipe configs, the loss, and the (DDP-ready) training loop."""

@@ -1,0 +1,24 @@
+"""Test-session settings: fail fast without `../shared`, and the CLI's process tuning."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from shared_data import SHARED_DATA  # noqa: E402
+
+# What `avss-bench` sets at start-up (avss_bench.core.runtime.configure_process); the tests run
+# the CLI in-process, so it is set here, before anything imports torch.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    if not (SHARED_DATA / "corpus").is_dir():
+        raise pytest.UsageError(
+            f"the test data folder {SHARED_DATA} is missing: clone the repository beside "
+            "`shared/` or set AVSS_SHARED; tests that need it fail rather than skip")

@@ -1,0 +1,77 @@
+"""The package layout's rules (ARCHITECTURE.md): imports go down the layers, model packages use
+only the model layer, and importing the library has no side effects."""
+
+from __future__ import annotations
+
+import ast
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGE = ROOT / "avss_bench"
+
+#: Layer of each sub-package; a module may import only from its own layer or lower ones.
+LAYERS = {
+    "core": 0,
+    "io": 1, "metrics": 1,
+    "corpora": 2, "lips": 2, "models": 2, "data": 2,
+    "prepare": 3, "train": 3, "evaluate": 3, "separate": 3,
+    "demo": 4,
+    "cli": 5,
+}
+
+
+def _imports(path: Path) -> list[str]:
+    """Every absolute module name imported by a file (top level and inside functions)."""
+    names = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.append(node.module)
+        elif isinstance(node, ast.Import):
+            names.extend(alias.name for alias in node.names)
+    return names
+
+
+def test_every_subpackage_has_a_layer() -> None:
+    found = {p.name for p in PACKAGE.iterdir() if (p / "__init__.py").is_file()}
+    assert found == set(LAYERS)
+    assert not [p.name for p in PACKAGE.glob("*.py") if p.name != "__init__.py"]
+
+
+def test_imports_go_down_the_layers() -> None:
+    bad = []
+    for path in PACKAGE.rglob("*.py"):
+        parts = path.relative_to(PACKAGE).parts
+        if len(parts) < 2:
+            continue
+        layer = LAYERS[parts[0]]
+        for name in _imports(path):
+            pieces = name.split(".")
+            if pieces[0] in ("iianet", "ctcnet", "dolphin", "rtfsnet"):
+                bad.append(f"{path.relative_to(ROOT)} imports the model package {name}")
+            if pieces[0] != "avss_bench" or len(pieces) < 2 or pieces[1] not in LAYERS:
+                continue
+            if LAYERS[pieces[1]] > layer:
+                bad.append(f"{path.relative_to(ROOT)} imports {name} from a higher layer")
+    assert not bad, "\n".join(bad)
+
+
+def test_model_packages_use_only_the_model_layer() -> None:
+    bad = []
+    for folder in (ROOT / "iianet", *sorted((ROOT / "baselines").iterdir())):
+        for path in folder.rglob("*.py"):
+            for name in _imports(path):
+                if name.startswith("avss_bench") and name != "avss_bench.models":
+                    bad.append(f"{path.relative_to(ROOT)} imports {name}")
+    assert not bad, "\n".join(bad)
+
+
+def test_importing_the_library_changes_no_environment_variable() -> None:
+    code = ("import os, json; before = dict(os.environ); import avss_bench, avss_bench.cli, "
+            "avss_bench.models; print(json.dumps(dict(os.environ) == before))")
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                         check=True)
+    assert out.stdout.strip() == "true"
