@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from avss_bench.errors import AvssError
+from avss_bench.models import AvssError
 from dolphin.blocks import AVFModule, ConvNormAct, Separator, UConvBlock
 from dolphin.video import DEFAULT_LAYERS, VideoEncoder
 
@@ -319,7 +319,7 @@ class Dolphin(nn.Module):
         for name, file in files.items():
             digest = HUB_SHA256.get(name)
             if digest is not None:
-                from avss_bench.hashing import sha256_of
+                from avss_bench.models import sha256_of
 
                 if sha256_of(file) != digest:
                     raise AvssError(f"sha256 mismatch (expected {digest})", file)

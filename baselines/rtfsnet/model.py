@@ -18,7 +18,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from avss_bench.errors import AvssError
+from avss_bench.models import AvssError
 from rtfsnet.blocks import (
     AttentionFusionCell,
     ConvNormAct,
@@ -316,7 +316,7 @@ class RTFSNet(nn.Module):
         model = cls(**merged)
         model.load_official_state_dict(separator, source)
         if frontend:
-            from avss_bench.lip_frontend import load_frontend_weights
+            from avss_bench.models import load_frontend_weights
 
             load_frontend_weights(model.lip_frontend, frontend)
         return model.eval()
@@ -330,7 +330,7 @@ def count_parameters(model: RTFSNet) -> dict[str, int]:
 
 
 def _build_lip_frontend(freeze_frontend: bool) -> nn.Module:
-    from avss_bench.lip_frontend import LipFrontend, freeze
+    from avss_bench.models import LipFrontend, freeze
 
     frontend = LipFrontend(frozen_bn=True)
     return freeze(frontend) if freeze_frontend else frontend
