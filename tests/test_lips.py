@@ -305,15 +305,31 @@ def clean_env(monkeypatch, tmp_path):
     return tmp_path
 
 
+def test_bundled_model_is_the_offline_default(clean_env, monkeypatch) -> None:
+    monkeypatch.setenv("HOME", str(clean_env / "empty-home"))
+    bundled = lm_module.bundled_model_path()
+    assert bundled.parent.name == "models" and bundled.parent.parent.name == "lips"
+    assert (bundled.parent / "NOTICE.md").read_text().count("Apache License 2.0") == 1
+    assert lm_module.resolve_landmarker_path(download=False) == bundled
+    assert lm_module.resolve_landmarker_path() == bundled  # download allowed, not needed
+    assert bundled.read_bytes() == MODEL.read_bytes()
+    assert lm_module.sha256_of(bundled) == lm_module.MODEL_SHA256
+
+
 def test_resolution_order(clean_env, monkeypatch) -> None:
     tmp = clean_env
+    bundled = tmp / "bundled" / "face_landmarker.task"
+    monkeypatch.setattr(lm_module, "bundled_model_path", lambda: bundled)
     with pytest.raises(AvssError, match="no FaceLandmarker model"):
         lm_module.resolve_landmarker_path(download=False)
+    bundled.parent.mkdir()
+    bundled.symlink_to(MODEL)
+    assert lm_module.resolve_landmarker_path(download=False) == bundled
     cached = lm_module.default_cache_path()
     assert cached == tmp / "cache" / "avss-bench" / "face_landmarker.task"
     cached.parent.mkdir(parents=True)
     cached.symlink_to(MODEL)
-    assert lm_module.resolve_landmarker_path(download=False) == cached
+    assert lm_module.resolve_landmarker_path(download=False) == cached  # cache beats bundled
     other = tmp / "other.task"
     other.symlink_to(MODEL)
     monkeypatch.setenv(lm_module.ENV_VAR, str(other))
@@ -326,12 +342,20 @@ def test_resolution_order(clean_env, monkeypatch) -> None:
         lm_module.resolve_landmarker_path()
 
 
-def test_cache_with_wrong_content_is_not_used(clean_env) -> None:
+def test_damaged_cache_and_bundle_are_not_used(clean_env, monkeypatch) -> None:
+    bundled = clean_env / "bundled" / "face_landmarker.task"
+    bundled.parent.mkdir()
+    bundled.write_bytes(b"truncated")
+    monkeypatch.setattr(lm_module, "bundled_model_path", lambda: bundled)
     cached = lm_module.default_cache_path()
     cached.parent.mkdir(parents=True)
     cached.write_bytes(b"corrupt")
-    with pytest.raises(AvssError, match="no FaceLandmarker model"):
+    with pytest.raises(AvssError, match="no FaceLandmarker model.*sha256 differs"):
         lm_module.resolve_landmarker_path(download=False)
+    fetched: list[Path] = []
+    monkeypatch.setattr(lm_module, "download_model", lambda dest: fetched.append(dest) or dest)
+    assert lm_module.resolve_landmarker_path() == cached  # the download is the last resort
+    assert fetched == [cached]
 
 
 def test_download_checks_sha256(tmp_path: Path) -> None:

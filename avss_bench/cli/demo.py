@@ -15,7 +15,7 @@ from avss_bench.cli._common import quiet_option
 @click.option("--seed", default=0, help="Seed of the generated corpus and of training.")
 @click.option("--landmarker", type=click.Path(dir_okay=False, path_type=Path),
               help="MediaPipe face_landmarker.task (else $AVSS_BENCH_LANDMARKER, the cache, "
-                   "or a download).")
+                   "or the model bundled with avss-bench).")
 @click.option("--recipe", default="demo/iianet-demo",
               help="Demo training recipe: demo/iianet-demo (IIANet blocks at demo size) or "
                    "demo/tiny-av (a smaller conv separator).")

@@ -6,14 +6,18 @@ Model resolution (:func:`resolve_landmarker_path`), first match wins:
 2. the environment variable ``AVSS_BENCH_LANDMARKER``;
 3. the cache file ``$XDG_CACHE_HOME/avss-bench/face_landmarker.task`` (``~/.cache/...`` by
    default), accepted only if its sha256 is the pinned one;
-4. a download from MediaPipe's official model address into that cache, checked against the
-   pinned sha256 and written atomically (for users with internet; tests never download).
+4. the copy bundled in this package (``avss_bench/lips/models/face_landmarker.task``,
+   Apache-2.0, see ``models/NOTICE.md``), accepted only if its sha256 is the pinned one;
+5. only when the bundled copy is missing or damaged (and ``download=True``): a download from
+   MediaPipe's official model address into the cache, checked against the pinned sha256 and
+   written atomically. Tests never download.
 
-MediaPipe >= 0.10.30 ships no model files, hence this resolution.
+MediaPipe >= 0.10.30 ships no model files, hence the bundled copy: the default works offline.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -34,6 +38,25 @@ MODEL_SHA256 = "64184e229b263107bc2b804c6625db1341ff2bb731874b0bcc2fe6544e0bc9ff
 ENV_VAR = "AVSS_BENCH_LANDMARKER"
 MODEL_FILENAME = "face_landmarker.task"
 NUM_LANDMARKS = 478  # FaceMesh topology with irises
+
+
+def bundled_model_path() -> Path:
+    """The model file shipped inside the package (Apache-2.0, see ``models/NOTICE.md``)."""
+    return Path(__file__).resolve().parent / "models" / MODEL_FILENAME
+
+
+@functools.lru_cache(maxsize=8)
+def _has_pinned_sha256(path: Path, size: int, mtime_ns: int) -> bool:
+    return sha256_of(path) == MODEL_SHA256
+
+
+def is_pinned_model(path: Path) -> bool:
+    """Whether ``path`` is a file with the pinned sha256 (hashed once per file version)."""
+    try:
+        stat = path.stat()
+    except OSError:
+        return False
+    return path.is_file() and _has_pinned_sha256(path, stat.st_size, stat.st_mtime_ns)
 
 
 def default_cache_path() -> Path:
@@ -58,7 +81,8 @@ def resolve_landmarker_path(explicit: str | Path | None = None, *, download: boo
 
     Args:
         explicit: a path given by the user; it must exist (no fall-through when it does not).
-        download: allow step 4 (network). With ``False`` a missing model is an error.
+        download: allow step 5 (network), used only when the bundled copy is missing or
+            damaged. With ``False`` that case is an error.
 
     Raises:
         AvssError: the named file does not exist, or no model is found and none may be or could
@@ -71,11 +95,15 @@ def resolve_landmarker_path(explicit: str | Path | None = None, *, download: boo
                 raise AvssError(f"{origin} not found", path)
             return path
     cached = default_cache_path()
-    if cached.is_file() and sha256_of(cached) == MODEL_SHA256:
+    if is_pinned_model(cached):
         return cached
+    bundled = bundled_model_path()
+    if is_pinned_model(bundled):
+        return bundled
     if not download:
-        raise AvssError(f"no FaceLandmarker model: pass --landmarker PATH, set {ENV_VAR}, or put "
-                        f"the file at {cached}")
+        raise AvssError(f"no FaceLandmarker model (the bundled {bundled} is missing or its sha256 "
+                        f"differs): reinstall avss-bench, pass --landmarker PATH, set {ENV_VAR}, "
+                        f"or put the file at {cached}")
     return download_model(cached)
 
 
