@@ -7,6 +7,7 @@ heavy dependency (torch, mediapipe) is paid for only by the verbs that need it.
 
 from __future__ import annotations
 
+import errno
 import importlib
 import sys
 
@@ -52,8 +53,40 @@ class LazyVerbs(click.Group):
         try:
             return super().invoke(ctx)
         except AvssError as err:
-            click.echo(f"avss-bench: error: {err}", err=True)
-            sys.exit(1)
+            fail(str(err))
+        except OSError as err:
+            message = filesystem_message(err)
+            if message is None:
+                raise  # not the user's file system: our bug, keep the traceback
+            fail(message)
+        except Exception as err:
+            from avss_bench.metrics.perceptual import MetricError
+
+            if isinstance(err, MetricError):
+                fail(f"metric: {err}")
+            raise
+
+
+#: OS errors a user causes with a path (permissions, a full or read-only disk, a missing or
+#: wrong-type folder); anything else keeps its traceback.
+USER_ERRNOS = {errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EDQUOT,
+               errno.ENOENT, errno.ENOTDIR, errno.EISDIR, errno.EEXIST, errno.ENAMETOOLONG,
+               errno.ELOOP}
+
+
+def filesystem_message(err: OSError) -> str | None:
+    """``<path>: <problem>`` for a file-system error the user can fix, else ``None``."""
+    if err.errno not in USER_ERRNOS or not (err.filename or err.filename2):
+        return None
+    path = err.filename if err.filename is not None else err.filename2
+    reason = (err.strerror or type(err).__name__).lower()
+    return f"{path}: cannot write or read here ({reason})"
+
+
+def fail(message: str) -> None:
+    """Print the one-line user error and exit with status 1."""
+    click.echo(f"avss-bench: error: {' '.join(message.split())}", err=True)
+    sys.exit(1)
 
 
 @click.group(cls=LazyVerbs, context_settings={"help_option_names": ["-h", "--help"]})

@@ -116,6 +116,10 @@ def stoi(
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             value = float(pystoi_stoi(ref, est, sample_rate, extended=extended))
+    except (ValueError, IndexError) as err:  # numpy's AxisError on signals of a few frames
+        name = "ESTOI" if extended else "STOI"
+        raise MetricError(f"too short for {name} ({ref.size} samples at {sample_rate} Hz; "
+                          "needs 30 non-silent 25.6-ms frames)") from err
     finally:
         np.random.set_state(state)
     for w in caught:

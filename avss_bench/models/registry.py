@@ -94,9 +94,20 @@ def load_separator(name_or_path: str, checkpoint: str | Path | None = None,
 
     cls = separators.resolve(name_or_path).load_class()
     if checkpoint is not None:
-        model = checkpoints.load_into_class(cls, Path(checkpoint), **config)
+        try:
+            model = checkpoints.load_into_class(cls, Path(checkpoint), **config)
+        except (TypeError, AvssError) as err:
+            if isinstance(err, AvssError) and "does not fit" not in str(err):
+                raise
+            raise checkpoint_mismatch(name_or_path, cls, Path(checkpoint), err) from None
     else:
-        model = cls(**config)
+        try:
+            model = cls(**config)
+        except TypeError as err:
+            if "argument" not in str(err):
+                raise
+            raise AvssError(f"separator '{name_or_path}': bad configuration: "
+                            f"{str(err).splitlines()[0]}") from None
     if frontend_checkpoint is not None:
         frontend = getattr(model, "lip_frontend", None)
         if frontend is None:
@@ -105,3 +116,35 @@ def load_separator(name_or_path: str, checkpoint: str | Path | None = None,
 
         load_frontend_weights(frontend, Path(frontend_checkpoint))
     return model.eval()
+
+
+def checkpoint_owner(path: Path) -> str | None:
+    """The separator an avss-bench checkpoint was saved from (``None``: not recorded)."""
+    from avss_bench.models import checkpoints
+
+    try:
+        payload = checkpoints.read_checkpoint(path)
+    except AvssError:
+        return None
+    if isinstance(payload, dict) and payload.get("format") == checkpoints.FORMAT:
+        owner = payload.get("separator")
+        return str(owner) if owner else None
+    return None
+
+
+def checkpoint_mismatch(name_or_path: str, cls: type, path: Path,
+                        err: BaseException) -> AvssError:
+    """A one-line error for weights that do not build ``cls`` (usually another model's)."""
+    owner = checkpoint_owner(path)
+    if owner is not None:
+        try:
+            same = separators.resolve(owner).load_class() is cls
+        except Exception:  # noqa: BLE001 - an unregistered owner is simply another model
+            same = False
+        if not same:
+            return AvssError(f"this checkpoint is for '{owner}', not '{name_or_path}' "
+                             f"(use --model {owner})", path)
+    reason = str(err).splitlines()[0] if str(err) else type(err).__name__
+    if isinstance(err, AvssError) and err.path is not None:
+        reason = reason.removeprefix(f"{err.path}: ")
+    return AvssError(f"checkpoint does not fit {cls.__name__} ({reason})", path)
