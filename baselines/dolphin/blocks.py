@@ -73,10 +73,10 @@ class Heat1D(nn.Module):
         batch, length, _ = x.shape
         u, z = self.linear(self.dwconv(x.transpose(1, 2))).chunk(2, dim=1)
         basis, decay = _dct_maps(length, x.dtype, x.device)
-        # DCT along time as a 1x1 convolution with the T x T basis (time = conv channels).
-        coef = F.conv1d(u.transpose(1, 2).contiguous(), basis.view(length, length, 1))
-        coef = coef * torch.pow(decay[:, None], self.k)
-        y = F.conv1d(coef, basis.t().contiguous().view(length, length, 1))   # [B, T, C]
+        # DCT along time: W [T, T] @ u [B, T, C] (the official code runs the same product as
+        # a 1x1 conv1d over T channels); decay per frequency and channel; inverse = W^T @.
+        coef = torch.matmul(basis, u.transpose(1, 2)) * torch.pow(decay[:, None], self.k)
+        y = torch.matmul(basis.t(), coef)                                   # [B, T, C]
         y = self.out_norm(y) * F.silu(z.transpose(1, 2))
         return self.out_linear(y.transpose(1, 2)).transpose(1, 2)
 
