@@ -3,7 +3,13 @@
 Each 2-speaker mixture yields two examples: (mixture, speaker k's lips) -> speaker k's audio.
 Lip crops are stored as uint8 [F, 96, 96] (Lip ROI contract); here they are divided by 255,
 cropped to 88x88 (centre for evaluation; random crop + horizontal flip for training) and
-standardised with mean 0.421 and std 0.165.
+standardised with mean 0.421 and std 0.165. `lip_rows=50` keeps only the crop's top 50 rows, as
+the official IIANet loaders' `[:, :50]` slice does (spec/ARCHITECTURE.md section 7.2): the input
+its released checkpoints were trained and tested on.
+
+Memory: nothing is cached unless `preload` is asked for, and preload refuses a split whose
+decoded arrays exceed `preload_limit_mb`, so a DataLoader worker's memory stays flat at
+corpus size (benchmarks/data_memory.py).
 """
 
 from __future__ import annotations
@@ -56,9 +62,21 @@ def _npz_frames(path: Path) -> int:
     return int(shape[0])
 
 
+#: Lip crop height the official IIANet loaders feed their released checkpoints.
+OFFICIAL_IIANET_LIP_ROWS = 50
+#: Default bound on what `preload` may hold in memory (decoded float32 audio + uint8 lips).
+PRELOAD_LIMIT_MB = 2048.0
+
+
 def lips_to_tensor(frames: np.ndarray, train: bool = False,
-                   rng: np.random.Generator | None = None) -> torch.Tensor:
-    """uint8 [F, H, W] -> float [1, F, 88, 88], cropped, flipped (train) and standardised."""
+                   rng: np.random.Generator | None = None,
+                   rows: int = LIP_CROP) -> torch.Tensor:
+    """uint8 [F, H, W] -> float [1, F, rows, 88], cropped, flipped (train) and standardised.
+
+    `rows` < 88 keeps the top `rows` rows of the 88x88 crop (the official IIANet slice).
+    """
+    if not 1 <= rows <= LIP_CROP:
+        raise AvssError(f"lip rows must be in 1..{LIP_CROP}, got {rows}")
     _, height, width = frames.shape
     if train:
         rng = rng or np.random.default_rng()
@@ -66,7 +84,7 @@ def lips_to_tensor(frames: np.ndarray, train: bool = False,
         left = int(rng.integers(0, width - LIP_CROP + 1))
     else:
         top, left = int(round((height - LIP_CROP) / 2)), int(round((width - LIP_CROP) / 2))
-    crop = frames[:, top:top + LIP_CROP, left:left + LIP_CROP].astype(np.float32) / 255.0
+    crop = frames[:, top:top + rows, left:left + LIP_CROP].astype(np.float32) / 255.0
     if train and rng.random() < 0.5:
         crop = crop[:, :, ::-1]
     crop = (crop - LIP_MEAN) / LIP_STD
@@ -100,16 +118,20 @@ class TargetSpeakerDataset(Dataset):
         segment_s: seconds kept from the start of each item (the official recipes train on the
             first 2.0 s); None keeps full length (evaluation).
         train: random lip crop + flip instead of the centre crop.
-        preload: read every file once into memory (small corpora, the demo).
+        preload: read every file once into memory (small corpora, the demo); refused when the
+            decoded arrays would exceed `preload_limit_mb`. Without it nothing is cached.
         seed: seeds the lip augmentation (with the epoch and the item index, so the
             augmentation of an item does not depend on which process or worker loads it).
+        lip_rows: height of the lip crop (88; 50 = the official IIANet loaders' slice).
+        preload_limit_mb: the most `preload` may hold.
 
     Each item is a dict with `mixture` [T], `target` [T], `lips` [1, F, 88, 88],
     `mixture_id`, `target_name`.
     """
 
     def __init__(self, manifest: str | Path, segment_s: float | None = 2.0, train: bool = False,
-                 preload: bool = False, seed: int = 0) -> None:
+                 preload: bool = False, seed: int = 0, lip_rows: int = LIP_CROP,
+                 preload_limit_mb: float = PRELOAD_LIMIT_MB) -> None:
         self.manifest = Path(manifest)
         frame = read_manifest(self.manifest)
         self.items: list[TargetItem] = []
@@ -124,11 +146,34 @@ class TargetSpeakerDataset(Dataset):
         self.train = train
         self.seed = seed
         self.epoch = 0  # set by the trainer: augmentation depends on (seed, epoch, index)
-        self._cache: dict[Path, np.ndarray] = {}
+        if not 1 <= lip_rows <= LIP_CROP:
+            raise AvssError(f"lip rows must be in 1..{LIP_CROP}, got {lip_rows}", self.manifest)
+        self.lip_rows = lip_rows
+        self._cache: dict[Path, np.ndarray] | None = None
         if preload:
-            for item in self.items:
-                for path in (item.mix_path, item.target_path, item.lips_path):
-                    self._read(path)
+            self._preload(preload_limit_mb)
+
+    def _preload(self, limit_mb: float) -> None:
+        """Read every file once, stopping with an error before the cache passes `limit_mb`."""
+        self._cache = {}
+        held = 0
+        for item in self.items:
+            for path in (item.mix_path, item.target_path, item.lips_path):
+                if path in self._cache:
+                    continue
+                data = self._decode(path)
+                held += data.nbytes
+                if held > limit_mb * 2**20:
+                    self._cache = None
+                    raise AvssError(f"preload needs more than {limit_mb:g} MB for this split; "
+                                    "set preload: false (files are then read per item)",
+                                    self.manifest)
+                self._cache[path] = data
+
+    @property
+    def cached_arrays(self) -> int:
+        """How many decoded arrays are held in memory (0 without preload)."""
+        return 0 if self._cache is None else len(self._cache)
 
     def check(self) -> None:
         """Verify every item's files cheaply (headers only), failing on the first bad one.
@@ -151,16 +196,16 @@ class TargetSpeakerDataset(Dataset):
     def __len__(self) -> int:
         return len(self.items)
 
-    def _read(self, path: Path) -> np.ndarray:
-        if path in self._cache:
-            return self._cache[path]
+    @staticmethod
+    def _decode(path: Path) -> np.ndarray:
         if path.suffix == ".npz":
-            data = read_lips(path)
-        else:
-            data = read_audio(path, "float32", SAMPLE_RATE)[0]
-        if self._cache is not None and len(self._cache) < 100_000:
-            self._cache[path] = data
-        return data
+            return read_lips(path)
+        return read_audio(path, "float32", SAMPLE_RATE)[0]
+
+    def _read(self, path: Path) -> np.ndarray:
+        if self._cache is not None and path in self._cache:
+            return self._cache[path]
+        return self._decode(path)
 
     def load(self, index: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Raw arrays of one item: mixture, target (float32) and lips (uint8), length-checked."""
@@ -190,7 +235,8 @@ class TargetSpeakerDataset(Dataset):
             "mixture": torch.from_numpy(np.ascontiguousarray(mixture)),
             "target": torch.from_numpy(np.ascontiguousarray(target)),
             "lips": lips_to_tensor(lips, train=self.train,
-                                   rng=np.random.default_rng([self.seed, self.epoch, index])),
+                                   rng=np.random.default_rng([self.seed, self.epoch, index]),
+                                   rows=self.lip_rows),
             "mixture_id": item.mixture_id,
             "target_name": item.target,
         }
@@ -206,8 +252,10 @@ class DynamicMixDataset(TargetSpeakerDataset):
     """
 
     def __init__(self, manifest: str | Path, segment_s: float | None = 2.0, train: bool = True,
-                 preload: bool = False, seed: int = 0) -> None:
-        super().__init__(manifest, segment_s=segment_s, train=train, preload=preload, seed=seed)
+                 preload: bool = False, seed: int = 0, lip_rows: int = LIP_CROP,
+                 preload_limit_mb: float = PRELOAD_LIMIT_MB) -> None:
+        super().__init__(manifest, segment_s=segment_s, train=train, preload=preload, seed=seed,
+                         lip_rows=lip_rows, preload_limit_mb=preload_limit_mb)
         frame = read_manifest(self.manifest)
         sources: dict[str, tuple[Path, Path]] = {}
         for row in frame.itertuples(index=False):
@@ -233,7 +281,8 @@ class DynamicMixDataset(TargetSpeakerDataset):
             "mixture": torch.from_numpy(a + b),
             "target": torch.from_numpy(np.ascontiguousarray(a)),
             "lips": lips_to_tensor(lips, train=self.train,
-                                   rng=np.random.default_rng([self.seed, self.epoch, index])),
+                                   rng=np.random.default_rng([self.seed, self.epoch, index]),
+                                   rows=self.lip_rows),
             "mixture_id": f"dm_{utt_a}_{utt_b}",
             "target_name": "s1",
         }
