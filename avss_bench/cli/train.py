@@ -18,15 +18,23 @@ from avss_bench.cli._common import quiet_option
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("runs/run"),
               help="Run folder: config.yaml, log.csv, last.pt, best.pt.")
 @click.option("--resume", is_flag=True, help="Continue from OUT/last.pt exactly.")
+@click.option("--overwrite", is_flag=True,
+              help="Train into a non-empty OUT without --resume (its files are replaced).")
+@click.option("--random-frontend", is_flag=True,
+              help="Train against a randomly initialised LRW lip front-end on purpose "
+                   "(model.frontend_checkpoint=random); never for real results.")
 @click.option("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda if present).")
 @quiet_option
 @click.argument("overrides", nargs=-1)
-def command(recipe: str, data: Path | None, out: Path, resume: bool, device: str | None,
-            quiet: bool, overrides: tuple[str, ...]) -> None:
+def command(recipe: str, data: Path | None, out: Path, resume: bool, overwrite: bool,
+            random_frontend: bool, device: str | None, quiet: bool,
+            overrides: tuple[str, ...]) -> None:
     """Train a separator as a recipe says, with optional KEY=VALUE overrides.
 
-    Checkpoints are written atomically every epoch (OUT/last.pt: model, optimizer, scheduler,
-    epoch) and whenever validation SI-SNR improves (OUT/best.pt, loadable with
+    Recipes with the LRW lip front-end (IIANet, CTCNet) need its checkpoint file (named in
+    the recipe; looked up as given, then in ~/.cache/avss-bench/frontends/), or
+    --random-frontend. Checkpoints are written atomically every epoch (OUT/last.pt: model,
+    optimizer, scheduler, scaler, RNG states, data position) and whenever validation SI-SNR improves (OUT/best.pt, loadable with
     `evaluate --checkpoint`). For several GPUs or machines launch with torchrun:
 
     \b
@@ -34,10 +42,20 @@ def command(recipe: str, data: Path | None, out: Path, resume: bool, device: str
       avss-bench train -r demo/tiny-av --data demo/prepared optim.lr=5e-4 optim.max_epochs=3
       torchrun --nproc_per_node 8 -m avss_bench.cli train -r lrs2/iianet --data data/lrs2
     """
+    from avss_bench.core.errors import AvssError
     from avss_bench.train.config import load_config
     from avss_bench.train.loop import train
 
+    if not resume and not overwrite and out.is_dir() and any(out.iterdir()):
+        raise AvssError("run folder is not empty: pass --resume to continue it or --overwrite "
+                        "to start again", out)
+    if resume and overwrite:
+        raise AvssError("--resume and --overwrite exclude each other", out)
+    if overwrite:
+        for name in ("last.pt", "best.pt", "log.csv", "config.yaml"):
+            (out / name).unlink(missing_ok=True)
     extra = list(overrides) + ([f"data.root={data}"] if data is not None else [])
+    extra += ["model.frontend_checkpoint=random"] if random_frontend else []
     config = load_config(recipe, extra)
     summary = train(config, out, resume=resume, quiet=quiet, device=device)
     if not quiet:

@@ -11,7 +11,9 @@ front-end state dict and the LRW lip-reading checkpoints load without renaming.
 
 Public API (stable; other packages import it):
     LipFrontend, load_lip_frontend(checkpoint=None, frozen_bn=False),
-    load_frontend_weights(frontend, path_or_state_dict), freeze(frontend).
+    load_frontend_weights(frontend, path_or_state_dict), freeze(frontend),
+    find_frontend_checkpoint(name) (the file a recipe names, or a one-line error saying where
+    to get it).
 """
 
 from __future__ import annotations
@@ -26,7 +28,9 @@ from torch import nn
 from avss_bench.core.errors import AvssError
 
 __all__ = [
+    "FRONTEND_RELEASES",
     "LipFrontend",
+    "find_frontend_checkpoint",
     "freeze",
     "frontend_state_dict_from",
     "load_frontend_weights",
@@ -40,6 +44,24 @@ KNOWN_PREFIXES = ("module.", "encoder.", "visual_frontend.", "video_model.", "li
                   "frontend.", "model.")
 #: Top-level names a front-end key starts with once prefixes are removed.
 FRONTEND_ROOTS = ("frontend3D.", "trunk.")
+#: The LRW lip-reading checkpoints the official code builds its front-end from, with where users
+#: get them and their sha256 (None: no checksum is published; fill one in to enforce it).
+FRONTEND_RELEASES: dict[str, dict[str, str | None]] = {
+    "lrw_resnet18_mstcn_adamw_s3.pth.tar": {
+        "used_by": "IIANet",
+        "source": "the LRW model zoo of github.com/mpc001/"
+                  "Lipreading_using_Temporal_Convolutional_Networks (resnet18_mstcn, adamw_s3)",
+        "sha256": None,
+    },
+    "frcnn_128_512.backbone.pth.tar": {
+        "used_by": "CTCNet",
+        "source": "the CTCNet authors' release (github.com/JusperLee/CTCNet, pretrained lip "
+                  "front-end)",
+        "sha256": None,
+    },
+}
+#: Value of `model.frontend_checkpoint` that asks for a randomly initialised front-end.
+RANDOM = "random"
 
 
 class _BasicBlock(nn.Module):
@@ -219,7 +241,12 @@ def load_frontend_weights(frontend: LipFrontend, path: str | Path | Mapping[str,
             raise AvssError(f"cannot read lip front-end checkpoint: "
                             f"{str(err).splitlines()[0]}", path) from err
         source = str(path)
+        _check_sha256(path)
     state = frontend_state_dict_from(payload, source)
+    if not state:
+        raise AvssError(f"{source} holds no lip front-end weights (no frontend3D.*/trunk.* "
+                        "keys; separator releases have none): give the LRW lip-reading "
+                        f"checkpoint ({', '.join(FRONTEND_RELEASES)})")
     expected = frontend.state_dict()
     missing = [k for k in expected if k not in state]
     unexpected = [k for k in state if k not in expected]
@@ -253,3 +280,39 @@ def load_lip_frontend(checkpoint: str | Path | Mapping[str, Any] | None = None,
     if checkpoint is not None:
         load_frontend_weights(frontend, checkpoint)
     return freeze(frontend).eval()
+
+
+def _check_sha256(path: Path) -> None:
+    """Verify a known release file against its published sha256 (where one is known)."""
+    expected = (FRONTEND_RELEASES.get(path.name) or {}).get("sha256")
+    if expected:
+        from avss_bench.core.hashing import sha256_of
+
+        actual = sha256_of(path)
+        if actual != expected:
+            raise AvssError(f"sha256 {actual} does not match the published {expected} "
+                            "(corrupt or different file)", path)
+
+
+def frontend_cache_dir() -> Path:
+    """Where `find_frontend_checkpoint` also looks: `$AVSS_BENCH_CACHE/frontends`."""
+    import os
+
+    root = os.environ.get("AVSS_BENCH_CACHE") or Path.home() / ".cache" / "avss-bench"
+    return Path(root) / "frontends"
+
+
+def find_frontend_checkpoint(name: str | Path) -> Path:
+    """The front-end checkpoint a recipe names: the path as given, else the cache folder.
+
+    Raises a one-line `AvssError` naming the file and where users get it when it is absent.
+    """
+    path = Path(name).expanduser()
+    for candidate in (path, frontend_cache_dir() / path.name):
+        if candidate.is_file():
+            return candidate
+    release = FRONTEND_RELEASES.get(path.name)
+    where = f"download it from {release['source']}" if release else "check the path"
+    raise AvssError(
+        f"lip front-end checkpoint not found: {where} and put it at {path} or in "
+        f"{frontend_cache_dir()}/ (or train with a random front-end: --random-frontend)", path)

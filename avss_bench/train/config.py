@@ -21,7 +21,13 @@ from avss_bench.core.errors import AvssError
 class ModelConfig:
     name: str = "tiny-av"  # registry name or package.module:Class
     config: dict[str, Any] = field(default_factory=dict)  # constructor arguments
-    frontend_checkpoint: str | None = None  # pretrained lip front-end (LRW) weights
+    # pretrained lip front-end (LRW) weights: a file (path, or name in the cache folder), or
+    # "random" to train against a random front-end on purpose. Models with the LRW ResNet-18
+    # front-end (IIANet, CTCNet) refuse to train without one of the two.
+    frontend_checkpoint: str | None = None
+    # BatchNorm statistics over the global batch under DDP (the official IIANet's
+    # sync_batchnorm=True); off = per-process statistics (CTCNet's official training).
+    sync_batchnorm: bool = False
 
 
 @dataclass
@@ -47,7 +53,9 @@ class OptimConfig:
     plateau_patience: int = 10
     early_stop_patience: int = 20
     max_epochs: int = 500
-    max_minutes: float | None = None  # wall-clock budget (the demo uses it)
+    max_minutes: float | None = None  # wall-clock budget (the demo uses it); rank 0's clock
+    max_steps: int | None = None  # stop after this many optimiser steps (exact on resume)
+    checkpoint_every: int | None = None  # also write last.pt every N steps (mid-epoch resume)
     loss: str = "snr"  # training loss: snr (official) | si_snr
 
 
@@ -57,7 +65,7 @@ class RunConfig:
     data: DataConfig = field(default_factory=DataConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     seed: int = 0
-    precision: str = "fp32"  # fp32 | bf16 | fp16 (autocast on GPU)
+    precision: str = "fp32"  # fp32 | bf16 (autocast) | fp16 (autocast + GradScaler)
     description: str = ""
 
     def to_dict(self) -> dict[str, Any]:

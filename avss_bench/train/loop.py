@@ -1,9 +1,14 @@
 """Training loop: target-speaker extraction with the official recipes' optimisation setup.
 
 One process or many under `torchrun` (PyTorch DDP: gloo on CPU, nccl on GPU). Every epoch ends
-with an atomic `last.pt` (model, optimizer, scheduler, epoch, best score, early-stopping count)
-and, when validation improves, `best.pt`; `--resume` continues from `last.pt` exactly, because
-the data order and lip augmentation of epoch e depend only on (seed, epoch, rank).
+with an atomic `last.pt` (model, optimizer, scheduler, GradScaler, epoch, best score,
+early-stopping count, every rank's python/numpy/torch/CUDA RNG state and the position in the
+epoch) and, when validation improves, `best.pt`; `optim.checkpoint_every` and `optim.max_steps`
+write `last.pt` in the middle of an epoch too. `--resume` continues from `last.pt` bit for bit:
+the data order and lip augmentation of epoch e depend only on (seed, epoch, index), the
+DataLoaders draw from their own generators, and the RNG states (Dropout, DropPath) are restored.
+Rank 0 decides every stop (time budget, max_steps, early stopping, a non-finite loss on any rank)
+and broadcasts it, so ranks never leave an epoch at different steps.
 """
 
 from __future__ import annotations
@@ -24,7 +29,13 @@ from tqdm import tqdm
 
 from avss_bench import __version__
 from avss_bench.core.atomic import write_torch
-from avss_bench.core.distributed import DistInfo, init_distributed
+from avss_bench.core.distributed import (
+    DistInfo,
+    any_rank,
+    gather_objects,
+    init_distributed,
+    rank0_decides,
+)
 from avss_bench.core.errors import AvssError
 from avss_bench.core.provenance import git_commit
 from avss_bench.data.dataset import DynamicMixDataset, TargetSpeakerDataset
@@ -40,6 +51,31 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
+
+
+def rng_state() -> dict[str, Any]:
+    """This process's python, numpy, torch CPU and CUDA RNG states (loadable weights_only)."""
+    version, internal, gauss = random.getstate()
+    name, keys, pos, has_gauss, cached = np.random.get_state()
+    return {"python": [version, list(internal), gauss],
+            "numpy": [name, torch.from_numpy(keys.astype(np.int64)), pos, has_gauss, cached],
+            "torch": torch.get_rng_state(),
+            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []}
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    """Restore what `rng_state` saved."""
+    version, internal, gauss = state["python"]
+    random.setstate((version, tuple(internal), gauss))
+    name, keys, pos, has_gauss, cached = state["numpy"]
+    np.random.set_state((name, keys.numpy().astype(np.uint32), pos, has_gauss, cached))
+    torch.set_rng_state(state["torch"])
+    if state["cuda"] and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+#: Stop codes rank 0 broadcasts (0 = keep going).
+STOPS = {1: "non_finite_loss", 2: "time_budget", 3: "max_steps", 4: "early_stopping"}
 
 
 def trainable_parameters(model: torch.nn.Module) -> list[torch.nn.Parameter]:
@@ -63,11 +99,20 @@ def _batches(loader: DataLoader, device: torch.device):
                batch["target"].to(device))
 
 
+PRECISIONS = ("fp32", "bf16", "fp16")
+
+
 def _autocast(config: RunConfig, device: torch.device):
-    if device.type == "cuda" and config.precision in ("bf16", "fp16"):
+    """Autocast for bf16/fp16 (CUDA or CPU); fp32 runs without it."""
+    if config.precision in ("bf16", "fp16"):
         dtype = torch.bfloat16 if config.precision == "bf16" else torch.float16
-        return torch.autocast("cuda", dtype=dtype)
+        return torch.autocast(device.type, dtype=dtype)
     return torch.autocast(device.type, enabled=False)
+
+
+def _loader_generator(seed: int) -> torch.Generator:
+    """DataLoaders draw their worker seeds from this, never from the global RNG (exact resume)."""
+    return torch.Generator().manual_seed(seed)
 
 
 def evaluate_loss(model: torch.nn.Module, loader: DataLoader, device: torch.device,
@@ -103,12 +148,16 @@ class Trainer:
         self.device = torch.device(device)
         if config.data.root is None:
             raise AvssError("no data: set data.root in the recipe or pass --data DIR")
+        if config.precision not in PRECISIONS:
+            raise AvssError(f"unknown precision '{config.precision}' ({', '.join(PRECISIONS)})")
         seed_everything(config.seed)
-        self.model = build_separator(config.model.name, **config.model.config).to(self.device)
-        if config.model.frontend_checkpoint:
-            from avss_bench.models.lip_frontend import load_frontend_weights
+        self.model = build_separator(config.model.name, **config.model.config)
+        load_lrw_frontend(self.model, config)
+        self.model.to(self.device)
+        if self.info.world_size > 1 and config.model.sync_batchnorm:
+            from avss_bench.train.sync_bn import sync_batchnorm
 
-            load_frontend_weights(self.model.lip_frontend, Path(config.model.frontend_checkpoint))
+            self.model = sync_batchnorm(self.model, self.device)
         self.params = trainable_parameters(self.model)
         if not self.params:
             raise AvssError(f"separator '{config.model.name}' has no trainable parameters")
@@ -131,10 +180,16 @@ class Trainer:
         if self.info.world_size > 1:
             ids = [self.device.index] if self.device.type == "cuda" else None
             self.ddp_model = DistributedDataParallel(self.model, device_ids=ids)
+        # fp16 needs loss scaling (small gradients underflow); bf16 has fp32's range.
+        self.scaler = torch.amp.GradScaler(self.device.type,
+                                           enabled=config.precision == "fp16")
         self.epoch = 0
         self.best = -math.inf
         self.bad_epochs = 0
         self.step = 0
+        self.batch_in_epoch = 0  # batches of epoch `epoch` already trained on
+        self.epoch_sums = (0.0, 0)  # (loss x examples, examples) so far in this epoch
+        self._resumed_rng: dict[str, Any] | None = None
 
     # ---- data -------------------------------------------------------------------------------
     def _train_loader(self, epoch: int) -> DataLoader:
@@ -144,8 +199,10 @@ class Trainer:
                                      self.config.data.batch_size * self.info.world_size,
                                      self.info.rank, self.info.world_size, self.config.seed)
         sampler.set_epoch(epoch)
-        return DataLoader(self.train_set, batch_sampler=sampler,
-                          num_workers=self.config.data.num_workers)
+        batches = list(sampler)[self.batch_in_epoch:]  # resume in the middle of an epoch
+        return DataLoader(self.train_set, batch_sampler=batches,
+                          num_workers=self.config.data.num_workers,
+                          generator=_loader_generator(self.config.seed + epoch))
 
     def _valid_loader(self) -> DataLoader:
         sampler = None
@@ -153,14 +210,29 @@ class Trainer:
             sampler = ContiguousShardSampler(len(self.valid_set), self.info.rank,
                                              self.info.world_size)
         return DataLoader(self.valid_set, batch_size=self.config.data.batch_size,
-                          sampler=sampler, num_workers=self.config.data.num_workers)
+                          sampler=sampler, num_workers=self.config.data.num_workers,
+                          generator=_loader_generator(self.config.seed))
+
+    def _epoch_batches(self) -> int:
+        return len(self.train_set) // (self.config.data.batch_size * self.info.world_size)
+
+    def _best_without_bookkeeping(self) -> None:
+        """Validate and write best.pt without touching best / early stopping (exact resume)."""
+        valid = evaluate_loss(self.ddp_model, self._valid_loader(), self.device, self.info)
+        if self.info.is_main:
+            extra = {"training": {"epoch": self.epoch, "step": self.step,
+                                  "valid_si_snr": valid, "config": self.config.to_dict(),
+                                  "git_commit": git_commit(), "avss_bench_version": __version__}}
+            save_checkpoint(self.model, self.out_dir / "best.pt", self.config.model.name, extra)
 
     # ---- state ------------------------------------------------------------------------------
-    def state(self) -> dict[str, Any]:
+    def state(self, rngs: list[Any]) -> dict[str, Any]:
         return {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
-                "scheduler": self.scheduler.state_dict(), "epoch": self.epoch,
-                "best": self.best, "bad_epochs": self.bad_epochs, "step": self.step,
-                "config": self.config.to_dict()}
+                "scheduler": self.scheduler.state_dict(), "scaler": self.scaler.state_dict(),
+                "epoch": self.epoch, "batch_in_epoch": self.batch_in_epoch,
+                "epoch_sums": list(self.epoch_sums), "best": self.best,
+                "bad_epochs": self.bad_epochs, "step": self.step, "rng": rngs,
+                "world_size": self.info.world_size, "config": self.config.to_dict()}
 
     def resume(self) -> bool:
         """Load `last.pt` if present; returns whether a state was loaded."""
@@ -173,15 +245,32 @@ class Trainer:
         self.scheduler.load_state_dict(state["scheduler"])
         self.epoch, self.best = int(state["epoch"]), float(state["best"])
         self.bad_epochs, self.step = int(state["bad_epochs"]), int(state["step"])
+        if "scaler" in state:
+            self.scaler.load_state_dict(state["scaler"])
+        self.batch_in_epoch = int(state.get("batch_in_epoch", 0))
+        total, count = state.get("epoch_sums", (0.0, 0))
+        self.epoch_sums = (float(total), int(count))
+        rngs = state.get("rng") or []
+        if len(rngs) == self.info.world_size:
+            set_rng_state(rngs[self.info.rank])
+        elif self.info.is_main and not self.quiet:
+            print(f"note: {path} was written by {len(rngs)} process(es), this run has "
+                  f"{self.info.world_size}: RNG streams restart (not an exact continuation)")
         return True
 
+    def _save_last(self) -> None:
+        """Write last.pt (a collective: every rank contributes its RNG state)."""
+        rngs = gather_objects(rng_state(), self.info)
+        if self.info.is_main:
+            write_torch(self.out_dir / "last.pt", self.state(rngs))
+
     def _save(self, improved: bool) -> None:
+        self._save_last()
         if not self.info.is_main:
             return
         extra = {"training": {"epoch": self.epoch, "best_valid_si_snr": self.best,
                               "config": self.config.to_dict(), "git_commit": git_commit(),
                               "avss_bench_version": __version__}}
-        write_torch(self.out_dir / "last.pt", self.state())
         if improved:
             save_checkpoint(self.model, self.out_dir / "best.pt", self.config.model.name, extra)
 
@@ -213,13 +302,27 @@ class Trainer:
             writer.writerow(row)
 
     # ---- loop -------------------------------------------------------------------------------
-    def train_epoch(self, deadline: float | None) -> tuple[float, int]:
-        """One pass over the training set (or until the deadline): (mean loss, examples)."""
+    def _stop_code(self, non_finite: bool, deadline: float | None) -> int:
+        """Rank 0's stop decision after a step, broadcast (every rank calls this)."""
+        non_finite = any_rank(non_finite, self.info, self.device)
+        code = 0
+        if non_finite:
+            code = 1
+        elif deadline is not None and time.monotonic() > deadline:
+            code = 2
+        elif self.config.optim.max_steps is not None and self.step >= self.config.optim.max_steps:
+            code = 3
+        return rank0_decides(code, self.info, self.device)
+
+    def train_epoch(self, deadline: float | None) -> tuple[float, int, int]:
+        """The rest of the epoch (or until a stop): (mean loss, examples, stop code)."""
         self.ddp_model.train()
         loader = self._train_loader(self.epoch)
-        total, count = 0.0, 0
+        total, count = self.epoch_sums
+        every = self.config.optim.checkpoint_every
         bar = tqdm(loader, desc=f"epoch {self.epoch + 1}", leave=False,
                    disable=self.quiet or not self.info.is_main)
+        code = 0
         for batch in bar:
             mixture = batch["mixture"].to(self.device)
             lips = batch["lips"].to(self.device)
@@ -227,21 +330,29 @@ class Trainer:
             with _autocast(self.config, self.device):
                 estimate = self.ddp_model(mixture, lips)
             loss = self.loss_fn(estimate.float(), target)
-            if not torch.isfinite(loss):
-                raise AvssError(f"loss became {float(loss)} at step {self.step} "
-                                f"(epoch {self.epoch + 1}); lower optim.lr or check the data")
+            if self._stop_code(not bool(torch.isfinite(loss)), None) == 1:
+                raise AvssError(f"loss became non-finite at step {self.step} "
+                                f"(epoch {self.epoch + 1}, on at least one rank); lower "
+                                "optim.lr or check the data")
             self.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
+            self.scaler.scale(loss).backward()
             if self.config.optim.grad_clip:
+                self.scaler.unscale_(self.optimizer)
                 torch.nn.utils.clip_grad_norm_(self.params, self.config.optim.grad_clip)
-            self.optimizer.step()
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
             self.step += 1
+            self.batch_in_epoch += 1
             total += float(loss.detach()) * mixture.shape[0]
             count += mixture.shape[0]
+            self.epoch_sums = (total, count)
             bar.set_postfix(loss=f"{total / count:.2f}")
-            if deadline is not None and time.monotonic() > deadline:
+            code = self._stop_code(False, deadline)
+            if code or (every and self.step % every == 0):
+                self._save_last()
+            if code:
                 break
-        return total / max(count, 1), count
+        return total / max(count, 1), count, code
 
     def run(self, resume: bool = False) -> dict[str, Any]:
         """Train until max_epochs, early stopping or the time budget; returns a summary."""
@@ -256,12 +367,24 @@ class Trainer:
         samples = 0
         stop_reason = "max_epochs"
         while self.epoch < opt.max_epochs:
+            if opt.max_steps is not None and self.step >= opt.max_steps:
+                stop_reason = STOPS[3]
+                break
             epoch_start = time.monotonic()
-            train_loss, seen = self.train_epoch(deadline)
-            samples += seen
+            seen_before = self.epoch_sums[1]
+            train_loss, seen, code = self.train_epoch(deadline)
+            samples += seen - seen_before
+            if code == 3 and self.batch_in_epoch < self._epoch_batches():
+                # max_steps in the middle of an epoch: last.pt holds the position; a later
+                # run with a larger max_steps continues exactly. Give the run a best.pt.
+                stop_reason = STOPS[3]
+                if not (self.out_dir / "best.pt").exists():
+                    self._best_without_bookkeeping()
+                break
             valid = evaluate_loss(self.ddp_model, self._valid_loader(), self.device, self.info)
             self.scheduler.step(valid)
             self.epoch += 1
+            self.batch_in_epoch, self.epoch_sums = 0, (0.0, 0)
             improved = valid > self.best
             if improved:
                 self.best, self.bad_epochs = valid, 0
@@ -274,17 +397,50 @@ class Trainer:
             if self.info.is_main and not self.quiet:
                 print(f"epoch {self.epoch}: train loss {train_loss:.3f}  "
                       f"valid SI-SNR {valid:.2f} dB  best {self.best:.2f} dB")
-            if self.bad_epochs >= opt.early_stop_patience:
-                stop_reason = "early_stopping"
-                break
-            if deadline is not None and time.monotonic() > deadline:
-                stop_reason = "time_budget"
+            if code == 0 and self.bad_epochs >= opt.early_stop_patience:
+                code = 4
+            if code == 0 and deadline is not None and time.monotonic() > deadline:
+                code = 2
+            code = rank0_decides(code, self.info, self.device)
+            if code:
+                stop_reason = STOPS[code]
                 break
         elapsed = time.monotonic() - started
         return {"epochs": self.epoch, "steps": self.step, "best_valid_si_snr": self.best,
                 "stop_reason": stop_reason, "seconds": elapsed,
                 "samples_per_second": samples * self.info.world_size / max(elapsed, 1e-9),
                 "best_checkpoint": str(self.out_dir / "best.pt")}
+
+
+def load_lrw_frontend(model: torch.nn.Module, config: RunConfig) -> None:
+    """Fill the LRW lip front-end the recipe names, or refuse to train a random one silently.
+
+    Models whose `lip_frontend` is the LRW ResNet-18 (IIANet, CTCNet) need
+    `model.frontend_checkpoint` (a file) or the explicit "random"; other models (the demo
+    separators train their own small lip encoder) accept a file or nothing.
+    """
+    from avss_bench.models.lip_frontend import (
+        RANDOM,
+        LipFrontend,
+        find_frontend_checkpoint,
+        load_frontend_weights,
+    )
+
+    name = config.model.frontend_checkpoint
+    frontend = getattr(model, "lip_frontend", None)
+    if name == RANDOM:
+        return
+    if name is None:
+        if isinstance(frontend, LipFrontend):
+            raise AvssError(f"'{config.model.name}' uses the LRW lip-reading front-end but the "
+                            "recipe names no model.frontend_checkpoint (a file such as "
+                            "lrw_resnet18_mstcn_adamw_s3.pth.tar, or 'random' / "
+                            "--random-frontend to train against a random front-end)")
+        return
+    if not isinstance(frontend, LipFrontend):
+        raise AvssError(f"model.frontend_checkpoint is set but '{config.model.name}' has no LRW "
+                        "lip front-end to load it into", name)
+    load_frontend_weights(frontend, find_frontend_checkpoint(name))
 
 
 def train(config: RunConfig, out_dir: Path, resume: bool = False, quiet: bool = False,
