@@ -223,3 +223,51 @@ def test_cli_separates_split_screen_videos(tmp_path: Path, name: str) -> None:
     assert again.exit_code == 1
     assert "found 2 face(s) but 3 speaker(s)" in again.output
     assert len(again.output.strip().splitlines()) == 1
+
+
+# ------------------------------------------------------------- contract, NaN, stale outputs
+
+class BadShape(torch.nn.Module):
+    def forward(self, mixture: torch.Tensor, lips: torch.Tensor) -> torch.Tensor:
+        return mixture[:, None, :]  # [B, 1, T]
+
+
+class NanAfter(torch.nn.Module):
+    def forward(self, mixture: torch.Tensor, lips: torch.Tensor) -> torch.Tensor:
+        out = mixture.clone()
+        if float(lips[0, 0, -1].mean()) > 1.0:
+            out[0, 10] = float("nan")
+        return out
+
+
+def test_contract_is_checked_on_the_first_window_naming_the_model() -> None:
+    with pytest.raises(AvssError, match=r"'my-plugin' broke the Separator contract.*"
+                                        r"\[1, 1, 64000\].*float \[1, 64000\]"):
+        separate_chunked(BadShape(), np.zeros(64000 * 3), np.zeros((300, 96, 96), np.uint8),
+                         name="my-plugin", source="talk.mp4")
+
+
+def test_nan_estimate_is_an_error_naming_the_window() -> None:
+    rois = np.zeros((300, 96, 96), np.uint8)
+    rois[150:] = 255  # bright lips from 6 s: the third 4-s window (from 4 s) sees them first
+    with pytest.raises(AvssError, match=r"talk.mp4: separator 'n' returned NaN/inf in window 3 "
+                                        r"\(4.00-8.00 s\)"):
+        separate_chunked(NanAfter(), np.zeros(16000 * 12), rois, name="n", source="talk.mp4")
+
+
+def test_rerun_with_fewer_speakers_leaves_no_stale_outputs(tmp_path: Path) -> None:
+    from avss_bench.cli import main
+
+    out = tmp_path / "out"
+    out.mkdir()
+    for name in ("speaker_1.wav", "speaker_2.wav", "speaker_2.mp4", "tracks.json"):
+        (out / name).write_bytes(b"from an earlier -n 2 run")
+    (out / "notes.txt").write_text("mine")
+    result = CliRunner().invoke(main, ["separate", str(SINGLE), "-n", "1", "--model", "mixture",
+                                       "-o", str(out), "--landmarker", str(MODEL),
+                                       "--no-video", "--quiet"])
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in out.iterdir()) == ["notes.txt", "speaker_1.wav", "tracks.json"]
+    stamp = json.loads((out / "tracks.json").read_text())["stamp"]
+    assert stamp["model"] == "mixture" and stamp["options"]["speakers"] == 1
+    assert stamp["video"]["size"] == SINGLE.stat().st_size

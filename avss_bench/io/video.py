@@ -255,3 +255,91 @@ def video_duration(path: str | Path) -> float:
         raise AvssError("video duration unknown", path)
     finally:
         container.close()
+
+
+class FrameStream:
+    """Decode a video one frame at a time, resampled to 25 fps on the fly (bounded memory).
+
+    Iterating yields ``uint8 [H, W, 3]`` RGB frames on the 25-fps grid of :func:`read_frames_25fps`
+    (nearest source timestamp, ties to the earlier frame; the same frames for the same file), but
+    holds at most two decoded frames. Each iteration decodes the file again, so one object can be
+    walked several times (detection, landmarks, ROIs, writing).
+
+    After a complete walk: :attr:`count` (25-fps frames), :attr:`width`, :attr:`height`,
+    :attr:`start_time` (the first frame's presentation time in seconds, in the container's
+    clock, used to align the audio track). A truncated or corrupt file raises
+    :class:`AvssError` at the end of the walk (before any caller has written output, when the
+    first walk only gathers detections).
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.count: int | None = None
+        self.width = 0
+        self.height = 0
+        self.start_time = 0.0
+        container = _open(self.path)
+        try:
+            if not container.streams.video:
+                raise AvssError("no video stream", self.path)
+            stream = container.streams.video[0]
+            self.width, self.height = int(stream.width), int(stream.height)
+        finally:
+            container.close()
+
+    def __iter__(self):  # noqa: ANN204 - a generator of frames
+        import av
+
+        container = _open(self.path)
+        try:
+            stream = container.streams.video[0]
+            expected = int(stream.frames or 0)
+            fps = _stream_fps(stream, [])
+            step = 1.0 / VIDEO_FPS
+            first: float | None = None
+            prev: tuple[float, np.ndarray] | None = None
+            emitted = decoded = 0
+            failure: str | None = None
+            try:
+                for frame in container.decode(stream):
+                    image = frame.to_ndarray(format="rgb24")
+                    if image.shape != (self.height, self.width, 3):
+                        raise AvssError("unsupported video: frame size changes mid-stream",
+                                        self.path)
+                    stamp = float(frame.time) if frame.time is not None else decoded / fps
+                    if first is None:
+                        first = stamp
+                        self.start_time = stamp
+                    t = stamp - first
+                    decoded += 1
+                    if prev is None:
+                        prev = (t, image)
+                        continue
+                    # every grid instant up to this frame: the nearer of prev and this one
+                    while emitted * step <= t + 1e-9:
+                        g = emitted * step
+                        take_new = (t - g) < (g - prev[0]) - 1e-9
+                        yield image if take_new else prev[1]
+                        emitted += 1
+                    prev = (t, image)
+            except (av.error.FFmpegError, OSError) as exc:
+                failure = _short(exc)
+            if prev is None:
+                reason = f": {failure}" if failure else ""
+                raise AvssError(f"undecodable video (no frame could be decoded{reason})",
+                                self.path)
+            if failure is not None:
+                raise AvssError(f"truncated or corrupt video: decoding failed after {decoded}"
+                                f"{f' of {expected}' if expected else ''} frames ({failure})",
+                                self.path)
+            if expected and decoded < expected - 1:
+                raise AvssError(f"truncated video: decoded {decoded} of {expected} frames",
+                                self.path)
+            duration = prev[0] + 1.0 / fps
+            total = max(1, int(np.floor(duration * VIDEO_FPS + 0.5)))
+            while emitted < total:
+                yield prev[1]
+                emitted += 1
+            self.count = emitted
+        finally:
+            container.close()

@@ -16,12 +16,13 @@ from __future__ import annotations
 
 import os
 import uuid
+from collections.abc import Iterable
 from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
 
-__all__ = ["rgb_to_i420", "video_codec", "write_mp4"]
+__all__ = ["rgb_to_i420", "video_codec", "write_mp4", "write_mp4_frames"]
 
 _CODEC_CACHE: dict[str, str] = {}
 
@@ -91,8 +92,6 @@ def write_mp4(
     Shape:
         frames_rgb: `[F, H, W, 3]` uint8; audio: `[N]` or `[C, N]` float.
     """
-    import av
-
     path = Path(path)
     frames = np.asarray(frames_rgb)
     if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
@@ -102,6 +101,32 @@ def write_mp4(
     n_frames, height, width, _ = frames.shape
     if n_frames == 0:
         raise ValueError("frames_rgb has no frames")
+    return write_mp4_frames(path, iter(frames), width, height, fps, audio, sample_rate,
+                            crf=crf, preset=preset, audio_bitrate=audio_bitrate, codec=codec)
+
+
+def write_mp4_frames(
+    path: str | Path,
+    frames: Iterable[np.ndarray],
+    width: int,
+    height: int,
+    fps: float = 25.0,
+    audio: np.ndarray | None = None,
+    sample_rate: int = 16000,
+    *,
+    crf: int = 18,
+    preset: str = "veryfast",
+    audio_bitrate: int = 64000,
+    codec: str | None = None,
+) -> Path:
+    """:func:`write_mp4` from an iterable of ``uint8 [H, W, 3]`` frames, encoded as they come.
+
+    Only one frame is held at a time, so a long high-resolution video can be written from a
+    decoder without ever being in memory whole. Same bytes as :func:`write_mp4`.
+    """
+    import av
+
+    path = Path(path)
     if height % 2 or width % 2:
         raise ValueError(f"frame size must be even for yuv420p, got {width}x{height}")
     if audio is not None:
@@ -111,7 +136,6 @@ def write_mp4(
         if audio.ndim != 2 or audio.shape[0] not in (1, 2):
             raise ValueError(f"audio must be [N] or [C, N] with C in (1, 2), got {audio.shape}")
         audio = np.ascontiguousarray(np.clip(audio, -1.0, 1.0))
-
     codec = video_codec(codec or "libx264")
     rate = Fraction(fps).limit_denominator(1001)
 
@@ -149,6 +173,9 @@ def write_mp4(
             # Explicit timestamps: x264's rate control uses them.
             frame_tb = 1 / rate
             for index, frame in enumerate(frames):
+                if frame.shape != (height, width, 3) or frame.dtype != np.uint8:
+                    raise ValueError(f"frame {index} is {frame.dtype} {frame.shape}, expected "
+                                     f"uint8 {(height, width, 3)}")
                 # Our own colour conversion: exact and the same everywhere.
                 vframe = av.VideoFrame.from_ndarray(rgb_to_i420(frame), format="yuv420p")
                 vframe.pts = index

@@ -64,6 +64,25 @@ def _regions(region: Region | None, frames: int, height: int, width: int) -> np.
     return boxes
 
 
+def face_in_region(tracker: FaceLandmarkTracker, frame: np.ndarray, box: np.ndarray,
+                   step_ms: int, indices: Sequence[int] | None = _MAPPED_MESH
+                   ) -> np.ndarray | None:
+    """One frame of :func:`landmarks_68`: the face nearest the centre of ``box`` (already
+    clamped to the frame), its landmarks in frame pixels, or ``None`` when none is found.
+
+    Exposed so a caller decoding a long video frame by frame (``separate``) can feed one
+    tracker per speaker without holding the clip.
+    """
+    x0, y0, x1, y1 = (int(v) for v in box)
+    faces = tracker.detect(frame[y0:y1, x0:x1], step_ms, indices)
+    if not faces:
+        return None
+    if len(faces) > 1:
+        centre = np.array([(x1 - x0) / 2.0, (y1 - y0) / 2.0])
+        faces.sort(key=lambda face: float(np.linalg.norm(face[:, :2].mean(0) - centre)))
+    return faces[0] + (x0, y0, 0.0)
+
+
 def landmarks_68(frames_rgb: np.ndarray, tracker: FaceLandmarkTracker, *,
                  region: Region | None = None, fps: float = VIDEO_FPS,
                  keep_facemesh: bool = False) -> LandmarkTrack:
@@ -93,15 +112,12 @@ def landmarks_68(frames_rgb: np.ndarray, tracker: FaceLandmarkTracker, *,
     mesh = np.full((count, NUM_LANDMARKS, 3), np.nan)
     found = np.zeros(count, dtype=bool)
     tracker.reset()
-    for index, (frame, (x0, y0, x1, y1)) in enumerate(zip(frames_rgb, boxes, strict=True)):
-        faces = tracker.detect(frame[y0:y1, x0:x1], step_ms, indices)
-        if not faces:
+    for index, (frame, box) in enumerate(zip(frames_rgb, boxes, strict=True)):
+        face = face_in_region(tracker, frame, box, step_ms, indices)
+        if face is None:
             continue
-        if len(faces) > 1:
-            centre = np.array([(x1 - x0) / 2.0, (y1 - y0) / 2.0])
-            faces.sort(key=lambda face: float(np.linalg.norm(face[:, :2].mean(0) - centre)))
         rows = slice(None) if indices is None else indices
-        mesh[index, rows] = faces[0] + (x0, y0, 0.0)
+        mesh[index, rows] = face
         found[index] = True
     return LandmarkTrack(points=to_ibug68(mesh), found=found,
                          facemesh=mesh if keep_facemesh else None)

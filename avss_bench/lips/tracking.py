@@ -25,7 +25,7 @@ Pipeline (:func:`track_faces`):
 from __future__ import annotations
 
 import zipfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -200,7 +200,7 @@ class FaceDetector:
         return out
 
 
-def detect_faces(frames_rgb: np.ndarray, detector: FaceDetector, *,
+def detect_faces(frames_rgb: Iterable[np.ndarray], detector: FaceDetector, *,
                  progress: Callable[[int], Any] | None = None) -> list[np.ndarray]:
     """Run ``detector`` on every frame; ``progress(1)`` is called after each frame.
 
@@ -388,7 +388,8 @@ def select_tracks(tracks: Sequence[FaceTrack], num_faces: int, *,
     return sorted(chosen, key=lambda tr: float(tr.centres[:, 0].mean()))
 
 
-def track_faces(frames_rgb: np.ndarray, num_faces: int, *, model: str | Path | None = None,
+def track_faces(frames_rgb: np.ndarray | Iterable[np.ndarray], num_faces: int, *,
+                model: str | Path | None = None,
                 min_confidence: float = DEFAULT_MIN_CONFIDENCE,
                 start_confidence: float = DEFAULT_START_CONFIDENCE,
                 max_side: int = DEFAULT_MAX_SIDE, max_gap: int = DEFAULT_MAX_GAP,
@@ -398,7 +399,8 @@ def track_faces(frames_rgb: np.ndarray, num_faces: int, *, model: str | Path | N
     """Detect and track faces and return the ``num_faces`` most prominent, left to right.
 
     Args:
-        frames_rgb: ``uint8 [F, H, W, 3]`` RGB frames (25 fps: ``max_gap`` and
+        frames_rgb: ``uint8 [F, H, W, 3]`` RGB frames, or an iterable of ``[H, W, 3]`` frames
+            decoded on the fly (a long video: only the detections are kept) (25 fps: ``max_gap`` and
             ``smooth_window`` count frames).
         num_faces: how many faces to return.
         model: FaceLandmarker ``.task`` bundle or ``face_detector.tflite`` (``None``: resolve).
@@ -412,12 +414,11 @@ def track_faces(frames_rgb: np.ndarray, num_faces: int, *, model: str | Path | N
     """
     from tqdm import tqdm
 
-    frames_rgb = np.asarray(frames_rgb)
-    if frames_rgb.ndim != 4 or frames_rgb.shape[-1] != 3:
+    if isinstance(frames_rgb, np.ndarray) and (frames_rgb.ndim != 4 or frames_rgb.shape[-1] != 3):
         raise ValueError(f"frames must be [F, H, W, 3], got {frames_rgb.shape}")
+    total = len(frames_rgb) if hasattr(frames_rgb, "__len__") else None
     with FaceDetector(model, min_confidence=min_confidence, max_side=max_side) as detector, \
-            tqdm(total=len(frames_rgb), desc="detecting faces", unit="frame",
-                 disable=quiet) as bar:
+            tqdm(total=total, desc="detecting faces", unit="frame", disable=quiet) as bar:
         detections = detect_faces(frames_rgb, detector, progress=bar.update)
     tracks = build_tracks(detections, start_confidence=start_confidence, max_gap=max_gap,
                           smooth_window=smooth_window)
