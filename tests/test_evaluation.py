@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 import torch
 
+from avss_bench.core.errors import AvssError
 from avss_bench.evaluate.run import evaluate
 from avss_bench.models.checkpoints import save_checkpoint
 from avss_bench.models.separators.tiny import TinyAVSeparator
@@ -20,6 +21,32 @@ sys.path.insert(0, str(Path(__file__).parent))
 from synthetic import make_prepared_corpus  # noqa: E402
 
 METRICS = ("si_snr", "sdr", "stoi")
+HERE = Path(__file__).stem
+
+
+class SilentSeparator(torch.nn.Module):
+    """Returns silence: every metric fails with a reason."""
+
+    config: dict = {}
+
+    def forward(self, mixture: torch.Tensor, lips: torch.Tensor | None = None) -> torch.Tensor:
+        return torch.zeros_like(mixture)
+
+
+class ChannelSeparator(torch.nn.Module):
+    """Breaks the contract the way a plugin did: [B, 1, T] instead of [B, T]."""
+
+    config: dict = {}
+
+    def forward(self, mixture: torch.Tensor, lips: torch.Tensor | None = None) -> torch.Tensor:
+        return mixture[:, None]
+
+
+class NanSeparator(torch.nn.Module):
+    config: dict = {}
+
+    def forward(self, mixture: torch.Tensor, lips: torch.Tensor | None = None) -> torch.Tensor:
+        return mixture * float("nan")
 
 
 @pytest.fixture(scope="module")
@@ -69,6 +96,9 @@ def test_interrupted_evaluation_resumes_to_identical_csv(corpus: Path, checkpoin
     resumed = tmp_path / "resumed"
     resumed.mkdir()
     (resumed / "results.partial.csv").write_text("".join(lines[:4]) + lines[4][:17])
+    # the stamp is written before the first row, so an interrupted run leaves it too
+    (resumed / "evaluate.stamp.json").write_bytes((tmp_path / "full/evaluate.stamp.json")
+                                                  .read_bytes())
     evaluate("tiny-av", checkpoint, corpus, out_dir=resumed, metrics=METRICS, quiet=True)
     assert (resumed / "results.csv").read_bytes() == full
 
@@ -92,3 +122,111 @@ def test_two_rank_evaluation_merges_to_the_one_rank_csv(corpus: Path, checkpoint
         tmp_path / "one/results.csv").read_bytes()
     summary = json.loads((tmp_path / "two/summary.json").read_text())
     assert summary["world_size"] == 2 and summary["num_targets"] == 10
+
+
+@pytest.fixture(scope="module")
+def other_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    torch.manual_seed(1)
+    path = tmp_path_factory.mktemp("ckpt2") / "tiny.pt"
+    save_checkpoint(TinyAVSeparator(enc_channels=16, hidden=32, num_blocks=2, repeats=1,
+                                    video_channels=8), path, "tiny-av")
+    return path
+
+
+def test_results_keep_every_failure_reason(corpus: Path, tmp_path: Path) -> None:
+    evaluate(f"{HERE}:SilentSeparator", None, corpus, out_dir=tmp_path, metrics=METRICS,
+             quiet=True)
+    frame = pd.read_csv(tmp_path / "results.csv", keep_default_na=False)
+    for column in ("si_snr_error", "si_snr_i_error", "sdr_i_error", "stoi_error"):
+        assert set(frame[column]) == {"silent estimate"}, column
+
+
+def test_summary_carries_the_full_stamp(corpus: Path, checkpoint: Path, tmp_path: Path) -> None:
+    summary = evaluate(None, checkpoint, corpus, out_dir=tmp_path, metrics=("si_snr",),
+                       quiet=True, lip_rows=50, name="Tiny (mine)")
+    assert summary["model"] == "tiny-av"  # taken from the checkpoint
+    assert summary["options"]["lip_rows"] == 50 and summary["lip_rows"] == 50
+    assert summary["name"] == "Tiny (mine)" and summary["random_init"] is False
+    commit = summary["git_commit"]
+    assert commit is None or len(commit.removesuffix("-dirty")) == 40
+    assert "torch" in summary["library_versions"] and summary["platform"]
+    assert summary["stamp"]["data"]["manifest_sha256"]
+
+
+def test_checkpoint_of_another_separator_is_refused(corpus: Path, checkpoint: Path,
+                                                    tmp_path: Path) -> None:
+    with pytest.raises(AvssError, match="this checkpoint is for separator 'tiny-av', not "
+                                        "'mixture'"):
+        evaluate("mixture", checkpoint, corpus, out_dir=tmp_path, quiet=True)
+
+
+def test_contract_broken_on_the_first_batch_names_the_model(corpus: Path, tmp_path: Path) -> None:
+    with pytest.raises(AvssError, match=r"ChannelSeparator' broke the Separator contract: "
+                                        r"returned shape \[1, 1, 16000\], expected \[B, T\] = "
+                                        r"\[1, 16000\]"):
+        evaluate(f"{HERE}:ChannelSeparator", None, corpus, out_dir=tmp_path / "a", quiet=True)
+    with pytest.raises(AvssError, match="16000 non-finite values"):
+        evaluate(f"{HERE}:NanSeparator", None, corpus, out_dir=tmp_path / "b", quiet=True)
+    assert not (tmp_path / "b/results.partial.csv").exists()
+
+
+def test_trainable_separator_without_checkpoint_needs_random_init(corpus: Path,
+                                                                  tmp_path: Path) -> None:
+    with pytest.raises(AvssError, match="no --checkpoint was given; pass --random-init"):
+        evaluate("tiny-av", None, corpus, out_dir=tmp_path, quiet=True, enc_channels=16,
+                 hidden=32, num_blocks=1, repeats=1, video_channels=8)
+    summary = evaluate("tiny-av", None, corpus, out_dir=tmp_path, metrics=("si_snr",),
+                       quiet=True, random_init=True, enc_channels=16, hidden=32, num_blocks=1,
+                       repeats=1, video_channels=8)
+    assert summary["random_init"] is True
+
+
+def test_another_checkpoint_never_resumes_a_partial_csv(corpus: Path, checkpoint: Path,
+                                                        other_checkpoint: Path,
+                                                        tmp_path: Path) -> None:
+    evaluate("tiny-av", checkpoint, corpus, out_dir=tmp_path, metrics=("si_snr",), quiet=True)
+    lines = (tmp_path / "results.csv").read_text().splitlines(keepends=True)
+    (tmp_path / "results.partial.csv").write_text("".join(lines[:4]))
+    with pytest.raises(AvssError, match="checkpoint_sha256 was"):
+        evaluate("tiny-av", other_checkpoint, corpus, out_dir=tmp_path, metrics=("si_snr",),
+                 quiet=True)
+    with pytest.raises(AvssError, match=r"options.metrics was \["):
+        evaluate("tiny-av", checkpoint, corpus, out_dir=tmp_path, metrics=("sdr",), quiet=True)
+    summary = evaluate("tiny-av", other_checkpoint, corpus, out_dir=tmp_path,
+                       metrics=("si_snr",), quiet=True, overwrite=True)
+    fresh = evaluate("tiny-av", other_checkpoint, corpus, out_dir=tmp_path / "fresh",
+                     metrics=("si_snr",), quiet=True)
+    assert summary["metrics"] == fresh["metrics"]
+    assert (tmp_path / "results.csv").read_bytes() == (tmp_path / "fresh/results.csv").read_bytes()
+
+
+def test_changed_data_files_are_not_resumed(tmp_path: Path, checkpoint: Path) -> None:
+    data = make_prepared_corpus(tmp_path / "c", {"tt": 2}, seconds=1.0)
+    evaluate("tiny-av", checkpoint, data, out_dir=tmp_path / "r", metrics=("si_snr",),
+             quiet=True)
+    mix = next((data / "wav16k").rglob("*.wav")) if (data / "wav16k").exists() else \
+        next(p for p in data.rglob("*.wav"))
+    os.utime(mix, ns=(mix.stat().st_atime_ns, mix.stat().st_mtime_ns + 10**9))
+    with pytest.raises(AvssError, match="data.files was"):
+        evaluate("tiny-av", checkpoint, data, out_dir=tmp_path / "r", metrics=("si_snr",),
+                 quiet=True)
+
+
+def test_a_second_model_does_not_keep_the_first_models_profile(corpus: Path, checkpoint: Path,
+                                                              tmp_path: Path) -> None:
+    from avss_bench.evaluate.profile import profile_separator
+
+    evaluate("tiny-av", checkpoint, corpus, out_dir=tmp_path, metrics=("si_snr",), quiet=True)
+    profile = profile_separator("tiny-av", seconds=0.2, runs=0, checkpoint=str(checkpoint))
+    (tmp_path / "profile.json").write_text(json.dumps(profile.to_json()))
+    # same model and checkpoint: the profile is kept and the run resumes (nothing to do)
+    evaluate("tiny-av", checkpoint, corpus, out_dir=tmp_path, metrics=("si_snr",), quiet=True)
+    with pytest.raises(AvssError, match="model_target was"):
+        evaluate("mixture", None, corpus, out_dir=tmp_path, metrics=("si_snr",), quiet=True)
+    evaluate("mixture", None, corpus, out_dir=tmp_path, metrics=("si_snr",), quiet=True,
+             overwrite=True)
+    assert not (tmp_path / "profile.json").exists()
+    (tmp_path / "profile.json").write_text(json.dumps(profile.to_json()))
+    with pytest.raises(AvssError, match="profile of another model: measured "
+                                        "avss_bench.models.separators.tiny"):
+        evaluate("mixture", None, corpus, out_dir=tmp_path, metrics=("si_snr",), quiet=True)

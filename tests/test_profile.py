@@ -123,3 +123,57 @@ def test_cli_errors_are_one_line() -> None:
     if not torch.cuda.is_available():
         result = CliRunner().invoke(main, ["profile", "--model", "tiny-av", "--device", "cuda"])
         assert result.exit_code == 1 and "CUDA is not available" in result.output
+
+
+def _small_tiny_checkpoint(tmp_path):
+    from avss_bench.models.checkpoints import save_checkpoint
+    from avss_bench.models.separators.tiny import TinyAVSeparator
+
+    torch.manual_seed(0)
+    model = TinyAVSeparator(enc_channels=8, hidden=16, num_blocks=1, repeats=1, video_channels=4)
+    path = tmp_path / "small.pt"
+    save_checkpoint(model, path, "tiny-av")
+    return model, path
+
+
+def test_checkpoint_config_is_measured_and_model_defaults_to_it(tmp_path) -> None:
+    model, path = _small_tiny_checkpoint(tmp_path)
+    result = CliRunner().invoke(main, ["profile", "--checkpoint", str(path), "--runs", "0",
+                                       "--seconds", "0.2", "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert report["model"] == "tiny-av" and report["config"] == model.config
+    from avss_bench.models.separators.tiny import TinyAVSeparator
+
+    assert report["params_separator"] == split_params(model)[0]
+    assert report["params_separator"] != split_params(TinyAVSeparator())[0]  # not the defaults
+    assert report["config_source"] == "stored with the weights in small.pt"
+    assert len(report["checkpoint_sha256"]) == 64
+    human = CliRunner().invoke(main, ["profile", "--checkpoint", str(path), "--runs", "0",
+                                      "--seconds", "0.2"])
+    assert "measured config: stored with the weights in small.pt" in human.output
+    assert '"enc_channels": 8' in human.output
+
+
+def test_checkpoint_of_another_model_is_a_one_line_error(tmp_path) -> None:
+    _, path = _small_tiny_checkpoint(tmp_path)
+    result = CliRunner().invoke(main, ["profile", "--model", "mixture", "--checkpoint",
+                                       str(path), "--runs", "0"])
+    assert result.exit_code == 1
+    assert "this checkpoint is for separator 'tiny-av', not 'mixture'" in result.output
+    assert len(result.output.strip().splitlines()) == 1
+
+
+class _Channel(nn.Module):
+    """Breaks the Separator contract: [B, 1, T]."""
+
+    def forward(self, mixture, lips):
+        return mixture[:, None]
+
+
+def test_profile_checks_the_separator_contract() -> None:
+    from avss_bench.core.errors import AvssError
+
+    with pytest.raises(AvssError, match=r"separator 'chan' broke the Separator contract: "
+                                        r"returned shape \[1, 1, 1600\], expected \[B, T\]"):
+        profile_model(_Channel(), name="chan", seconds=0.1, runs=0)

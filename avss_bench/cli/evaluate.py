@@ -11,8 +11,9 @@ from avss_bench.cli._common import quiet_option
 
 
 @click.command(context_settings={"show_default": True})
-@click.option("--model", "-m", required=True,
-              help="Registered separator name (avss-bench models) or package.module:Class.")
+@click.option("--model", "-m", default=None,
+              help="Registered separator name (avss-bench models) or package.module:Class "
+                   "[default: the separator the checkpoint records].")
 @click.option("--checkpoint", "-c", type=click.Path(dir_okay=False, path_type=Path),
               help="Weights: an avss-bench checkpoint, or an official state dict / release zip.")
 @click.option("--frontend-checkpoint", type=click.Path(dir_okay=False, path_type=Path),
@@ -26,27 +27,43 @@ from avss_bench.cli._common import quiet_option
 @click.option("--metrics", default="si_snr,sdr,pesq,stoi", help="Comma-separated metrics.")
 @click.option("--dataset-name", default=None,
               help="Dataset label in tables (default: the prepared corpus, e.g. LRS2-2Mix).")
+@click.option("--name", default=None,
+              help="Display name of this row in tables (default: the model's name).")
+@click.option("--lip-rows", type=click.IntRange(1, 88), default=88,
+              help="Lip crop height fed to the model. 88 = the full 88x88 crop; 50 = the "
+                   "official IIANet loaders' [:, :50] slice (50x88), the input its released "
+                   "checkpoints were trained and tested on. Recorded in summary.json.")
+@click.option("--random-init", is_flag=True,
+              help="Allow a trainable separator without --checkpoint (random weights).")
+@click.option("--overwrite", is_flag=True,
+              help="Start over in a folder holding another evaluation (removes its results, "
+                   "examples and profile.json).")
 @click.option("--device", default=None, help="cpu, cuda, ... (default: cuda if present).")
 @quiet_option
-def command(model: str, checkpoint: Path | None, frontend_checkpoint: Path | None, data: Path,
-            split: str, out: Path, save_audio: int, metrics: str, dataset_name: str | None,
-            device: str | None, quiet: bool) -> None:
+def command(model: str | None, checkpoint: Path | None, frontend_checkpoint: Path | None,
+            data: Path, split: str, out: Path, save_audio: int, metrics: str,
+            dataset_name: str | None, name: str | None, lip_rows: int, random_init: bool,
+            overwrite: bool, device: str | None, quiet: bool) -> None:
     """Separate every (mixture, target speaker) of a split at full length and score it.
 
     Writes OUT/results.csv (one row per target) and OUT/summary.json (mean, 95% CI, failures,
-    model, checkpoint checksum, versions, commit). Interrupted runs resume; under torchrun the
+    model, checkpoint checksum, options, versions, commit). Interrupted runs resume, but only
+    under the same stamp (model, checkpoint sha256, options, data files): another evaluation
+    into the same folder stops with the mismatch (--overwrite starts over). Under torchrun the
     split is sharded across ranks without padding.
 
     \b
       avss-bench evaluate --model iianet --checkpoint ckpt.pt --data data/lrs2 --split tt
       avss-bench evaluate --model mixture --data data/lrs2 --out results/mixture
-      avss-bench evaluate --model my_pkg.model:MySeparator -c mine.pt -d data/lrs2
+      avss-bench evaluate -c runs/mine/best.pt -d data/lrs2 --name "MyNet (ours)"
+      avss-bench evaluate -m iianet -c IIANet_LRS2.zip -d data/lrs2 --lip-rows 50
     """
     from avss_bench.evaluate.run import evaluate
 
     summary = evaluate(model, checkpoint, data, split=split, out_dir=out, save_audio=save_audio,
                        metrics=tuple(m.strip() for m in metrics.split(",") if m.strip()),
                        frontend_checkpoint=frontend_checkpoint, device=device, quiet=quiet,
-                       dataset=dataset_name)
+                       dataset=dataset_name, lip_rows=lip_rows, random_init=random_init,
+                       name=name, overwrite=overwrite)
     if summary and not quiet:
         click.echo(json.dumps(summary["metrics"], indent=2))

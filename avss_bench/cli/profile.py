@@ -8,8 +8,9 @@ import click
 
 
 @click.command()
-@click.option("--model", "name", required=True,
-              help="Registered separator name (see `avss-bench models`) or package.module:Class.")
+@click.option("--model", "name", default=None,
+              help="Registered separator name (see `avss-bench models`) or package.module:Class "
+                   "[default: the separator --checkpoint records].")
 @click.option("--seconds", type=float, default=2.0, show_default=True,
               help="Input length in seconds (audio at 16 kHz, lips at 25 fps). The paper "
                    "quotes IIANet per 1 s and CTCNet per 2 s.")
@@ -21,10 +22,11 @@ import click
 @click.option("--threads", type=int, default=None,
               help="CPU threads for torch (default: torch's default).")
 @click.option("--checkpoint", type=click.Path(dir_okay=False), default=None,
-              help="Weights to load (latency does not depend on them).")
+              help="Weights to load; the model is built from the config stored with them "
+                   "(what was trained), and the output says which config was measured.")
 @click.option("--json", "as_json", is_flag=True,
               help="Print one JSON object (exact integer params, MACs in G, latency, ...).")
-def command(name: str, seconds: float, device: str, runs: int, warmup: int,
+def command(name: str | None, seconds: float, device: str, runs: int, warmup: int,
             threads: int | None, checkpoint: str | None, as_json: bool) -> None:
     """Params (M), MACs (G), latency and peak memory of a separator, batch 1.
 
@@ -37,6 +39,7 @@ def command(name: str, seconds: float, device: str, runs: int, warmup: int,
       avss-bench profile --model iianet --seconds 1
       avss-bench profile --model ctcnet --seconds 2 --runs 3
       avss-bench profile --model iianet-fast --device cuda --json
+      avss-bench profile --checkpoint runs/mine/best.pt --json > results/mine/profile.json
     """
     from avss_bench.evaluate.profile import profile_separator
 

@@ -24,6 +24,7 @@ What is measured, for one input of `seconds` of audio (16 kHz) and its lips (25 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import platform
 import resource
@@ -37,6 +38,7 @@ from torch import nn
 
 from avss_bench.core.constants import SAMPLE_RATE, VIDEO_FPS
 from avss_bench.core.errors import AvssError
+from avss_bench.models.contract import check_separator_output
 
 MAC_COUNTER = ("torch.utils.flop_counter.FlopCounterMode, MACs = FLOPs/2: aten.convolution "
                "(incl. grouped/depthwise and transposed convs) and matrix products; biases, "
@@ -96,6 +98,9 @@ class ProfileResult:
     peak_memory_kind: str | None = None
     peak_memory_note: str | None = None
     paper_note: str | None = None
+    checkpoint: str | None = None
+    checkpoint_sha256: str | None = None
+    config_source: str = "class defaults"
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -106,6 +111,8 @@ class ProfileResult:
         total = self.params_separator + self.params_lip_frontend
         lines = [
             f"Model        {self.model}  ({self.target})",
+            f"Config       {json.dumps(self.config, sort_keys=True, default=str)}",
+            f"             measured config: {self.config_source}",
             f"Input        {sec} = {int(round(self.seconds * SAMPLE_RATE))} samples at 16 kHz + "
             f"{_frames(self.seconds)} lip frames at 25 fps, batch 1",
             f"Device       {self.device} ({self.device_name}; {self.threads} CPU threads), "
@@ -330,6 +337,8 @@ def profile_model(model: nn.Module, name: str, target: str = "", seconds: float 
                 time_runs(frontend, lips, runs=runs, warmup=warmup, device=dev))
     else:
         note = "not measured (--runs 0)"
+    with torch.inference_mode():  # the Separator contract, before any number is reported
+        check_separator_output(model(mixture, lips), mixture, name)
 
     macs_sep, macs_fe, by_op, where = count_macs(model, seconds, device)
     return ProfileResult(
@@ -350,20 +359,38 @@ def profile_model(model: nn.Module, name: str, target: str = "", seconds: float 
         paper_note=PAPER_NOTES.get(name))
 
 
-def profile_separator(name: str, seconds: float = 2.0, device: str = "cpu", runs: int = 5,
-                      warmup: int = 1, threads: int | None = None,
+def profile_separator(name: str | None, seconds: float = 2.0, device: str = "cpu",
+                      runs: int = 5, warmup: int = 1, threads: int | None = None,
                       checkpoint: str | None = None, **config: Any) -> ProfileResult:
-    """Build `name` (registered name or `package.module:Class`) and profile it."""
+    """Build `name` (registered name or `package.module:Class`) and profile it.
+
+    With a checkpoint, the model is built from the config stored with its weights (what was
+    trained, not the class defaults), `name` defaults to the separator the checkpoint records
+    (another one is an error), and the result records the checkpoint's sha256 and which config
+    was measured.
+    """
+    from pathlib import Path
+
+    from avss_bench.evaluate.stamp import model_from_checkpoint
+    from avss_bench.models.checkpoints import sha256_of
     from avss_bench.models.registry import load_separator, separators
 
     if threads is not None:
         if threads < 1:
             raise AvssError("--threads must be >= 1")
         torch.set_num_threads(threads)
+    path = None if checkpoint is None else Path(checkpoint)
+    name = model_from_checkpoint(name, path)
     entry = separators.resolve(name)
-    model = load_separator(name, checkpoint=checkpoint, **config)
-    return profile_model(model, name=entry.name, target=entry.target, seconds=seconds,
-                         device=device, runs=runs, warmup=warmup)
+    model = load_separator(name, checkpoint=path, **config)
+    result = profile_model(model, name=entry.name, target=entry.target, seconds=seconds,
+                           device=device, runs=runs, warmup=warmup)
+    if path is not None:
+        result.checkpoint, result.checkpoint_sha256 = str(path), sha256_of(path)
+        result.config_source = f"stored with the weights in {path.name}"
+    if config:
+        result.config_source += f", overridden by {sorted(config)}"
+    return result
 
 
 def _device_name(device: torch.device) -> str:

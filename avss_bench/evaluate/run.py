@@ -4,6 +4,12 @@ Writes `results.csv` (one row per target, sorted) and `summary.json` (mean, 95% 
 provenance). Rows are appended to `results.partial.csv` as they are scored, so an interrupted
 run resumes where it stopped; under torchrun every rank scores a contiguous, unpadded shard and
 rank 0 merges, so the merged CSV has exactly one row per target.
+
+Every value column has its `*_error` column (the reason a metric is NaN), none is dropped. The
+folder is stamped (`evaluate.stamp.json`: model, checkpoint sha256, options, data identity) and
+a partial CSV, examples or profile.json are reused only under the same stamp (`stamp.py`).
+The first estimate is checked against the Separator contract, and a trainable separator without
+a checkpoint is refused unless `random_init` is asked for.
 """
 
 from __future__ import annotations
@@ -22,16 +28,19 @@ import soundfile as sf
 import torch
 from tqdm import tqdm
 
-from avss_bench import __version__
 from avss_bench.core.atomic import atomic_path, write_text
-from avss_bench.core.constants import DEFAULT_METRICS, SAMPLE_RATE
+from avss_bench.core.constants import DEFAULT_METRICS, LIP_CROP, SAMPLE_RATE
 from avss_bench.core.distributed import init_distributed
-from avss_bench.core.provenance import git_commit, library_versions
+from avss_bench.core.errors import AvssError
+from avss_bench.core.provenance import provenance
 from avss_bench.data.dataset import TargetSpeakerDataset
 from avss_bench.data.sampling import shard_range
+from avss_bench.evaluate import stamp as stamps
 from avss_bench.io.manifest import canonical_split, manifest_path
+from avss_bench.metrics.utterance import output_keys
 from avss_bench.models.checkpoints import sha256_of
-from avss_bench.models.registry import load_separator
+from avss_bench.models.contract import check_separator_output, is_trainable
+from avss_bench.models.registry import load_separator, separators
 
 KEY = ("mixture_id", "target")
 
@@ -62,7 +71,7 @@ def _drop_torn_tail(path: Path) -> None:
 def _append_rows(path: Path, rows: list[dict[str, Any]], fields: list[str]) -> None:
     new = not path.is_file() or path.stat().st_size == 0
     with open(path, "a", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=fields, extrasaction="ignore")
+        writer = csv.DictWriter(handle, fieldnames=fields)  # an unknown key is our bug: raise
         if new:
             writer.writeheader()
         writer.writerows(rows)
@@ -80,37 +89,85 @@ def _flatten(mixture_id: str, target: str, scored: dict[str, Any]) -> dict[str, 
 
 
 def _fields(metrics: tuple[str, ...]) -> list[str]:
-    fields = list(KEY)
-    for name in metrics:
-        fields.append(name)
-        if name in ("si_snr", "sdr"):
-            fields.append(f"{name}_i")
-    fields += [f"{name}_error" for name in metrics]
-    return fields
+    """Key columns, every value column, then every value's `*_error` reason column."""
+    keys = output_keys(metrics)
+    return list(KEY) + keys + [f"{key}_error" for key in keys]
 
 
-def evaluate(model: str, checkpoint: str | Path | None, data: str | Path, split: str = "tt",
-             out_dir: str | Path = "results", save_audio: int = 0,
+def _items_files(items: TargetSpeakerDataset) -> list[Path]:
+    return list(dict.fromkeys(p for it in items.items
+                              for p in (it.mix_path, it.target_path, it.lips_path)))
+
+
+def evaluation_stamp(target: str, checkpoint: Path | None, frontend_checkpoint: Path | None,
+                     manifest: Path, items: TargetSpeakerDataset, options: dict[str, Any]
+                     ) -> dict[str, Any]:
+    """What an evaluation folder holds: model, weights, options and the data's identity."""
+    return {
+        "model_target": target,
+        "checkpoint_sha256": None if checkpoint is None else sha256_of(checkpoint),
+        "frontend_checkpoint_sha256": (None if frontend_checkpoint is None
+                                       else sha256_of(frontend_checkpoint)),
+        "options": options,
+        "data": {"manifest": str(manifest.resolve()), "manifest_sha256": sha256_of(manifest),
+                 "files": stamps.files_digest(_items_files(items))},
+    }
+
+
+def evaluate(model: str | None, checkpoint: str | Path | None, data: str | Path,
+             split: str = "tt", out_dir: str | Path = "results", save_audio: int = 0,
              metrics: tuple[str, ...] = DEFAULT_METRICS, frontend_checkpoint: str | None = None,
              device: str | None = None, quiet: bool = False, dataset: str | None = None,
-             **config: Any) -> dict[str, Any]:
+             lip_rows: int = LIP_CROP, random_init: bool = False, name: str | None = None,
+             overwrite: bool = False, **config: Any) -> dict[str, Any]:
     """Separate and score every target of `split`; returns the summary written to summary.json.
 
-    `dataset` names the data in tables (default: the corpus recorded in the prepared folder's
-    report.json, e.g. lrs2 -> LRS2-2Mix, else the folder name).
+    Args:
+        model: registered name or `package.module:Class`; None = the separator the checkpoint
+            records (a checkpoint recording another one is an error).
+        dataset: names the data in tables (default: the corpus recorded in the prepared
+            folder's report.json, e.g. lrs2 -> LRS2-2Mix, else the folder name).
+        lip_rows: lip crop height fed to the model: 88 (default, the full crop) or 50, the
+            official IIANet loaders' slice that its released checkpoints were trained on.
+        random_init: allow a trainable separator without a checkpoint (its row says so).
+        name: display name of the row in tables (default: the model's).
+        overwrite: remove this folder's earlier evaluation outputs instead of refusing a
+            folder stamped by another evaluation.
     """
     from avss_bench.metrics import score_utterance, summarize
 
     info = init_distributed()
     split = canonical_split(split)
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise AvssError(f"cannot create the results folder: {err.strerror}", out) from err
+    checkpoint = None if checkpoint is None else Path(checkpoint)
+    frontend_checkpoint = None if frontend_checkpoint is None else Path(frontend_checkpoint)
+    model = stamps.model_from_checkpoint(model, checkpoint)
+    entry = separators.resolve(model)
     if device is None:
         device = f"cuda:{info.local_rank}" if torch.cuda.is_available() else "cpu"
     separator = load_separator(model, checkpoint=checkpoint,
-                               frontend_checkpoint=frontend_checkpoint, **config).to(device)
+                               frontend_checkpoint=frontend_checkpoint, **config)
+    if checkpoint is None and is_trainable(separator) and not random_init:
+        raise AvssError(f"'{model}' has trainable weights but no --checkpoint was given; pass "
+                        "--random-init to evaluate randomly initialised weights")
+    separator = separator.to(device)
     manifest = manifest_path(data, split)
-    items = TargetSpeakerDataset(manifest, segment_s=None)
+    items = TargetSpeakerDataset(manifest, segment_s=None, lip_rows=lip_rows)
+    options = {"split": split, "metrics": list(metrics), "lip_rows": lip_rows,
+               "random_init": checkpoint is None and is_trainable(separator),
+               "config_overrides": config, "save_audio": save_audio,
+               "world_size": info.world_size}
+    stamp = evaluation_stamp(entry.target, checkpoint, frontend_checkpoint, manifest, items,
+                             options)
+    stamps.check_folder(out, stamp, overwrite and info.is_main)
+    if info.is_main:
+        stamps.write_stamp(out, stamp)
+    if info.world_size > 1:
+        torch.distributed.barrier()
     fields = _fields(metrics)
     partial = out / (f"results.rank{info.rank}.partial.csv" if info.world_size > 1
                      else "results.partial.csv")
@@ -120,11 +177,16 @@ def evaluate(model: str, checkpoint: str | Path | None, data: str | Path, split:
                if (items.items[i].mixture_id, items.items[i].target) not in done]
     started = time.monotonic()
     pending: list[dict[str, Any]] = []
+    checked = False
     bar = tqdm(indices, desc=f"evaluate {split}", disable=quiet or not info.is_main)
     for index in bar:
         item = items[index]
+        mixture = item["mixture"][None].to(device)
         with torch.inference_mode():
-            estimate = separator(item["mixture"][None].to(device), item["lips"][None].to(device))
+            estimate = separator(mixture, item["lips"][None].to(device))
+        if not checked:
+            check_separator_output(estimate, mixture, model, checkpoint)
+            checked = True
         estimate_np = estimate[0].float().cpu().numpy().astype(np.float64)
         mixture_np = item["mixture"].numpy().astype(np.float64)
         target_np = item["target"].numpy().astype(np.float64)
@@ -135,7 +197,8 @@ def evaluate(model: str, checkpoint: str | Path | None, data: str | Path, split:
             example = out / "examples" / f"{item['mixture_id']}_{item['target_name']}.wav"
             example.parent.mkdir(exist_ok=True)
             peak = max(1.0, float(np.abs(estimate_np).max()))
-            sf.write(example, estimate_np / peak, SAMPLE_RATE, subtype="FLOAT")
+            with atomic_path(example) as tmp:
+                sf.write(tmp, estimate_np / peak, SAMPLE_RATE, subtype="FLOAT", format="WAV")
         if len(pending) >= 16:
             _append_rows(partial, pending, fields)
             pending = []
@@ -159,16 +222,18 @@ def evaluate(model: str, checkpoint: str | Path | None, data: str | Path, split:
     with atomic_path(out / "results.csv") as tmp:
         frame.to_csv(tmp, index=False)
     summary = {
-        "model": model, "split": split, "data": str(Path(data).resolve()),
+        "model": model, "model_target": entry.target, "name": name,
+        "split": split, "data": str(Path(data).resolve()),
         "dataset": dataset or corpus_name(Path(data)),
         "num_targets": len(frame), "metrics": summarize(frame, metrics_of(fields)),
         "checkpoint": None if checkpoint is None else str(checkpoint),
-        "checkpoint_sha256": None if checkpoint is None else sha256_of(Path(checkpoint)),
+        "checkpoint_sha256": stamp["checkpoint_sha256"],
+        "random_init": options["random_init"], "lip_rows": lip_rows,
         "config": getattr(separator, "config", {}),
         "params_separator": count_separator_params(separator),
-        "avss_bench_version": __version__, "git_commit": git_commit(),
-        "versions": library_versions(), "world_size": info.world_size,
-        "seconds": round(time.monotonic() - started, 3), "command": " ".join(sys.argv),
+        "world_size": info.world_size, "seconds": round(time.monotonic() - started, 3),
+        "command": " ".join(sys.argv), "stamp": stamp,
+        **provenance(options),
     }
     write_text(out / "summary.json", json.dumps(summary, indent=2, default=str))
     for part in parts:
