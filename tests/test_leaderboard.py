@@ -13,7 +13,8 @@ from avss_bench.core.errors import AvssError
 from avss_bench.evaluate.leaderboard import collect, render, with_reported
 
 
-def _summary(folder: Path, model: str, si: float, profile: dict | None = None) -> None:
+def _summary(folder: Path, model: str, si: float, profile: dict | None = None,
+             **extra: object) -> None:
     folder.mkdir(parents=True)
     metrics = {"si_snr_i": {"mean": si, "ci95": [si - 0.5, si + 0.5], "n": 6000, "n_failed": 0},
                "sdr_i": {"mean": si + 0.3, "ci95": [si - 0.1, si + 0.7], "n": 6000,
@@ -22,7 +23,7 @@ def _summary(folder: Path, model: str, si: float, profile: dict | None = None) -
                "stoi": {"mean": 0.912, "ci95": [0.91, 0.914], "n": 6000, "n_failed": 0}}
     (folder / "summary.json").write_text(json.dumps(
         {"model": model, "data": "/data/lrs2", "split": "tt", "metrics": metrics,
-         "params_separator": 3036670}))
+         "params_separator": 3036670, **extra}))
     if profile:
         (folder / "profile.json").write_text(json.dumps(profile))
 
@@ -75,3 +76,39 @@ def test_cli_table_writes_csv_and_pareto_png(results: Path, tmp_path: Path) -> N
 def test_no_results_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(AvssError, match="no summary.json found"):
         collect([tmp_path])
+
+
+def test_duplicates_are_both_shown_labelled_by_run(tmp_path: Path) -> None:
+    _summary(tmp_path / "a" / "iianet", "iianet", 15.8)
+    _summary(tmp_path / "b" / "iianet", "iianet", 12.1)
+    text = render(collect([tmp_path]), with_ci=False)
+    rows = [line for line in text.splitlines() if line.startswith("| IIANet")]
+    assert len(rows) == 2
+    assert rows[0].startswith("| IIANet [run: a/iianet] | 15.80 |")
+    assert rows[1].startswith("| IIANet [run: b/iianet] | 12.10 |")
+
+
+def test_display_name_random_init_and_lip_rows_label_rows(tmp_path: Path) -> None:
+    _summary(tmp_path / "mine", "my_pkg.net:Net", 9.5, name="MyNet (ours)")
+    _summary(tmp_path / "rand", "tiny-av", 0.2, random_init=True)
+    _summary(tmp_path / "rel", "iianet", 15.0, lip_rows=50)
+    methods = {e.method for e in collect([tmp_path])}
+    assert methods == {"MyNet (ours)", "TinyAV (demo) (random init)", "IIANet (lips 50x88)"}
+
+
+def test_profile_of_another_model_is_an_error(tmp_path: Path) -> None:
+    profile = {"model": "ctcnet", "target": "ctcnet:CTCNet", "checkpoint_sha256": None,
+               "params_separator": 7147357}
+    _summary(tmp_path / "iianet", "iianet", 15.8, profile, model_target="iianet:IIANet",
+             checkpoint_sha256="ab" * 32)
+    result = CliRunner().invoke(main, ["table", str(tmp_path)])
+    assert result.exit_code == 1
+    assert "is not a profile of the evaluation beside it: measured ctcnet:CTCNet, evaluated " \
+           "iianet:IIANet" in result.output
+    profile.update(target="iianet:IIANet", checkpoint_sha256="cd" * 32)
+    (tmp_path / "iianet/profile.json").write_text(json.dumps(profile))
+    with pytest.raises(AvssError, match="checkpoint sha256 cdcdcdcdcdcd measured, abababababab"):
+        collect([tmp_path])
+    profile.update(checkpoint_sha256="ab" * 32)
+    (tmp_path / "iianet/profile.json").write_text(json.dumps(profile))
+    assert collect([tmp_path])[0].params_m == pytest.approx(7.147357)

@@ -28,7 +28,8 @@ def command(results: tuple[Path, ...], fmt: str, reported: bool, no_ci: bool, ou
 
     One row per method; SI-SNRi, SDRi, PESQ, STOI (mean ± 95% CI) per dataset, then Params
     (separator without the lip front-end), MACs and latency from a profile.json written beside
-    the summary by `avss-bench profile --json`.
+    the summary by `avss-bench profile --json` (it must be of the same model and checkpoint).
+    Two results of one method on one dataset are both shown, labelled by their folders.
 
     \b
       avss-bench table results/ --format markdown --reported

@@ -4,17 +4,25 @@ Reads every `summary.json` (written by `evaluate`) under the given folders, plus
 `profile.json` beside it when present (written by `profile --json`), and renders one row per
 method with SI-SNRi, SDRi, PESQ, STOI (mean ± 95% CI half-width) per dataset, then Params,
 MACs and latency.
+
+A row is labelled by its display name (`evaluate --name`), else the model's; rows of randomly
+initialised weights or of the official 50-row lip crop say so. Two results of the same method
+on the same dataset are both shown, each labelled by its results folder, never merged. A
+profile.json of another model or checkpoint than its summary is an error.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from avss_bench.core.constants import LIP_CROP
 from avss_bench.core.errors import AvssError
+from avss_bench.evaluate.stamp import profile_mismatch
 
 QUALITY = (("si_snr_i", "SI-SNRi"), ("sdr_i", "SDRi"), ("pesq", "PESQ"), ("stoi", "STOI"))
 DATASET_NAMES = {"lrs2": "LRS2-2Mix", "lrs3": "LRS3-2Mix", "vox2": "VoxCeleb2-2Mix",
@@ -46,6 +54,7 @@ class Entry:
     macs_seconds: float | None = None
     latency_ms: float | None = None
     source: str = "ours"
+    run: str = ""  # the results folder (labels duplicates)
 
 
 def _stat(raw: Any) -> Stat | None:
@@ -78,8 +87,12 @@ def read_entry(summary_path: Path) -> Entry:
     except (OSError, json.JSONDecodeError) as err:
         raise AvssError(f"cannot read evaluation summary: {err}", summary_path) from err
     model = str(summary.get("model", summary_path.parent.name))
-    entry = Entry(METHOD_NAMES.get(model, summary.get("method") or model),
-                  dataset_label(summary))
+    method = summary.get("name") or METHOD_NAMES.get(model, summary.get("method") or model)
+    if summary.get("random_init"):
+        method += " (random init)"
+    if summary.get("lip_rows", LIP_CROP) != LIP_CROP:
+        method += f" (lips {summary['lip_rows']}x{LIP_CROP})"
+    entry = Entry(str(method), dataset_label(summary), run=str(summary_path.parent))
     for key, _ in QUALITY:
         stat = _stat(summary.get("metrics", {}).get(key))
         if stat is not None:
@@ -88,7 +101,20 @@ def read_entry(summary_path: Path) -> Entry:
         entry.params_m = summary["params_separator"] / 1e6
     profile_path = summary_path.with_name("profile.json")
     if profile_path.is_file():
-        profile = json.loads(profile_path.read_text())
+        try:
+            profile = json.loads(profile_path.read_text())
+        except (OSError, json.JSONDecodeError) as err:
+            raise AvssError(f"cannot read profile: {err}", profile_path) from err
+        if summary.get("model_target"):
+            mismatch = profile_mismatch(profile, summary["model_target"],
+                                        summary.get("checkpoint_sha256"))
+        elif profile.get("model") not in (None, model):
+            mismatch = f"measured {profile.get('model')}, evaluated {model}"
+        else:
+            mismatch = None
+        if mismatch:
+            raise AvssError(f"is not a profile of the evaluation beside it: {mismatch} (profile "
+                            "that checkpoint again, or remove the file)", profile_path)
         if profile.get("params_separator") is not None:
             entry.params_m = profile["params_separator"] / 1e6
         entry.macs_g = profile.get("macs_separator_g")
@@ -109,7 +135,23 @@ def collect(paths: list[Path]) -> list[Entry]:
             raise AvssError("no such results file or folder", path)
     if not found:
         raise AvssError("no summary.json found (run `avss-bench evaluate` first)", paths[0])
-    return [read_entry(p) for p in found]
+    return label_duplicates([read_entry(p) for p in dict.fromkeys(p.resolve() for p in found)])
+
+
+def label_duplicates(entries: list[Entry]) -> list[Entry]:
+    """Give results of the same method on the same dataset distinct labels: their folders."""
+    groups: dict[tuple[str, str], list[Entry]] = {}
+    for entry in entries:
+        groups.setdefault((entry.method, entry.dataset), []).append(entry)
+    for group in groups.values():
+        if len(group) < 2:
+            continue
+        runs = [e.run for e in group]
+        base = os.path.commonpath(runs)
+        for entry in group:
+            rel = os.path.relpath(entry.run, os.path.dirname(base) if base in runs else base)
+            entry.method = f"{entry.method} [run: {rel}]"
+    return entries
 
 
 CORPUS_OF_DATASET = {label: key for key, label in DATASET_NAMES.items()}
