@@ -142,7 +142,6 @@ def test_float32_parity_codes_and_intermediates_1s(ref, model):
         assert torch.allclose(stats, inter[f"{key}.stats"], rtol=1e-3, atol=1e-5), name
 
 
-@pytest.mark.slow
 def test_float64_parity_1s(ref, model):
     y = _run(model, ref["inp"], "1s", torch.float64)
     exp = ref["exp"]

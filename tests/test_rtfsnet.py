@@ -237,3 +237,5 @@ def test_config_rebuilds_and_forward_contract(ref, models):
     assert y.shape == (2, 5000)
     with pytest.raises(ValueError):
         model(torch.randn(1, 5000), None)
+    with pytest.raises(ValueError, match="too short"):
+        model.separate(torch.randn(1, 1000), torch.randn(1, 512, 2))

@@ -327,6 +327,21 @@ class PositionalEncoding(nn.Module):
         return x + self.pe[:, :x.shape[1]]
 
 
+class DropPath(nn.Module):
+    """Stochastic depth: in training, zero whole samples with probability `p` and rescale the
+    rest by 1 / (1 - p) (timm's `DropPath`); identity in eval."""
+
+    def __init__(self, p: float = 0.0) -> None:
+        super().__init__()
+        self.p = p
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.p == 0.0:
+            return x
+        keep = x.new_empty((x.shape[0],) + (1,) * (x.ndim - 1)).bernoulli_(1.0 - self.p)
+        return x * keep / (1.0 - self.p)
+
+
 class MultiHeadSelfAttention(nn.Module):
     """LayerNorm -> + positions -> MHA (+ the position-encoded input) -> LayerNorm, + input.
 
@@ -341,28 +356,32 @@ class MultiHeadSelfAttention(nn.Module):
         self.attention = nn.MultiheadAttention(channels, n_head, dropout, batch_first=True)
         self.dropout_layer = nn.Dropout(dropout)
         self.norm2 = nn.LayerNorm(channels)
+        self.drop_path_layer = DropPath(dropout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = self.pos_enc(self.norm1(x.transpose(1, 2)))
         y = self.dropout_layer(self.attention(y, y, y, need_weights=False)[0]) + y
-        return self.norm2(y).transpose(1, 2) + x
+        return self.drop_path_layer(self.norm2(y).transpose(1, 2)) + x
 
 
 class FeedForwardNetwork(nn.Module):
-    """1x1 conv (no bias) + gLN -> depthwise conv + ReLU -> 1x1 conv (no bias) + gLN, + input.
+    """1x1 conv (no bias) + gLN -> depthwise conv + ReLU -> 1x1 conv (no bias) + gLN, + input
+    (DropPath after the refiner and after the decoder, as the official code).
 
     Shape:
         - x: `[B, C, T]` -> same shape
     """
 
-    def __init__(self, channels: int, hidden: int, kernel_size: int) -> None:
+    def __init__(self, channels: int, hidden: int, kernel_size: int, dropout: float = 0.1) -> None:
         super().__init__()
         self.encoder = ConvNormAct(channels, hidden, 1, norm="gLN", bias=False)
         self.refiner = ConvNormAct(hidden, hidden, kernel_size, groups=hidden, act="ReLU")
         self.decoder = ConvNormAct(hidden, channels, 1, norm="gLN", bias=False)
+        self.dropout_layer = DropPath(dropout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.decoder(self.refiner(self.encoder(x))) + x
+        y = self.dropout_layer(self.refiner(self.encoder(x)))
+        return self.dropout_layer(self.decoder(y)) + x
 
 
 class GlobalAttention(nn.Module):
@@ -376,7 +395,7 @@ class GlobalAttention(nn.Module):
                  dropout: float = 0.1) -> None:
         super().__init__()
         self.MHSA = MultiHeadSelfAttention(channels, n_head, dropout)
-        self.FFN = FeedForwardNetwork(channels, 2 * channels, kernel_size)
+        self.FFN = FeedForwardNetwork(channels, 2 * channels, kernel_size, dropout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.FFN(self.MHSA(x))
@@ -418,7 +437,7 @@ class TDABlock(nn.Module):
         coarse = scales[-1].shape[2:]
         pool = F.adaptive_avg_pool2d if self.is2d else F.adaptive_avg_pool1d
         glob = self.globalatt(sum(pool(s, coarse) for s in scales))
-        fused = [layer(s, glob) for layer, s in zip(self.fusion_layers, scales)]
+        fused = [layer(s, glob) for layer, s in zip(self.fusion_layers, scales, strict=True)]
         out = self.concat_layers[-1](fused[-2], fused[-1]) + scales[-2]
         for i in range(len(scales) - 3, -1, -1):
             out = self.concat_layers[i](fused[i], out) + scales[i]

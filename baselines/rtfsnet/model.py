@@ -250,9 +250,18 @@ class RTFSNet(nn.Module):
         if embedding.ndim != 3 or embedding.shape[0] != wav.shape[0]:
             raise ValueError(f"embedding must be [B={wav.shape[0]}, C, F], got "
                              f"{list(embedding.shape)}")
+        frames = wav.shape[-1] // self.encoder.hop + 1
+        if self._coarse_frames(frames) < self.config["rnn_window"]:
+            raise ValueError(f"mixture too short for RTFS-Net: {wav.shape[-1]} samples give "
+                             f"{self._coarse_frames(frames)} coarse frames, the SRU window "
+                             f"needs {self.config['rnn_window']}")
         enc = self.encoder(wav)                                        # [B, N, T, F]
         refined = self.refinement_module(self.audio_bottleneck(enc), embedding.to(enc.dtype))
         return self.decoder(self.mask_generator(refined, enc), wav.shape[-1])
+
+    def _coarse_frames(self, frames: int) -> int:
+        c = self.config
+        return _coarse_bins(frames, c["kernel_size"], c["stride"], c["depth"])
 
     # ---------------------------------------------------------------- weights
     def separation_state_dict(self) -> dict[str, torch.Tensor]:
