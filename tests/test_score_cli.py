@@ -15,6 +15,7 @@ from click.testing import CliRunner
 from shared_data import SHARED
 
 from avss_bench.cli import main
+from avss_bench.core.errors import AvssError
 from avss_bench.metrics import split as split_mod
 from avss_bench.metrics.split import score_split
 
@@ -212,3 +213,69 @@ def test_split_wrong_rate_estimate_is_a_failed_row(tmp_path: Path) -> None:
     row = table[(table.mixture_id == "c01_arctic_0db_good") & (table.target == "s2")].iloc[0]
     assert math.isnan(row["pesq"]) and row["pesq_error"].startswith("sample rate mismatch")
     assert summary["metrics"]["pesq"]["n_failed"] == 2  # and c09's silent reference
+
+
+def _copied_split(root: Path, cases: list[str]) -> tuple[Path, Path]:
+    """Like `_make_split`, but over writable copies of the fixture wavs."""
+    manifest, est_dir = _make_split(root)
+    frame = pd.read_csv(manifest)
+    frame = frame[frame["mixture_id"].isin(cases)].reset_index(drop=True)
+    for index, row in frame.iterrows():
+        for column in ("mix_path", "s1_path", "s2_path"):
+            copy = root / "wavs" / row["mixture_id"] / Path(row[column]).name
+            copy.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(row[column], copy)
+            frame.loc[index, column] = str(copy)
+    frame.to_csv(manifest, index=False)
+    return manifest, est_dir
+
+
+def test_changed_mixtures_are_rescored_not_taken_from_the_cache(tmp_path: Path) -> None:
+    case = "c01_arctic_0db_good"
+    manifest, est_dir = _copied_split(tmp_path, [case])
+    first = score_split(manifest, est_dir, tmp_path / "results/a", quiet=True,
+                        metrics=("si_snr",))
+    again = score_split(manifest, est_dir, tmp_path / "results/b", quiet=True,
+                        metrics=("si_snr",))
+    assert first["baselines"]["reused"] is False and again["baselines"]["reused"] is True
+    mix_path = tmp_path / "wavs" / case / "mixture.wav"
+    mix, rate = sf.read(mix_path)
+    s1, _ = sf.read(tmp_path / "wavs" / case / "s1.wav")
+    sf.write(mix_path, 0.5 * (mix + s1), rate, subtype="FLOAT")  # same name, new content
+    changed = score_split(manifest, est_dir, tmp_path / "results/c", quiet=True,
+                          metrics=("si_snr",))
+    assert changed["baselines"]["reused"] is False
+    fresh = score_split(manifest, est_dir, tmp_path / "fresh/c", quiet=True, metrics=("si_snr",),
+                        baseline_cache=tmp_path / "empty_cache")
+    old_table = pd.read_csv(tmp_path / "results/a/results.csv")
+    new_table = pd.read_csv(tmp_path / "results/c/results.csv")
+    assert (tmp_path / "results/c/results.csv").read_bytes() == (
+        tmp_path / "fresh/c/results.csv").read_bytes()
+    assert fresh["baselines"]["reused"] is False
+    assert abs(new_table["mix_si_snr"][0] - old_table["mix_si_snr"][0]) > 1.0
+
+
+def test_changed_estimates_never_resume_old_chunks(tmp_path: Path, monkeypatch) -> None:
+    cases = ["c01_arctic_0db_good", "c04_swapped_order"]
+    manifest, est_dir = _copied_split(tmp_path, cases)
+    real = split_mod._score_chunk
+    calls = {"n": 0}
+
+    def crashing(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] > 1:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(split_mod, "_score_chunk", crashing)
+    with pytest.raises(KeyboardInterrupt):
+        score_split(manifest, est_dir, tmp_path / "out", quiet=True, metrics=("si_snr",),
+                    chunk_size=1)
+    monkeypatch.setattr(split_mod, "_score_chunk", real)
+    estimate = est_dir / cases[0] / "s1.wav"
+    audio, rate = sf.read(estimate)
+    sf.write(estimate, 0.9 * audio, rate, subtype="FLOAT")
+    with pytest.raises(AvssError, match="partial results of another run are here "
+                                        r"\(estimates_identity was "):
+        score_split(manifest, est_dir, tmp_path / "out", quiet=True, metrics=("si_snr",),
+                    chunk_size=1)

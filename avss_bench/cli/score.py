@@ -120,7 +120,8 @@ def _table(result: dict[str, Any], keys: list[str]) -> str:
 @click.option("--trim", is_flag=True,
               help="Cut every signal to the shortest instead of failing on a length mismatch.")
 @click.option("--baseline-cache", type=click.Path(file_okay=False), default=None,
-              help="With --manifest: folder of cached mixture baselines [OUT/../.baselines].")
+              help="With --manifest: folder of cached mixture baselines [OUT/../.baselines]; "
+                   "keyed by the mixture and reference files (path, size, mtime).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 @quiet_option
 def command(mixture, references, estimates, manifest, estimates_dir, out_dir, jobs, metrics,

@@ -17,7 +17,10 @@ same bytes as an uninterrupted one.
 
 Baselines (SI-SNR and SDR of the unprocessed mixture) depend only on the split, so they are
 cached in ``<cache>/<key>.csv`` (default ``OUT/../.baselines``), ``key`` hashing the manifest's
-bytes and folder; a second model scored on the same split reuses them.
+bytes and folder and the identity (path, size, mtime) of every mixture and reference wav it lists;
+a second model scored on the same split reuses them, and rewritten mixtures are rescored.
+The partial chunks are stamped with the options, the manifest's sha256 and the identity of the
+estimate files, so a rerun after the estimates changed stops naming the difference.
 """
 
 from __future__ import annotations
@@ -69,12 +72,35 @@ def result_columns(metrics: Sequence[str]) -> list[str]:
     return KEY + keys + base + ["num_samples"] + errors
 
 
-def _baseline_key(manifest_csv: Path) -> str:
+def files_identity(paths: Sequence[Path]) -> str:
+    """sha256 over (path, size, mtime_ns) of ``paths``: changes when any file is rewritten."""
+    digest = hashlib.sha256()
+    for path in paths:
+        try:
+            stat = Path(path).stat()
+            digest.update(f"{path}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+        except OSError:
+            digest.update(f"{path}\0missing\n".encode())
+    return digest.hexdigest()
+
+
+def _baseline_key(manifest_csv: Path, items: Sequence[dict[str, Any]]) -> str:
+    """Cache key of a split's mixture baselines: the manifest and its mixture/reference files."""
     digest = hashlib.sha256()
     digest.update(manifest_csv.read_bytes())
     digest.update(str(manifest_csv.resolve().parent).encode())
     digest.update(f"v{BASELINE_VERSION} filter{FILTER_LENGTH}".encode())
+    digest.update(files_identity([item[key] for item in items
+                                  for key in ("mix_path", *(f"{t}_path" for t in TARGETS))])
+                  .encode())
     return digest.hexdigest()[:20]
+
+
+def _first_difference(old: dict[str, Any], new: dict[str, Any]) -> str:
+    for key in sorted({*old, *new}):
+        if old.get(key) != new.get(key):
+            return f"{key} was {json.dumps(old.get(key))}, now {json.dumps(new.get(key))}"
+    return "no difference"
 
 
 def _load_baselines(path: Path, metrics: Sequence[str]) -> dict[tuple[str, str], dict] | None:
@@ -254,19 +280,23 @@ def score_split(
     options = {"manifest": str(manifest_csv.resolve()), "estimates": str(estimates_dir.resolve()),
                "metrics": list(metrics), "trim": trim, "permute": permute,
                "filter_length": FILTER_LENGTH, "manifest_sha256":
-               hashlib.sha256(manifest_csv.read_bytes()).hexdigest()}
+               hashlib.sha256(manifest_csv.read_bytes()).hexdigest(),
+               "estimates_identity": files_identity([item[f"{t}_est"] for item in items
+                                                     for t in TARGETS])}
     partial = out / PARTIAL
     partial.mkdir(parents=True, exist_ok=True)
     stamp = partial / "options.json"
     if stamp.is_file():
-        if json.loads(stamp.read_text()) != options:
-            raise AvssError("partial results of a run with other options are here; delete this "
-                            "folder or use another --out", partial)
+        old = json.loads(stamp.read_text())
+        if old != options:
+            raise AvssError("partial results of another run are here "
+                            f"({_first_difference(old, options)}); delete this folder or use "
+                            "another --out", partial)
     else:
         write_text(stamp, json.dumps(options, indent=1, sort_keys=True))
 
     cache_dir = Path(baseline_cache) if baseline_cache else out.resolve().parent / ".baselines"
-    cache_file = cache_dir / f"{_baseline_key(manifest_csv)}.csv"
+    cache_file = cache_dir / f"{_baseline_key(manifest_csv, items)}.csv"
     cached = _load_baselines(cache_file, metrics)
 
     done: set[str] = set()
