@@ -230,3 +230,29 @@ def test_a_second_model_does_not_keep_the_first_models_profile(corpus: Path, che
     with pytest.raises(AvssError, match="profile of another model: measured "
                                         "avss_bench.models.separators.tiny"):
         evaluate("mixture", None, corpus, out_dir=tmp_path, metrics=("si_snr",), quiet=True)
+
+
+def test_dataset_label_comes_from_the_prepared_report(tmp_path: Path) -> None:
+    from avss_bench.evaluate.run import corpus_name
+
+    (tmp_path / "demo_prepared").mkdir()
+    report = {"corpus": "lrs2", "lists": {"tt": {"origin": "generated"},
+                                          "cv": {"origin": "official"}}}
+    (tmp_path / "demo_prepared/report.json").write_text(json.dumps(report))
+    assert corpus_name(tmp_path / "demo_prepared", "tt") == "demo_prepared"
+    assert corpus_name(tmp_path / "demo_prepared", "cv") == "lrs2"
+
+
+def test_cli_errors_are_one_line(corpus: Path, tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from avss_bench.cli import main
+
+    result = CliRunner().invoke(main, ["evaluate", "--model", "tiny-av", "--data", str(corpus),
+                                       "--out", str(tmp_path), "--quiet"])
+    assert result.exit_code == 1
+    assert result.output.strip().splitlines() == [
+        "avss-bench: error: 'tiny-av' has trainable weights but no --checkpoint was given; "
+        "pass --random-init to evaluate randomly initialised weights"]
+    result = CliRunner().invoke(main, ["evaluate", "--data", str(corpus), "--out", str(tmp_path)])
+    assert result.exit_code == 1 and "--model is needed when no --checkpoint" in result.output

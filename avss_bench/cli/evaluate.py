@@ -26,7 +26,8 @@ from avss_bench.cli._common import quiet_option
 @click.option("--save-audio", default=0, help="Keep the first N estimates as wavs.")
 @click.option("--metrics", default="si_snr,sdr,pesq,stoi", help="Comma-separated metrics.")
 @click.option("--dataset-name", default=None,
-              help="Dataset label in tables (default: the prepared corpus, e.g. LRS2-2Mix).")
+              help="Dataset label in tables (default: the prepared corpus, e.g. LRS2-2Mix, "
+                   "when the split uses its official list; else the data folder's name).")
 @click.option("--name", default=None,
               help="Display name of this row in tables (default: the model's name).")
 @click.option("--lip-rows", type=click.IntRange(1, 88), default=88,

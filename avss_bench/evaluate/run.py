@@ -224,7 +224,7 @@ def evaluate(model: str | None, checkpoint: str | Path | None, data: str | Path,
     summary = {
         "model": model, "model_target": entry.target, "name": name,
         "split": split, "data": str(Path(data).resolve()),
-        "dataset": dataset or corpus_name(Path(data)),
+        "dataset": dataset or corpus_name(Path(data), split),
         "num_targets": len(frame), "metrics": summarize(frame, metrics_of(fields)),
         "checkpoint": None if checkpoint is None else str(checkpoint),
         "checkpoint_sha256": stamp["checkpoint_sha256"],
@@ -241,15 +241,24 @@ def evaluate(model: str | None, checkpoint: str | Path | None, data: str | Path,
     return summary
 
 
-def corpus_name(data: Path) -> str:
-    """The corpus a prepared folder was made from (its report.json), else the folder's name."""
+def corpus_name(data: Path, split: str | None = None) -> str:
+    """The data's label: the corpus of a prepared folder (its report.json) when `split` was
+    built from that corpus's official mixture list, else the folder's name.
+
+    A folder prepared in the LRS2 layout from generated lists (the demo corpus, a user's own
+    data) is not LRS2-2Mix and must not share its column in tables.
+    """
     folder = data if data.is_dir() else data.parent.parent
     report = folder / "report.json"
     if report.is_file():
         try:
-            return str(json.loads(report.read_text()).get("corpus") or folder.name)
+            content = json.loads(report.read_text())
         except (OSError, json.JSONDecodeError):
-            pass
+            return folder.name
+        lists = content.get("lists") or {}
+        origin = (lists.get(split) or {}).get("origin") if split else None
+        if content.get("corpus") and (origin == "official" or (split is None and not lists)):
+            return str(content["corpus"])
     return folder.name
 
 
