@@ -163,8 +163,8 @@ def evaluate(model: str | None, checkpoint: str | Path | None, data: str | Path,
                "world_size": info.world_size}
     stamp = evaluation_stamp(entry.target, checkpoint, frontend_checkpoint, manifest, items,
                              options)
-    stamps.check_folder(out, stamp, overwrite and info.is_main)
-    if info.is_main:
+    if info.is_main:  # rank 0 alone judges and clears the folder; the others wait for it
+        stamps.check_folder(out, stamp, overwrite)
         stamps.write_stamp(out, stamp)
     if info.world_size > 1:
         torch.distributed.barrier()
