@@ -30,6 +30,7 @@ from tqdm import tqdm
 
 from avss_bench.core.atomic import atomic_path, write_text
 from avss_bench.core.constants import DEFAULT_METRICS, LIP_CROP, SAMPLE_RATE
+from avss_bench.core.device import resolve_device
 from avss_bench.core.distributed import init_distributed
 from avss_bench.core.errors import AvssError
 from avss_bench.core.provenance import provenance
@@ -149,6 +150,7 @@ def evaluate(model: str | None, checkpoint: str | Path | None, data: str | Path,
     entry = separators.resolve(model)
     if device is None:
         device = f"cuda:{info.local_rank}" if torch.cuda.is_available() else "cpu"
+    device = resolve_device(device)  # a typo or an absent GPU: one line, before any work
     separator = load_separator(model, checkpoint=checkpoint,
                                frontend_checkpoint=frontend_checkpoint, **config)
     if checkpoint is None and is_trainable(separator) and not random_init:
