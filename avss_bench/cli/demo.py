@@ -19,29 +19,35 @@ from avss_bench.cli._common import quiet_option
 @click.option("--recipe", default="demo/iianet-demo",
               help="Demo training recipe: demo/iianet-demo (IIANet blocks at demo size) or "
                    "demo/tiny-av (a smaller conv separator).")
-@click.option("--train-minutes", type=float, default=None,
-              help="Training time budget (default: the recipe's, 4 minutes).")
-@click.option("--force", is_flag=True, help="Start over instead of resuming finished stages.")
+@click.option("--steps", type=click.IntRange(min=1), default=None,
+              help="Optimiser steps of training [default: 500, 5 epochs].")
+@click.option("--mixtures", type=click.IntRange(min=10), default=500,
+              help="Mixtures generated (80 % train, 8 % valid, 12 % test).")
+@click.option("--force", is_flag=True,
+              help="Start over: delete WORKDIR first (only if it is a demo work folder).")
 @quiet_option
 def command(workdir: Path, seed: int, landmarker: Path | None, recipe: str,
-            train_minutes: float | None, force: bool, quiet: bool) -> None:
+            steps: int | None, mixtures: int, force: bool, quiet: bool) -> None:
     """Run every stage on a corpus the package generates itself (no download, CPU only).
 
     Generates talking-face clips with speech-like audio in the LRS2 layout, prepares them like
     a real corpus (mixtures, MediaPipe mouth ROIs, manifests), trains a demo-size IIANet
-    (iianet-demo, about 4 minutes on CPU), evaluates it and the unprocessed mixture on the
-    test split, profiles it and prints the leaderboard. Rerunning resumes finished stages.
+    (iianet-demo) for a fixed number of steps on 2 CPU threads, evaluates it and the
+    unprocessed mixture on the test split, profiles it and prints the leaderboard. The same
+    seed gives the same checkpoint and table (but latency) on any machine. Rerunning resumes
+    (also mid-training); other options in the same WORKDIR are refused unless --force.
 
     \b
       avss-bench demo
-      avss-bench demo --workdir /tmp/demo --landmarker face_landmarker.task --force
+      avss-bench demo --workdir /tmp/demo --steps 20 --mixtures 40
+      avss-bench demo --workdir /tmp/demo --seed 1 --force
     Outputs: WORKDIR/checkpoints/iianet-demo.pt, WORKDIR/results/<model>/{results.csv,summary.json},
     WORKDIR/results/leaderboard.md, WORKDIR/demo_report.json (stage wall times).
     """
     from avss_bench.demo.run import run_demo
 
     report = run_demo(workdir, seed=seed, landmarker=landmarker, force=force, recipe=recipe,
-                      train_minutes=train_minutes, quiet=quiet, echo=click.echo)
+                      steps=steps, mixtures=mixtures, quiet=quiet, echo=click.echo)
     click.echo("")
     click.echo(report["table"])
     click.echo("")

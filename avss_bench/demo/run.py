@@ -1,9 +1,16 @@
-"""`avss-bench demo`: every stage end to end on the embedded demo corpus.
+"""`avss-bench demo`: every stage end to end on the embedded demo corpus, reproducibly.
 
 generate (talking faces + speech-like audio, LRS2 layout) -> prepare (mixtures, MediaPipe lip
 ROIs, manifests; the same code as a real corpus) -> train (demo recipe) -> evaluate (the model
 and the unprocessed mixture) -> profile -> leaderboard table. Each stage is skipped when its
 output is already complete, so an interrupted demo resumes; `force=True` redoes everything.
+
+Reproducible by construction: training runs a fixed number of optimiser steps (not minutes) on
+a fixed number of CPU threads, and the random state of each epoch (dropout, drop-path) is seeded
+from (seed, epoch), so the same seed gives the same checkpoint bytes and the same leaderboard
+(all but the measured latency) on any machine, and a resumed demo the same bytes as an
+uninterrupted one. The work folder holds a stamp (`.avss-demo.json`) with the demo's options:
+a rerun with other options is refused, and `force` deletes only a folder holding that stamp.
 """
 
 from __future__ import annotations
@@ -15,18 +22,31 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from avss_bench.core.atomic import write_text, write_torch
 from avss_bench.core.errors import AvssError
 
 DEMO_RECIPE = "demo/iianet-demo"
-DEMO_MIXTURES = {"tr": 400, "cv": 40, "tt": 60}
+DEMO_MIXTURES = 500  # split 400 tr / 40 cv / 60 tt
+DEMO_STEPS = 500  # optimiser steps of the default demo: 5 epochs of 100 steps (400 mixtures)
+DEMO_THREADS = 2  # torch CPU threads, fixed: results must not depend on the machine
+STAMP_NAME = ".avss-demo.json"  # the demo's own stamp: only such folders are ever deleted
+
+
+def split_mixtures(total: int) -> dict[str, int]:
+    """Mixtures per split for `total` mixtures: 80 % train, 8 % valid, 12 % test (>= 2 each)."""
+    if total < 10:
+        raise AvssError(f"--mixtures must be >= 10, got {total}")
+    valid, test = max(2, round(total * 0.08)), max(2, round(total * 0.12))
+    return {"tr": total - valid - test, "cv": valid, "tt": test}
 
 
 class DemoRun:
     """The demo's stages over one work folder, with per-stage wall times."""
 
     def __init__(self, workdir: Path, seed: int = 0, landmarker: Path | None = None,
-                 recipe: str = DEMO_RECIPE, train_minutes: float | None = None,
-                 quiet: bool = False, echo: Callable[[str], None] = print) -> None:
+                 recipe: str = DEMO_RECIPE, steps: int | None = None,
+                 mixtures: int = DEMO_MIXTURES, quiet: bool = False,
+                 echo: Callable[[str], None] = print) -> None:
         from avss_bench.train.config import load_config
 
         self.workdir = Path(workdir)
@@ -34,10 +54,18 @@ class DemoRun:
         self.landmarker = landmarker
         self.recipe = recipe
         self.model = load_config(recipe).model.name
-        self.train_minutes = train_minutes
+        self.steps = DEMO_STEPS if steps is None else int(steps)
+        if self.steps < 1:
+            raise AvssError(f"--steps must be >= 1, got {self.steps}")
+        self.mixtures = split_mixtures(mixtures)
         self.quiet = quiet
         self.echo = echo
         self.timings: dict[str, float] = {}
+
+    def options(self) -> dict[str, Any]:
+        """What the work folder's results depend on (saved in its stamp)."""
+        return {"seed": self.seed, "recipe": self.recipe, "steps": self.steps,
+                "mixtures": self.mixtures, "threads": DEMO_THREADS}
 
     # folders
     @property
@@ -68,37 +96,32 @@ class DemoRun:
 
     def generate(self) -> None:
         from avss_bench.demo.corpus import generate_demo_corpus
-        from avss_bench.demo.corpus.generate import STAMP_NAME
+        from avss_bench.demo.corpus.generate import STAMP_NAME as CORPUS_STAMP
 
-        self._stage("generate corpus", (self.corpus / STAMP_NAME).is_file(),
+        self._stage("generate corpus", (self.corpus / CORPUS_STAMP).is_file(),
                     lambda: generate_demo_corpus(self.corpus, seed=self.seed, quiet=self.quiet))
 
     def prepare(self) -> None:
         from avss_bench.prepare.pipeline import prepare_corpus
 
-        done = all((self.prepared / "manifests" / f"{s}.csv").is_file() for s in DEMO_MIXTURES)
-        self._stage("prepare (mixtures, lip ROIs, manifests)", done, lambda: prepare_corpus(
+        done = all((self.prepared / "manifests" / f"{s}.csv").is_file() for s in self.mixtures)
+        self._stage("prepare", done, lambda: prepare_corpus(
             "lrs2", self.corpus, self.prepared, mix_list="generate", seed=self.seed,
-            landmarker=self.landmarker, num_mixtures=dict(DEMO_MIXTURES), quiet=self.quiet))
+            landmarker=self.landmarker, num_mixtures=dict(self.mixtures), quiet=self.quiet))
 
     def train(self) -> None:
-        from avss_bench.train.config import load_config
-        from avss_bench.train.loop import train
+        self._stage("train", self.checkpoint.is_file(), self._train)
 
-        def run() -> None:
-            overrides = [f"data.root={self.prepared}", f"seed={self.seed}"]
-            if self.train_minutes is not None:
-                overrides.append(f"optim.max_minutes={self.train_minutes}")
-            config = load_config(self.recipe, overrides)
-            summary = train(config, self.workdir / "runs" / self.model, resume=True,
-                            quiet=self.quiet)
-            self.checkpoint.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(summary["best_checkpoint"], self.checkpoint)
-            self.echo(f"[demo] trained {summary['epochs']} epochs, {summary['steps']} steps, "
-                      f"{summary['samples_per_second']:.1f} samples/s, best valid SI-SNR "
-                      f"{summary['best_valid_si_snr']:.2f} dB")
+    def _train(self) -> None:
+        from avss_bench.demo.training import train_steps
 
-        self._stage("train", self.checkpoint.is_file(), run)
+        run_dir = self.workdir / "runs" / self.model
+        summary, config = train_steps(self.recipe, self.prepared, run_dir, seed=self.seed,
+                                      steps=self.steps, quiet=self.quiet, echo=self.echo)
+        write_demo_checkpoint(Path(summary["best_checkpoint"]), self.checkpoint, self.workdir,
+                              config.to_dict())
+        self.echo(f"[demo] trained {summary['steps']} steps ({summary['epochs']} epochs), best "
+                  f"valid SI-SNR {summary['best_valid_si_snr']:.2f} dB")
 
     def evaluate(self) -> None:
         from avss_bench.evaluate.run import evaluate
@@ -118,7 +141,7 @@ class DemoRun:
 
             report = profile_separator(self.model, checkpoint=str(self.checkpoint), seconds=1.0,
                                        runs=5)
-            out.write_text(json.dumps(report.to_json(), indent=2))
+            write_text(out, json.dumps(report.to_json(), indent=2))
 
         self._stage("profile", out.is_file(), run)
 
@@ -126,33 +149,98 @@ class DemoRun:
         from avss_bench.evaluate.leaderboard import collect, render
 
         text = render(collect([self.results("mixture"), self.results(self.model)]))
-        (self.workdir / "results" / "leaderboard.md").write_text(text + "\n")
+        write_text(self.workdir / "results" / "leaderboard.md", text + "\n")
         return text
 
     def run(self) -> dict[str, Any]:
+        import torch
+
+        threads = torch.get_num_threads()
+        torch.set_num_threads(DEMO_THREADS)
         start = time.monotonic()
-        self.generate()
-        self.prepare()
-        self.train()
-        self.evaluate()
-        self.profile()
-        table = self.table()
+        try:
+            self.generate()
+            self.prepare()
+            self.train()
+            self.evaluate()
+            self.profile()
+            table = self.table()
+        finally:
+            torch.set_num_threads(threads)
         self.timings["total"] = round(time.monotonic() - start, 1)
-        report = {"workdir": str(self.workdir), "timings_s": self.timings,
-                  "checkpoint": str(self.checkpoint), "table": table}
-        (self.workdir / "demo_report.json").write_text(json.dumps(report, indent=2))
+        report = {"workdir": str(self.workdir), "options": self.options(),
+                  "timings_s": self.timings, "checkpoint": str(self.checkpoint), "table": table}
+        write_text(self.workdir / "demo_report.json", json.dumps(report, indent=2))
         return report
 
 
-def run_demo(workdir: Path, seed: int = 0, landmarker: Path | None = None, force: bool = False,
-             recipe: str = DEMO_RECIPE, train_minutes: float | None = None, quiet: bool = False,
-             echo: Callable[[str], None] = print) -> dict[str, Any]:
-    """Run (or resume) the demo in `workdir`; returns timings and the table."""
-    workdir = Path(workdir)
-    if force and workdir.exists():
-        if not (workdir / "demo_report.json").exists() and not (workdir / "corpus").exists():
-            raise AvssError("refusing to delete a folder that is not a demo work folder", workdir)
+def write_demo_checkpoint(best: Path, dest: Path, workdir: Path,
+                          run_config: dict[str, Any]) -> None:
+    """Copy the best checkpoint without what differs between machines, folders or resumes.
+
+    Keeps the weights, the rebuilding config, and the training summary with the run's config
+    (`data.root` relative to the work folder); drops the git commit (it is in
+    `results/*/summary.json`).
+    """
+    from avss_bench.models.checkpoints import read_checkpoint
+
+    payload = read_checkpoint(best)
+    training = dict(payload.get("training", {}))
+    training.pop("git_commit", None)
+    config = json.loads(json.dumps(run_config))
+    if config.get("data", {}).get("root"):
+        root = Path(config["data"]["root"])
+        config["data"]["root"] = str(root.relative_to(workdir) if root.is_relative_to(workdir)
+                                     else root.name)
+    training["config"] = config
+    keep = {k: payload[k] for k in ("format", "separator", "config", "state_dict")}
+    write_torch(dest, {**keep, "training": training})
+
+
+def _read_stamp(workdir: Path) -> dict[str, Any] | None:
+    path = workdir / STAMP_NAME
+    if not path.is_file():
+        return None
+    try:
+        stamp = json.loads(path.read_text())
+    except (OSError, ValueError):
+        raise AvssError("unreadable demo stamp; delete the folder by hand", path) from None
+    if not isinstance(stamp, dict) or stamp.get("tool") != "avss-bench demo":
+        raise AvssError("not a demo stamp; delete the folder by hand", path)
+    return stamp
+
+
+def claim_workdir(workdir: Path, options: dict[str, Any], force: bool) -> None:
+    """Make `workdir` this demo's folder, or refuse.
+
+    A missing or empty folder is created and stamped. A folder with our stamp is resumed when
+    the options match, started over with `force`, and refused otherwise. A non-empty folder
+    without our stamp is never used and never deleted.
+    """
+    stamp = _read_stamp(workdir)
+    if stamp is None and workdir.exists() and any(workdir.iterdir()):
+        raise AvssError(f"not a demo work folder (no {STAMP_NAME}) and not empty; the demo "
+                        "neither writes into nor deletes it: choose another --workdir", workdir)
+    if stamp is not None and stamp.get("options") != options:
+        if not force:
+            old = ", ".join(f"{k} {v}" for k, v in stamp.get("options", {}).items())
+            raise AvssError(f"demo work folder made with other options ({old}); rerun with "
+                            "those, add --force to start over, or choose another --workdir",
+                            workdir)
+    if force and stamp is not None:
         shutil.rmtree(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
-    return DemoRun(workdir, seed=seed, landmarker=landmarker, recipe=recipe,
-                   train_minutes=train_minutes, quiet=quiet, echo=echo).run()
+    if _read_stamp(workdir) is None:
+        write_text(workdir / STAMP_NAME, json.dumps(
+            {"tool": "avss-bench demo", "options": options}, indent=2) + "\n")
+
+
+def run_demo(workdir: Path, seed: int = 0, landmarker: Path | None = None, force: bool = False,
+             recipe: str = DEMO_RECIPE, steps: int | None = None,
+             mixtures: int = DEMO_MIXTURES, quiet: bool = False,
+             echo: Callable[[str], None] = print) -> dict[str, Any]:
+    """Run (or resume) the demo in `workdir`; returns options, timings and the table."""
+    demo = DemoRun(Path(workdir), seed=seed, landmarker=landmarker, recipe=recipe, steps=steps,
+                   mixtures=mixtures, quiet=quiet, echo=echo)
+    claim_workdir(demo.workdir, demo.options(), force)
+    return demo.run()
