@@ -256,3 +256,19 @@ def test_cli_errors_are_one_line(corpus: Path, tmp_path: Path) -> None:
         "pass --random-init to evaluate randomly initialised weights"]
     result = CliRunner().invoke(main, ["evaluate", "--data", str(corpus), "--out", str(tmp_path)])
     assert result.exit_code == 1 and "--model is needed when no --checkpoint" in result.output
+
+
+def test_profile_made_before_the_evaluation_is_kept_when_it_matches(corpus: Path,
+                                                                    checkpoint: Path,
+                                                                    tmp_path: Path) -> None:
+    from avss_bench.evaluate.profile import profile_separator
+
+    profile = profile_separator(None, seconds=0.2, runs=0, checkpoint=str(checkpoint))
+    (tmp_path / "profile.json").write_text(json.dumps(profile.to_json()))
+    evaluate(None, checkpoint, corpus, out_dir=tmp_path, metrics=("si_snr",), quiet=True)
+    assert json.loads((tmp_path / "profile.json").read_text())["model"] == "tiny-av"
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "profile.json").write_text(json.dumps(profile.to_json()))
+    with pytest.raises(AvssError, match="profile of another model"):
+        evaluate("mixture", None, corpus, out_dir=other, metrics=("si_snr",), quiet=True)

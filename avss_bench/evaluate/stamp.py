@@ -102,9 +102,11 @@ def check_folder(out: Path, stamp: dict[str, Any], overwrite: bool) -> None:
         if mismatch:
             raise AvssError(f"holds another evaluation: {mismatch}; use another --out or "
                             "--overwrite", stamp_path)
-    elif present:
-        raise AvssError(f"holds evaluation outputs ({present[0].name}) without a stamp of what "
-                        "made them; use another --out or --overwrite", out)
+    else:  # a profile.json alone (profiled before evaluating) is judged by its own fields
+        unstamped = [path for path in present if path.name != "profile.json"]
+        if unstamped:
+            raise AvssError(f"holds evaluation outputs ({unstamped[0].name}) without a stamp of "
+                            "what made them; use another --out or --overwrite", out)
     check_profile(out / "profile.json", stamp)
 
 
