@@ -113,3 +113,29 @@ def test_frozen_bn_keeps_batchnorm_in_eval(fixture) -> None:
 def test_shape_check() -> None:
     with pytest.raises(ValueError):
         LipFrontend()(torch.zeros(1, 3, 2, 88, 88))
+
+
+def test_a_file_without_frontend_weights_is_an_error(tmp_path) -> None:
+    """A separator release (no frontend3D.*/trunk.* keys) must not load as a front-end."""
+    from avss_bench.models.lip_frontend import LipFrontend, load_frontend_weights
+
+    release = {"state_dict": {"encoder.weight": torch.zeros(9, 1, 16),
+                              "sm.audio_blocks.0.weight": torch.zeros(3)}}
+    path = tmp_path / "best_model.pth"
+    torch.save(release, path)
+    with pytest.raises(AvssError, match="holds no lip front-end weights"):
+        load_frontend_weights(LipFrontend(), path)
+
+
+def test_known_release_sha256_is_enforced(tmp_path, monkeypatch) -> None:
+    from avss_bench.models import lip_frontend as lf
+
+    path = tmp_path / "lrw_resnet18_mstcn_adamw_s3.pth.tar"
+    torch.save({"model_state_dict": lf.LipFrontend().state_dict()}, path)
+    monkeypatch.setitem(lf.FRONTEND_RELEASES[path.name], "sha256", "0" * 64)
+    with pytest.raises(AvssError, match="does not match the published"):
+        lf.load_frontend_weights(lf.LipFrontend(), path)
+    monkeypatch.setenv("AVSS_BENCH_CACHE", str(tmp_path / "cache"))
+    (tmp_path / "cache/frontends").mkdir(parents=True)
+    path.rename(tmp_path / "cache/frontends" / path.name)
+    assert lf.find_frontend_checkpoint(path.name) == tmp_path / "cache/frontends" / path.name

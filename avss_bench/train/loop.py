@@ -179,7 +179,9 @@ class Trainer:
         self.ddp_model: torch.nn.Module = self.model
         if self.info.world_size > 1:
             ids = [self.device.index] if self.device.type == "cuda" else None
-            self.ddp_model = DistributedDataParallel(self.model, device_ids=ids)
+            # Some separators leave parameters out of the graph at some settings (CTCNet).
+            self.ddp_model = DistributedDataParallel(self.model, device_ids=ids,
+                                                     find_unused_parameters=True)
         # fp16 needs loss scaling (small gradients underflow); bf16 has fp32's range.
         self.scaler = torch.amp.GradScaler(self.device.type,
                                            enabled=config.precision == "fp16")
