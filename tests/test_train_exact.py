@@ -183,3 +183,52 @@ def test_lrw_model_without_any_frontend_setting_is_an_error(corpus: Path, tmp_pa
     config = _config(corpus, "ctcnet", "model.frontend_checkpoint=null")
     with pytest.raises(AvssError, match="names no model.frontend_checkpoint"):
         Trainer(config, tmp_path, quiet=True, device="cpu")
+
+
+def _decide(rank: int, port: int, out: str) -> None:
+    from avss_bench.core.distributed import any_rank, init_distributed, rank0_decides
+
+    os.environ.update({"WORLD_SIZE": "2", "RANK": str(rank), "LOCAL_RANK": str(rank),
+                       "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port)})
+    info = init_distributed()
+    cpu = torch.device("cpu")
+    # Each rank's clock says something else; rank 0's word is what every rank acts on.
+    decided = rank0_decides(2 if rank == 0 else 3, info, cpu)
+    nan_seen = any_rank(rank == 1, info, cpu)
+    Path(out, f"rank{rank}").write_text(f"{decided} {nan_seen}")
+    torch.distributed.destroy_process_group()
+
+
+def test_rank0_decides_and_a_nan_on_any_rank_is_seen_by_all(tmp_path: Path) -> None:
+    mp.spawn(_decide, args=(_free_port(), str(tmp_path)), nprocs=2, join=True)
+    assert [(tmp_path / f"rank{r}").read_text() for r in (0, 1)] == ["2 True", "2 True"]
+
+
+@pytest.mark.slow  # three CLI processes, ~40 s on 2 cores
+def test_kill_9_mid_epoch_then_resume_is_bit_identical(corpus: Path, tmp_path: Path) -> None:
+    import signal
+    import subprocess
+    import time
+
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    args = ["--quiet", "--device", "cpu", "--random-frontend", f"data.root={corpus}",
+            "data.segment_s=0.2", "data.batch_size=4", "optim.max_epochs=2",
+            "optim.checkpoint_every=1", *MODELS["iianet"]]
+    base = [sys.executable, "-m", "avss_bench.cli", "train", "-r", "demo/tiny-av"]
+    subprocess.run(base + ["--out", str(tmp_path / "straight"), *args], env=env, check=True,
+                   capture_output=True, timeout=300)
+    victim = subprocess.Popen(base + ["--out", str(tmp_path / "killed"), *args], env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    last = tmp_path / "killed" / "last.pt"
+    deadline = time.monotonic() + 120
+    while not last.exists() and time.monotonic() < deadline and victim.poll() is None:
+        time.sleep(0.01)
+    victim.send_signal(signal.SIGKILL)  # right after the first mid-epoch checkpoint (step 1)
+    victim.wait()
+    killed_at = _state(last)
+    assert killed_at["batch_in_epoch"] == 1 and killed_at["epoch"] == 0
+    subprocess.run(base + ["--out", str(tmp_path / "killed"), "--resume", *args], env=env,
+                   check=True, capture_output=True, timeout=300)
+    a, b = _state(tmp_path / "straight/last.pt"), _state(last)
+    assert b["step"] == a["step"] == 4
+    assert _max_diff(a["model"], b["model"]) == 0.0
