@@ -164,6 +164,23 @@ def test_parity_2s_float32_and_float64(ref, model):
             ) <= F64_TOL
 
 
+def test_macs_equal_the_official_count_1s(ref, model):
+    """FlopCounterMode MACs (flops / 2) of our forward = numbers.json's official count."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    numbers = json.loads((REF / "numbers.json").read_text())["macs_flopcounter_1s"]
+    inp = ref["inp"]
+    counts = []
+    with torch.no_grad():
+        for fn, args in ((model.video_encoder, (inp["lip_1s"],)), (model, (inp["mix_1s"],
+                                                                           inp["lip_1s"]))):
+            counter = FlopCounterMode(display=False)
+            with counter:
+                fn(*args)
+            counts.append(counter.get_total_flops() // 2)
+    assert counts == [numbers["video_encoder_alone"], numbers["total"]]
+
+
 # ------------------------------------------------------------------ checkpoints
 def _write_safetensors(path: Path, tensors: dict[str, torch.Tensor]) -> None:
     names = {torch.float32: "F32", torch.int64: "I64", torch.float64: "F64"}

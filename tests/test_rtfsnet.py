@@ -162,6 +162,25 @@ def test_intermediates_1s_r4(ref, models):
         assert torch.allclose(stats, inter[f"{key}.stats"], rtol=1e-4, atol=1e-6), name
 
 
+def test_macs_equal_the_official_count_1s(ref, models):
+    """FlopCounterMode MACs (flops / 2) of our separation network and lip front-end = the
+    official counts in numbers.json (R = 4)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    numbers = json.loads((REFERENCE / "rtfsnet4" / "numbers.json").read_text())
+    model, inp = models[4], ref["inp"]
+    counts = []
+    with torch.no_grad():
+        for fn, args in ((model.separate, (inp["mix_1s"], inp["emb_1s"])),
+                         (model.lip_frontend, (inp["lip_1s"],))):
+            counter = FlopCounterMode(display=False)
+            with counter:
+                fn(*args)
+            counts.append(counter.get_total_flops() // 2)
+    official = numbers["macs_flopcounter_1s"]
+    assert counts == [official["separation_network"], official["video_encoder"]]
+
+
 # ------------------------------------------------------------------ checkpoints
 def test_load_checkpoint_formats(ref, tmp_path):
     sd = ref[4]["sd"]
