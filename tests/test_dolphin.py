@@ -250,3 +250,16 @@ def test_forward_contract_and_fixed_quirk_option(ref, model):
     with torch.no_grad():
         v = torch.randn(1, 64, 7)
         assert not torch.allclose(fixed.video_blocks(v), model.video_blocks(v))
+
+
+def test_training_step_gradients(ref):
+    """A train-mode step: gradients reach the audio path, the video adapter and the
+    reconstruction path; the semantic path only acts through its (discrete) codes."""
+    model = Dolphin().load_official_state_dict(ref["sd"]).train()
+    mix, lips = torch.randn(2, 2000), torch.randn(2, 1, 9, 88, 88)
+    model(mix, lips).pow(2).mean().backward()
+    grads = {n: p.grad for n, p in model.named_parameters()}
+    assert grads["audio_encoder.conv1d.weight"].abs().sum() > 0
+    assert grads["video_encoder.recon_model.conv_in.weight"].abs().sum() > 0
+    assert grads["video_encoder.semantic_model.quantizer.project_out.weight"] is not None
+    assert grads["video_encoder.semantic_model.conv_in.weight"] is None

@@ -258,3 +258,15 @@ def test_config_rebuilds_and_forward_contract(ref, models):
         model(torch.randn(1, 5000), None)
     with pytest.raises(ValueError, match="too short"):
         model.separate(torch.randn(1, 1000), torch.randn(1, 512, 2))
+
+
+def test_training_step_gradients(ref):
+    model = RTFSNet(repeats=2).load_official_state_dict(ref[4]["sd"]).train()
+    est = model(torch.randn(2, 4000), torch.randn(2, 1, 7, 88, 88))
+    est.pow(2).mean().backward()
+    assert model.encoder.conv.full_layer[2].weight.grad.abs().sum() > 0
+    rnn = model.refinement_module.audio_net.blocks.globalatt[0].rnn.rnn_lst[0]
+    assert rnn.weight_c.grad.abs().sum() > 0
+    assert all(p.grad is None for p in model.lip_frontend.parameters())
+    assert not any(m.training for m in model.lip_frontend.modules()
+                   if isinstance(m, torch.nn.BatchNorm2d))
