@@ -1,13 +1,12 @@
 """Dolphin: official key layout, parameter counts, parity with the official code's outputs,
 VQ codes and intermediates, checkpoint formats (hub files, safetensors), Separator contract.
 
-Run with `PYTHONPATH=baselines` until the package is registered in pyproject.toml.
+The fixtures are read from `../shared` (tests/shared_data.py); a missing fixture fails.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import struct
 from pathlib import Path
 
@@ -15,10 +14,10 @@ import pytest
 import torch
 from dolphin import Dolphin
 from dolphin.model import DEFAULT_CONFIG, count_parameters, lips_from_uint8, read_safetensors
+from shared_data import SHARED
 
 from avss_bench import AvssError
 
-SHARED = Path(os.environ.get("AVSS_SHARED", Path(__file__).resolve().parents[2] / "shared"))
 REF = SHARED / "data" / "reference" / "dolphin"
 F32_TOL = 1e-4      # the official code's own float32-vs-float64 error is 1.4e-5 of the peak
 F64_TOL = 1e-10

@@ -1,23 +1,22 @@
 """RTFS-Net (R = 4, 6, 12): official key layout, parameter counts, parity with the official
 code's outputs and intermediates, checkpoint formats, the Separator contract.
 
-Run with `PYTHONPATH=baselines` until the package is registered in pyproject.toml.
+The fixtures are read from `../shared` (tests/shared_data.py); a missing fixture fails.
 """
 
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
 import torch
 from rtfsnet import RTFSNet
 from rtfsnet.model import config_from_official, count_parameters
+from shared_data import SHARED
 
 from avss_bench import AvssError
 
-SHARED = Path(os.environ.get("AVSS_SHARED", Path(__file__).resolve().parents[2] / "shared"))
 REFERENCE = SHARED / "data" / "reference"
 FOLDERS = {4: "rtfsnet4", 6: "rtfsnet6", 12: "rtfsnet12"}
 

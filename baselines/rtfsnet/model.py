@@ -176,7 +176,7 @@ class RTFSNet(nn.Module):
         sample_rate: 16000 (informational).
         freeze_frontend: lip front-end parameters get `requires_grad=False` (official).
 
-    `model.lip_frontend` is the ResNet-18 lip front-end (`avss_bench.lip_frontend`), with its
+    `model.lip_frontend` is the ResNet-18 lip front-end (`avss_bench.models`), with its
     BatchNorms held in eval mode even in `train()`, as the official `FRCNNVideoModel` does.
 
     Shape:
