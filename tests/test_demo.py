@@ -44,7 +44,7 @@ def demo_cli(tmp_path_factory) -> tuple[Path, str]:
          str(STEPS), "--mixtures", str(MIXTURES), "--quiet"],
         env=env, capture_output=True, text=True, timeout=900)
     assert result.returncode == 0, result.stderr[-2000:]
-    assert not any(home.iterdir())  # nothing downloaded or cached
+    assert not list(home.rglob("*.task"))  # no model downloaded or cached: the bundled one
     return workdir, result.stdout
 
 

@@ -24,11 +24,11 @@ from typing import Any
 
 from avss_bench.core.atomic import write_text, write_torch
 from avss_bench.core.errors import AvssError
+from avss_bench.demo.training import DEMO_THREADS, demo_threads
 
 DEMO_RECIPE = "demo/iianet-demo"
 DEMO_MIXTURES = 500  # split 400 tr / 40 cv / 60 tt
 DEMO_STEPS = 500  # optimiser steps of the default demo: 5 epochs of 100 steps (400 mixtures)
-DEMO_THREADS = 2  # torch CPU threads, fixed: results must not depend on the machine
 STAMP_NAME = ".avss-demo.json"  # the demo's own stamp: only such folders are ever deleted
 
 
@@ -153,20 +153,14 @@ class DemoRun:
         return text
 
     def run(self) -> dict[str, Any]:
-        import torch
-
-        threads = torch.get_num_threads()
-        torch.set_num_threads(DEMO_THREADS)
         start = time.monotonic()
-        try:
+        with demo_threads():
             self.generate()
             self.prepare()
             self.train()
             self.evaluate()
             self.profile()
             table = self.table()
-        finally:
-            torch.set_num_threads(threads)
         self.timings["total"] = round(time.monotonic() - start, 1)
         report = {"workdir": str(self.workdir), "options": self.options(),
                   "timings_s": self.timings, "checkpoint": str(self.checkpoint), "table": table}

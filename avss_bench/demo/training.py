@@ -8,15 +8,30 @@ and prints one line per epoch.
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+import torch
 from tqdm import tqdm
 
 from avss_bench.train.config import RunConfig
 from avss_bench.train.loop import Trainer
+
+DEMO_THREADS = 2  # torch CPU threads, fixed: results must not depend on the machine
+
+
+@contextlib.contextmanager
+def demo_threads() -> Iterator[None]:
+    """Run torch's CPU kernels on `DEMO_THREADS` threads (float sums depend on the count)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(DEMO_THREADS)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
 
 
 class _Progress:
@@ -91,5 +106,6 @@ def train_steps(recipe: str, prepared: Path, run_dir: Path, seed: int, steps: in
     from avss_bench.train.config import load_config
 
     config = load_config(recipe, [f"data.root={prepared}", f"seed={seed}"])
-    trainer = DemoTrainer(config, run_dir, steps, quiet=quiet, echo=echo)
-    return trainer.run(resume=True), trainer.config
+    with demo_threads():
+        trainer = DemoTrainer(config, run_dir, steps, quiet=quiet, echo=echo)
+        return trainer.run(resume=True), trainer.config
