@@ -37,12 +37,20 @@ def command(out: Path, splits: str | None, jobs: int, no_lips: bool, no_gains: b
     at 25 fps matching the audio (round(num_samples * 25 / 16000) +-1 frame; a truncated source
     only needs to cover the mixture). Exits 1 and lists the problems when any is found.
     """
+    from avss_bench.core.errors import AvssError
     from avss_bench.prepare.validate import validate_prepared
 
-    result = validate_prepared(out, splits=splits.split(",") if splits else None, jobs=jobs,
+    wanted = [s.strip() for s in splits.split(",")] if splits else None
+    for split in wanted or []:
+        if split not in ("tr", "cv", "tt"):
+            raise click.BadParameter(f"unknown split '{split}' (use tr, cv, tt)",
+                                     param_hint="--splits")
+    result = validate_prepared(out, splits=wanted, jobs=jobs,
                                require_lips=False if no_lips else None,
                                check_gains=not no_gains, quiet=quiet)
     checked = ", ".join(f"{split} {n}" for split, n in result.rows.items()) or "none"
+    if not result.ok and not result.rows:  # nothing could be checked: a one-line error
+        raise AvssError(f"nothing to validate: {result.problems[0]}")
     if result.ok:
         click.echo(f"{out}: OK ({checked} mixtures checked)")
         return

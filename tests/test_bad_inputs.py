@@ -1,0 +1,458 @@
+"""The bad-input catalogue (issue 17): every command, every way a user can feed it something
+wrong, answered by one line naming the file and the problem, exit 1 (2 for usage), no
+traceback, and nothing left behind that a rerun would trust.
+
+Cases run in-process through click's CliRunner against small fixtures built once per session
+(a 2-s wav, the shared 8-s single-speaker clip, a 2-mixture synthetic prepared corpus, a
+tiny-av checkpoint, a plugin separator that breaks the contract). The last test kills
+`prepare` with SIGKILL at seeded moments and checks the rerun gives the clean bytes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+from click.testing import CliRunner
+from shared_data import SHARED
+from synthetic import make_prepared_corpus
+
+from avss_bench.cli import main
+
+VIDEOS = SHARED / "data" / "videos"
+LANDMARKER = SHARED / "data" / "models" / "face_landmarker.task"
+SINGLE = VIDEOS / "sadtalker_WDA_KatieHill_000.mp4"
+CORPUS = SHARED / "data" / "corpus"
+#: Files whose presence means "this output is complete": none may exist after a failure.
+TRUSTED = ("summary.json", "report.json", "tracks.json", "results.csv", "best.pt", "last.pt")
+
+PLUGIN = '''
+import torch
+
+
+class OneChannel(torch.nn.Module):
+    """Returns [B, 1, T] instead of [B, T]."""
+
+    def __init__(self, width: int = 4) -> None:
+        super().__init__()
+        self.config = {"width": width}
+        self.gain = torch.nn.Parameter(torch.ones(1))
+
+    def forward(self, mixture, lips):
+        return (mixture * self.gain)[:, None, :]
+'''
+
+
+@dataclass
+class Kit:
+    """Paths of the session's fixtures (see :func:`kit`)."""
+
+    root: Path
+
+    def __getattr__(self, name: str) -> Path:
+        return self.root / FILES[name]
+
+
+FILES = {
+    "wav": "good.wav", "wav2": "good2.wav", "empty": "empty.wav", "text": "text.wav",
+    "trunc": "truncated.wav", "rate8k": "rate8k.wav", "stereo": "stereo.wav",
+    "silent": "silent.wav", "nan": "nan.wav", "short": "short.wav", "missing": "nope.wav",
+    "mp4_trunc": "truncated.mp4", "mp4_empty": "empty.mp4", "mp4_text": "text.mp4",
+    "mp4_noaudio": "noaudio.mp4", "data": "corpus", "ckpt_tiny": "tiny.pt",
+    "ckpt_text": "text.pt", "csv_empty": "empty.csv", "csv_text": "text.csv",
+    "csv_cols": "columns.csv", "csv_missing_wav": "corpus/manifests/missing.csv",
+    "afile": "a_file", "yaml_text": "text.yaml", "results_text": "results_text",
+    "results_empty": "results_empty", "raw_empty": "raw_empty",
+}
+
+
+@pytest.fixture(scope="session")
+def kit(tmp_path_factory: pytest.TempPathFactory) -> Kit:
+    import pandas as pd
+    import torch
+
+    from avss_bench.io.video_write import write_mp4
+    from avss_bench.models.checkpoints import save_checkpoint
+    from avss_bench.models.registry import build_separator
+
+    root = tmp_path_factory.mktemp("bad")
+    k = Kit(root)
+    rng = np.random.default_rng(0)
+    speech = (0.1 * rng.standard_normal(32000)).astype(np.float32)
+    sf.write(k.wav, speech, 16000)
+    sf.write(k.wav2, 0.5 * speech + 0.05, 16000)
+    k.empty.write_bytes(b"")
+    k.text.write_text("this is not audio\n")
+    k.trunc.write_bytes(k.wav.read_bytes()[:30])
+    sf.write(k.rate8k, speech[:16000], 8000)
+    sf.write(k.stereo, np.stack([speech, speech], 1), 16000)
+    sf.write(k.silent, np.zeros(32000, np.float32), 16000)
+    nan = speech.copy()
+    nan[100:200] = np.nan
+    sf.write(k.nan, nan, 16000, subtype="FLOAT")
+    sf.write(k.short, speech[:200], 16000)
+    k.mp4_trunc.write_bytes(SINGLE.read_bytes()[:20000])
+    k.mp4_empty.write_bytes(b"")
+    k.mp4_text.write_text("not a video")
+    write_mp4(k.mp4_noaudio, np.zeros((10, 32, 32, 3), np.uint8), 25.0)
+    make_prepared_corpus(k.data, {"tr": 2, "cv": 2, "tt": 2}, seconds=1.0)
+    torch.manual_seed(0)
+    save_checkpoint(build_separator("tiny-av"), k.ckpt_tiny, "tiny-av")
+    k.ckpt_text.write_text("not a checkpoint")
+    k.csv_empty.write_text("")
+    k.csv_text.write_text("hello world\nno, commas, here?\n")
+    k.csv_cols.write_text("mixture_id,mix_path\nx,y.wav\n")
+    frame = pd.read_csv(k.data / "manifests" / "tt.csv")
+    frame.loc[0, "mix_path"] = "../wav16k/min/tt/mix/gone.wav"
+    frame.to_csv(k.csv_missing_wav, index=False)
+    k.afile.write_text("a file where a folder is expected")
+    k.yaml_text.write_text(": : not yaml [\n")
+    k.results_text.mkdir()
+    (k.results_text / "summary.json").write_text("{not json")
+    k.results_empty.mkdir()
+    k.raw_empty.mkdir()
+    (root / "badplugin_17.py").write_text(PLUGIN)
+    return k
+
+
+@dataclass(frozen=True)
+class Case:
+    """One bad input: the command line, the exit status, what the one line must name."""
+
+    id: str
+    argv: Callable[[Kit, Path], list[str]]
+    names: Callable[[Kit, Path], str]
+    status: int = 1
+
+
+def _c(id_: str, argv: Callable[[Kit, Path], list[str]],
+       names: Callable[[Kit, Path], str] | str, status: int = 1) -> Case:
+    return Case(id_, argv, names if callable(names) else (lambda k, o, s=names: s), status)
+
+
+LM = ["--landmarker", str(LANDMARKER)]
+SEP = ["separate", "-n", "1", "--no-video", "--quiet", *LM]
+
+
+def _score_files(mix: str, ref: str, est: str) -> Callable[[Kit, Path], list[str]]:
+    return lambda k, o: ["score", "--mixture", str(getattr(k, mix)), "--reference",
+                         str(getattr(k, ref)), "--estimate", str(getattr(k, est)), "--quiet"]
+
+
+CASES: list[Case] = [
+    # ---------------------------------------------------------------- usage (exit 2)
+    _c("models-extra-arg", lambda k, o: ["models", "extra"], "extra", 2),
+    _c("unknown-verb", lambda k, o: ["separat"], "separat", 2),
+    _c("separate-no-model", lambda k, o: ["separate", str(SINGLE)], "--model", 2),
+    _c("separate-zero-speakers", lambda k, o: [*SEP, str(SINGLE), "-m", "mixture", "-n", "0"],
+       "--speakers", 2),
+    _c("separate-chunk-too-small", lambda k, o: [*SEP, str(SINGLE), "-m", "mixture",
+                                                 "--chunk-seconds", "0"], "--chunk-seconds", 2),
+    _c("prepare-no-root", lambda k, o: ["prepare", "lrs3", "--out", str(o)], "--root", 2),
+    _c("prepare-unknown-corpus", lambda k, o: ["prepare", "lrs9"], "lrs9", 2),
+    _c("prepare-jobs-zero", lambda k, o: ["prepare", "lrs3", "--root", str(CORPUS / "lrs3"),
+                                          "--out", str(o), "-j", "0"], "--jobs", 2),
+    _c("validate-no-folder", lambda k, o: ["validate"], "OUT", 2),
+    _c("score-jobs-zero", lambda k, o: ["score", "--manifest", str(k.csv_text), "-j", "0"],
+       "--jobs", 2),
+    _c("train-no-recipe", lambda k, o: ["train"], "--recipe", 2),
+    _c("evaluate-no-data", lambda k, o: ["evaluate", "-m", "mixture"], "--data", 2),
+    _c("evaluate-lip-rows-0", lambda k, o: ["evaluate", "-m", "mixture", "-d", str(k.data),
+                                            "--lip-rows", "0"], "--lip-rows", 2),
+    _c("profile-device-tpu", lambda k, o: ["profile", "--model", "mixture", "--device", "tpu"],
+       "--device", 2),
+    _c("table-no-results", lambda k, o: ["table"], "RESULTS", 2),
+    _c("table-bad-format", lambda k, o: ["table", str(k.results_empty), "--format", "xls"],
+       "--format", 2),
+    _c("demo-steps-zero", lambda k, o: ["demo", "--workdir", str(o), "--steps", "0"],
+       "--steps", 2),
+    _c("demo-few-mixtures", lambda k, o: ["demo", "--workdir", str(o), "--mixtures", "3"],
+       "--mixtures", 2),
+    # ---------------------------------------------------------------------- separate
+    _c("separate-missing-video", lambda k, o: [*SEP, str(k.missing), "-m", "mixture", "-o",
+                                               str(o)], lambda k, o: str(k.missing)),
+    _c("separate-empty-video", lambda k, o: [*SEP, str(k.mp4_empty), "-m", "mixture", "-o",
+                                             str(o)], lambda k, o: str(k.mp4_empty)),
+    _c("separate-text-video", lambda k, o: [*SEP, str(k.mp4_text), "-m", "mixture", "-o",
+                                            str(o)], lambda k, o: str(k.mp4_text)),
+    _c("separate-truncated-video", lambda k, o: [*SEP, str(k.mp4_trunc), "-m", "mixture", "-o",
+                                                 str(o)], lambda k, o: str(k.mp4_trunc)),
+    _c("separate-audio-only", lambda k, o: [*SEP, str(k.wav), "-m", "mixture", "-o", str(o)],
+       lambda k, o: str(k.wav)),
+    _c("separate-no-audio-track", lambda k, o: [*SEP, str(k.mp4_noaudio), "-m", "mixture",
+                                                "-o", str(o)], lambda k, o: str(k.mp4_noaudio)),
+    _c("separate-unknown-model", lambda k, o: [*SEP, str(SINGLE), "-m", "nosuch", "-o",
+                                               str(o)], "nosuch"),
+    _c("separate-bad-device", lambda k, o: [*SEP, str(SINGLE), "-m", "mixture", "--device",
+                                            "gpu0", "-o", str(o)], "gpu0"),
+    _c("separate-absent-cuda", lambda k, o: [*SEP, str(SINGLE), "-m", "mixture", "--device",
+                                             "cuda:7", "-o", str(o)], "cuda:7"),
+    _c("separate-other-checkpoint", lambda k, o: [*SEP, str(SINGLE), "-m", "iianet-demo", "-c",
+                                                  str(k.ckpt_tiny), "-o", str(o)],
+       lambda k, o: str(k.ckpt_tiny)),
+    _c("separate-text-checkpoint", lambda k, o: [*SEP, str(SINGLE), "-m", "tiny-av", "-c",
+                                                 str(k.ckpt_text), "-o", str(o)],
+       lambda k, o: str(k.ckpt_text)),
+    _c("separate-missing-checkpoint", lambda k, o: [*SEP, str(SINGLE), "-m", "tiny-av", "-c",
+                                                    str(k.missing), "-o", str(o)],
+       lambda k, o: str(k.missing)),
+    _c("separate-missing-landmarker", lambda k, o: ["separate", str(SINGLE), "-n", "1", "-m",
+                                                    "mixture", "--landmarker", str(k.missing),
+                                                    "-o", str(o), "--quiet"],
+       lambda k, o: str(k.missing)),
+    _c("separate-too-many-speakers", lambda k, o: [*SEP, str(SINGLE), "-m", "mixture", "-n",
+                                                   "3", "-o", str(o)], lambda k, o: str(SINGLE)),
+    _c("separate-plugin-one-channel", lambda k, o: [*SEP, str(SINGLE), "-m",
+                                                    "badplugin_17:OneChannel", "-o", str(o)],
+       "badplugin_17:OneChannel"),
+    _c("separate-out-under-file", lambda k, o: [*SEP, str(SINGLE), "-m", "mixture", "-o",
+                                                str(k.afile / "out")], lambda k, o: str(k.afile)),
+    # ------------------------------------------------------------------------ score
+    _c("score-missing-mixture", _score_files("missing", "wav", "wav2"),
+       lambda k, o: str(k.missing)),
+    _c("score-empty-mixture", _score_files("empty", "wav", "wav2"), lambda k, o: str(k.empty)),
+    _c("score-text-reference", _score_files("wav", "text", "wav2"), lambda k, o: str(k.text)),
+    _c("score-truncated-estimate", _score_files("wav", "wav2", "trunc"),
+       lambda k, o: str(k.trunc)),
+    _c("score-8k-reference", _score_files("wav", "rate8k", "wav2"),
+       lambda k, o: str(k.rate8k)),
+    _c("score-stereo-estimate", _score_files("wav", "wav2", "stereo"),
+       lambda k, o: str(k.stereo)),
+    _c("score-missing-manifest", lambda k, o: ["score", "--manifest", str(k.missing),
+                                               "--estimates", str(o), "--out", str(o)],
+       lambda k, o: str(k.missing)),
+    _c("score-text-manifest", lambda k, o: ["score", "--manifest", str(k.csv_text),
+                                            "--estimates", str(k.root), "--out", str(o),
+                                            "--quiet"], lambda k, o: str(k.csv_text)),
+    _c("score-empty-manifest", lambda k, o: ["score", "--manifest", str(k.csv_empty),
+                                             "--estimates", str(k.root), "--out", str(o),
+                                             "--quiet"], lambda k, o: str(k.csv_empty)),
+    _c("score-manifest-lacks-columns", lambda k, o: ["score", "--manifest", str(k.csv_cols),
+                                                     "--estimates", str(k.root), "--out",
+                                                     str(o), "--quiet"],
+       lambda k, o: str(k.csv_cols)),
+    _c("score-missing-estimates", lambda k, o: ["score", "--manifest",
+                                                str(k.data / "manifests" / "tt.csv"),
+                                                "--estimates", str(k.raw_empty), "--out",
+                                                str(o), "--quiet"], "s1.wav"),
+    # ---------------------------------------------------------------------- evaluate
+    _c("evaluate-missing-data", lambda k, o: ["evaluate", "-m", "mixture", "-d",
+                                              str(k.missing), "-o", str(o), "--quiet"],
+       lambda k, o: str(k.missing)),
+    _c("evaluate-data-without-manifests", lambda k, o: ["evaluate", "-m", "mixture", "-d",
+                                                        str(k.raw_empty), "-o", str(o),
+                                                        "--quiet"],
+       lambda k, o: str(k.raw_empty)),
+    _c("evaluate-text-manifest", lambda k, o: ["evaluate", "-m", "mixture", "-d",
+                                               str(k.csv_text), "-o", str(o), "--quiet"],
+       lambda k, o: str(k.csv_text)),
+    _c("evaluate-manifest-lacks-columns", lambda k, o: ["evaluate", "-m", "mixture", "-d",
+                                                        str(k.csv_cols), "-o", str(o),
+                                                        "--quiet"],
+       lambda k, o: str(k.csv_cols)),
+    _c("evaluate-manifest-missing-wav", lambda k, o: ["evaluate", "-m", "mixture", "-d",
+                                                      str(k.csv_missing_wav), "-o", str(o),
+                                                      "--quiet"], "gone.wav"),
+    _c("evaluate-unknown-split", lambda k, o: ["evaluate", "-m", "mixture", "-d", str(k.data),
+                                               "--split", "xx", "-o", str(o), "--quiet"], "xx"),
+    _c("evaluate-bad-device", lambda k, o: ["evaluate", "-m", "mixture", "-d", str(k.data),
+                                            "--device", "gpu0", "-o", str(o), "--quiet"],
+       "gpu0"),
+    _c("evaluate-other-checkpoint", lambda k, o: ["evaluate", "-m", "iianet-demo", "-c",
+                                                  str(k.ckpt_tiny), "-d", str(k.data), "-o",
+                                                  str(o), "--quiet"],
+       lambda k, o: str(k.ckpt_tiny)),
+    _c("evaluate-text-checkpoint", lambda k, o: ["evaluate", "-m", "tiny-av", "-c",
+                                                 str(k.ckpt_text), "-d", str(k.data), "-o",
+                                                 str(o), "--quiet"],
+       lambda k, o: str(k.ckpt_text)),
+    _c("evaluate-random-init-refused", lambda k, o: ["evaluate", "-m", "tiny-av", "-d",
+                                                     str(k.data), "-o", str(o), "--quiet"],
+       "--random-init"),
+    _c("evaluate-plugin-one-channel", lambda k, o: ["evaluate", "-m", "badplugin_17:OneChannel",
+                                                    "--random-init", "-d", str(k.data), "-o",
+                                                    str(o), "--quiet"],
+       "badplugin_17:OneChannel"),
+    _c("evaluate-out-under-file", lambda k, o: ["evaluate", "-m", "mixture", "-d", str(k.data),
+                                                "-o", str(k.afile / "out"), "--quiet"],
+       lambda k, o: str(k.afile)),
+    # ----------------------------------------------------------------------- profile
+    _c("profile-unknown-model", lambda k, o: ["profile", "--model", "nosuch", "--runs", "0"],
+       "nosuch"),
+    _c("profile-missing-checkpoint", lambda k, o: ["profile", "--checkpoint", str(k.missing),
+                                                   "--runs", "0"], lambda k, o: str(k.missing)),
+    _c("profile-text-checkpoint", lambda k, o: ["profile", "--checkpoint", str(k.ckpt_text),
+                                                "--runs", "0"], lambda k, o: str(k.ckpt_text)),
+    _c("profile-other-checkpoint", lambda k, o: ["profile", "--model", "iianet-demo",
+                                                 "--checkpoint", str(k.ckpt_tiny), "--runs",
+                                                 "0"], lambda k, o: str(k.ckpt_tiny)),
+    _c("profile-absent-cuda", lambda k, o: ["profile", "--model", "mixture", "--device",
+                                            "cuda", "--runs", "1"], "cuda"),
+    _c("profile-plugin-one-channel", lambda k, o: ["profile", "--model",
+                                                   "badplugin_17:OneChannel", "--runs", "1",
+                                                   "--seconds", "0.2"],
+       "badplugin_17:OneChannel"),
+    # ------------------------------------------------------------------------- table
+    _c("table-missing-folder", lambda k, o: ["table", str(k.missing)],
+       lambda k, o: str(k.missing)),
+    _c("table-empty-folder", lambda k, o: ["table", str(k.results_empty)],
+       lambda k, o: str(k.results_empty)),
+    _c("table-corrupt-summary", lambda k, o: ["table", str(k.results_text)], "summary.json"),
+    # ------------------------------------------------------------------------- train
+    _c("train-unknown-recipe", lambda k, o: ["train", "-r", "demo/nosuch", "--out", str(o)],
+       "demo/nosuch"),
+    _c("train-missing-recipe-file", lambda k, o: ["train", "-r", str(k.root / "nope.yaml"),
+                                                  "--out", str(o)], "nope.yaml"),
+    _c("train-text-recipe", lambda k, o: ["train", "-r", str(k.yaml_text), "--out", str(o)],
+       lambda k, o: str(k.yaml_text)),
+    _c("train-missing-data", lambda k, o: ["train", "-r", "demo/iianet-demo", "--data",
+                                           str(k.missing), "--out", str(o), "--quiet"],
+       lambda k, o: str(k.missing)),
+    _c("train-out-under-file", lambda k, o: ["train", "-r", "demo/iianet-demo", "--data",
+                                             str(k.data), "--out", str(k.afile / "run"),
+                                             "--quiet"], lambda k, o: str(k.afile)),
+    # ----------------------------------------------------------------------- prepare
+    _c("prepare-missing-root", lambda k, o: ["prepare", "lrs3", "--root", str(k.missing),
+                                             "--out", str(o)], lambda k, o: str(k.missing)),
+    _c("prepare-empty-root", lambda k, o: ["prepare", "lrs3", "--root", str(k.raw_empty),
+                                           "--out", str(o), "--mix-list", "generate",
+                                           "--skip-lips", "--quiet"],
+       lambda k, o: str(k.raw_empty)),
+    _c("prepare-bad-shard", lambda k, o: ["prepare", "lrs3", "--root", str(CORPUS / "lrs3"),
+                                          "--out", str(o), "--shard", "3/2"], "3/2"),
+    _c("prepare-bad-num-mixtures", lambda k, o: ["prepare", "lrs3", "--root",
+                                                 str(CORPUS / "lrs3"), "--out", str(o),
+                                                 "--num-mixtures", "tt=many"], "tt=many"),
+    _c("prepare-bad-splits", lambda k, o: ["prepare", "lrs3", "--root", str(CORPUS / "lrs3"),
+                                           "--out", str(o), "--splits", "tt,zz"], "zz"),
+    _c("prepare-mix-list-missing", lambda k, o: ["prepare", "lrs3", "--root",
+                                                 str(CORPUS / "lrs3"), "--out", str(o),
+                                                 "--mix-list", str(k.missing)],
+       lambda k, o: str(k.missing)),
+    _c("prepare-merge-nothing", lambda k, o: ["prepare", "lrs3", "--root", str(CORPUS / "lrs3"),
+                                              "--out", str(o), "--mix-list",
+                                              str(CORPUS / "lrs3"), "--merge"],
+       lambda k, o: str(o)),
+    _c("prepare-out-under-file", lambda k, o: ["prepare", "lrs3", "--root",
+                                               str(CORPUS / "lrs3"), "--out",
+                                               str(k.afile / "out"), "--mix-list",
+                                               str(CORPUS / "lrs3"), "--splits", "tt",
+                                               "--skip-lips", "--quiet"],
+       lambda k, o: str(k.afile)),
+    _c("prepare-missing-recipe", lambda k, o: ["prepare", "lrs3", "--root",
+                                               str(CORPUS / "lrs3"), "--out", str(o),
+                                               "--recipe", str(k.missing)],
+       lambda k, o: str(k.missing)),
+    # ---------------------------------------------------------------------- validate
+    _c("validate-missing-folder", lambda k, o: ["validate", str(k.missing)],
+       lambda k, o: str(k.missing)),
+    _c("validate-no-manifests", lambda k, o: ["validate", str(k.raw_empty), "--quiet"],
+       lambda k, o: str(k.raw_empty)),
+    _c("validate-bad-split", lambda k, o: ["validate", str(k.data), "--splits", "zz",
+                                           "--quiet"], "zz", 2),
+    # -------------------------------------------------------------------------- demo
+    _c("demo-unknown-recipe", lambda k, o: ["demo", "--workdir", str(o), "--recipe",
+                                            "demo/nosuch", "--quiet"], "demo/nosuch"),
+    _c("demo-workdir-under-file", lambda k, o: ["demo", "--workdir", str(k.afile / "w"),
+                                                "--quiet"], lambda k, o: str(k.afile)),
+]
+
+
+def _trusted_outputs(out: Path) -> list[Path]:
+    if not out.exists():
+        return []
+    found = [p for p in out.rglob("*") if p.name in TRUSTED]
+    return found + sorted((out / "manifests").glob("*.csv")) if out.is_dir() else found
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+def test_bad_input_is_one_line_naming_the_file(case: Case, kit: Kit, tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.syspath_prepend(str(kit.root))
+    monkeypatch.setenv("AVSS_BENCH_LANDMARKER", str(LANDMARKER))
+    out = tmp_path / "out"
+    result = CliRunner().invoke(main, case.argv(kit, out))
+    text = result.output
+    assert "Traceback" not in text
+    assert result.exception is None or isinstance(result.exception, SystemExit), (
+        f"uncaught {type(result.exception).__name__}: {result.exception}")
+    assert result.exit_code == case.status, text
+    named = case.names(kit, out)
+    if case.status == 2:
+        assert "Error:" in text and named in text, text
+    else:
+        lines = [line for line in text.strip().splitlines() if line.strip()]
+        errors = [line for line in lines if line.startswith("avss-bench: error: ")]
+        assert len(errors) == 1 and errors[0] == lines[-1], text
+        assert named in errors[0], errors[0]
+    assert _trusted_outputs(out) == []
+
+
+@pytest.mark.parametrize(("ref", "est", "reason"), [
+    ("wav2", "nan", "non-finite estimate"), ("silent", "wav2", "silent reference"),
+    ("short", "short", "too short for PESQ")])
+def test_score_reports_undefined_metrics_as_na_with_the_reason(kit: Kit, ref: str, est: str,
+                                                              reason: str) -> None:
+    """Scoring files whose metrics are undefined is not an error: n/a, and why, per file."""
+    mix = "short" if ref == "short" else "wav"
+    result = CliRunner().invoke(main, _score_files(mix, ref, est)(kit, kit.root))
+    assert result.exit_code == 0 and "Traceback" not in result.output
+    assert f"failed: {getattr(kit, ref).name} " in result.output and reason in result.output
+
+
+def test_catalogue_is_large_and_covers_every_command() -> None:
+    from avss_bench.cli import VERBS
+
+    assert len(CASES) >= 60
+    covered = {c.id.split("-")[0] for c in CASES}
+    assert set(VERBS) <= covered
+
+
+# ------------------------------------------------------------------ kill -9, then rerun
+
+def _tree(out: Path) -> dict[str, str]:
+    return {str(p.relative_to(out)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(out.rglob("*")) if p.is_file()}
+
+
+def _prepare_argv(out: Path) -> list[str]:
+    code = ("import sys; from avss_bench.cli import main; sys.argv[0] = 'avss-bench'; "
+            "sys.exit(main())")
+    return [sys.executable, "-c", code, "prepare", "lrs3", "--root", str(CORPUS / "lrs3"),
+            "--out", str(out), "--mix-list", str(CORPUS / "lrs3"), "--splits", "tt",
+            "--skip-lips", "--quiet"]
+
+
+@pytest.mark.slow
+def test_prepare_killed_at_seeded_moments_then_rerun_is_byte_identical(tmp_path: Path) -> None:
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    clean = tmp_path / "clean"
+    start = time.monotonic()
+    subprocess.run(_prepare_argv(clean), check=True, env=env, capture_output=True)
+    full = time.monotonic() - start
+    expected = _tree(clean)
+    rng = random.Random(17)
+    out = tmp_path / "killed"
+    kills = 0
+    for _ in range(5):
+        proc = subprocess.Popen(_prepare_argv(out), env=env, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL, start_new_session=True)
+        time.sleep(rng.uniform(0.3, 0.9) * full)
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            kills += 1
+        proc.wait()
+    assert kills >= 3, "the run finished before most kills: moments too late"
+    subprocess.run(_prepare_argv(out), check=True, env=env, capture_output=True)
+    assert _tree(out) == expected
