@@ -34,8 +34,9 @@ def command(recipe: str, data: Path | None, out: Path, resume: bool, overwrite: 
     Recipes with the LRW lip front-end (IIANet, CTCNet) need its checkpoint file (named in
     the recipe; looked up as given, then in ~/.cache/avss-bench/frontends/), or
     --random-frontend. Checkpoints are written atomically every epoch (OUT/last.pt: model,
-    optimizer, scheduler, scaler, RNG states, data position) and whenever validation SI-SNR improves (OUT/best.pt, loadable with
-    `evaluate --checkpoint`). For several GPUs or machines launch with torchrun:
+    optimizer, scheduler, scaler, RNG states, data position) and whenever validation SI-SNR
+    improves (OUT/best.pt, loadable with `evaluate --checkpoint`). For several GPUs or
+    machines launch with torchrun:
 
     \b
       avss-bench train --recipe recipes/lrs2/iianet.yaml --data data/lrs2 --out runs/iianet
