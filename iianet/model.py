@@ -12,7 +12,6 @@ state dicts, the released `best_model.pth` files, Lightning checkpoints and the 
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -179,14 +178,12 @@ class IIANet(nn.Module):
         """Download (once, cached) and load a released checkpoint: 'lrs2', 'lrs3' or 'vox2'."""
         from iianet.official import download_release
 
-        with warnings.catch_warnings():
-            if frontend_checkpoint is not None:
-                warnings.simplefilter("ignore", category=UserWarning)
-            model = cls.load_checkpoint(download_release(name, cache_dir), **config)
+        model = cls.load_checkpoint(download_release(name, cache_dir), **config)
         if frontend_checkpoint is not None:
             from avss_bench.models import load_frontend_weights
 
             load_frontend_weights(model.lip_frontend, frontend_checkpoint)
+            model.frontend_loaded = True
         return model.eval()
 
 

@@ -19,7 +19,7 @@ Layouts understood (all loaded with `torch.load(..., weights_only=True)`):
 
 The released separator checkpoints hold no lip front-end: the official scripts build the
 front-end from the LRW lip-reading checkpoint `lrw_resnet18_mstcn_adamw_s3.pth.tar`. Load it
-with `load_separator(..., frontend_checkpoint=PATH)` (a warning says so otherwise).
+with `load_separator(..., frontend_checkpoint=PATH)` (an error says so otherwise).
 """
 
 from __future__ import annotations
@@ -27,7 +27,6 @@ from __future__ import annotations
 import inspect
 import io
 import os
-import warnings
 import zipfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -261,9 +260,7 @@ def load_official(cls: type, path: str | Path | Mapping[str, Any], **config: Any
     model.load_state_dict(separator, strict=False)  # the key sets were checked just above
     if frontend:
         load_frontend_weights(model.lip_frontend, frontend)
-    else:
-        warnings.warn(f"{label}: no lip front-end weights in this checkpoint (the official "
-                      "releases have none); load the LRW front-end with "
-                      "frontend_checkpoint=lrw_resnet18_mstcn_adamw_s3.pth.tar",
-                      UserWarning, stacklevel=3)
+    # The official releases hold the separation network only: `load_separator` then requires
+    # the LRW front-end file (or an explicit random front-end) instead of running with noise.
+    model.frontend_loaded = bool(frontend)
     return model.eval()

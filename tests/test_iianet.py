@@ -244,8 +244,10 @@ def test_release_zip(ref16, tmp_path: Path) -> None:
     with zipfile.ZipFile(path, "w") as archive:
         archive.writestr("lrs2/best_model.pth", buffer.getvalue())
         archive.writestr("lrs2/conf.yml", yaml.safe_dump(conf))
-    with pytest.warns(UserWarning, match="front-end"):
-        model = load_separator("iianet", checkpoint=path)
+    with pytest.raises(AvssError, match="no lip front-end weights"):
+        load_separator("iianet", checkpoint=path)
+    model = load_separator("iianet", checkpoint=path, random_frontend=True)
+    assert model.frontend_loaded is False
     assert model.config["num_blocks"] == 16 and not model.training
     for key, value in ref16["sd"].items():
         assert torch.equal(model.state_dict()[key], value), key

@@ -35,7 +35,9 @@ from avss_bench.cli._common import quiet_option
                    "official IIANet loaders' [:, :50] slice (50x88), the input its released "
                    "checkpoints were trained and tested on. Recorded in summary.json.")
 @click.option("--random-init", is_flag=True,
-              help="Allow a trainable separator without --checkpoint (random weights).")
+              help="Allow random weights: a trainable separator without --checkpoint, or a "
+                   "checkpoint without lip front-end weights and no --frontend-checkpoint. "
+                   "The row is labelled (random init).")
 @click.option("--overwrite", is_flag=True,
               help="Start over in a folder holding another evaluation (removes its results, "
                    "examples and profile.json).")

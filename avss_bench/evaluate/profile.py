@@ -3,7 +3,9 @@
 What is measured, for one input of `seconds` of audio (16 kHz) and its lips (25 fps), batch 1:
 
 * **Params**: exact integers, the separator alone (every parameter not inside
-  `model.lip_frontend`) and the lip front-end alone (0 for separators without one).
+  `model.lip_frontend`, the visual encoder: the ResNet-18 lip front-end of IIANet, CTCNet and
+  RTFS-Net, Dolphin's DP-LipCoder `video_encoder`, which Dolphin also exposes as
+  `lip_frontend`), the visual encoder alone (0 for separators without one), and both together.
 * **MACs**: `torch.utils.flop_counter.FlopCounterMode`, MACs = FLOPs / 2. It counts the
   multiply-accumulates of `aten.convolution` (every Conv1d/2d/3d, including grouped and
   depthwise convs, whose cost it computes from the per-group weight shape, and transposed convs,
@@ -13,8 +15,11 @@ What is measured, for one input of `seconds` of audio (16 kHz) and its lips (25 
   counted through `model.separate(mixture, embedding)` when it has one (the front-end's
   embedding computed beforehand), otherwise as the whole forward minus the front-end. Counting
   runs on the `meta` device (shapes only, instant) when the model can be rebuilt from its
-  `config` there, else on real tensors.
-* **Latency**: wall-clock median of `runs` timed forward passes `model(mixture, lips)` (front-end
+  `config` there, else the separator on `meta` and the front-end on real tensors (Dolphin:
+  its VQ codebook lookup needs values), else everything on real tensors.
+* **Per 1 s**: Params and MACs in both conventions the papers use, counted again at 1 s of
+  input (not scaled: Dolphin's time transforms grow with the square of the length):
+  separator only (without the visual encoder) and with the visual encoder.* **Latency**: wall-clock median of `runs` timed forward passes `model(mixture, lips)` (front-end
   included) after `warmup` untimed ones, under `torch.inference_mode`, plus the front-end alone.
 * **Peak memory**: CUDA `max_memory_allocated` during one forward (weights included, and the
   part above the weights); on CPU the growth of the process's peak resident set (`ru_maxrss`)
@@ -60,7 +65,24 @@ PAPER_NOTES: dict[str, str] = {
         "166.7-167.4 G per 2 s by every counter); so 'IIANet has 11% of CTCNet's MACs' compares "
         "1 s against 2 s: at equal length IIANet has ~20% of CTCNet's conv MACs. Use --seconds 2 "
         "to compare with the paper."),
+    "dolphin": (
+        "Paper (Dolphin efficiency table, per 1 s, module-hook counter): w/o visual encoder "
+        "6.22 M / 8.51 G = our 'separator only' Params; w/ visual encoder 7.00 M / 10.89 G = "
+        "our 'with visual encoder' Params (ptflops hooks on the official code: 10.885 G; thop "
+        "10.18 G). Hook counters miss Dolphin's functional matrix products (Heat1D DCT "
+        "transforms, whose cost grows with the square of the length): torch.utils.flop_counter "
+        "counts 52.83 G per 1 s with the visual encoder (49.62 G without; 189.4 G per 2 s). "
+        "Use --seconds 1 to compare."),
+    "rtfsnet": (
+        "Paper (RTFS-Net Table 1): 0.7 M params (measured 740,210: separation network without "
+        "the visual encoder) and 21.9 / 30.5 / 56.4 G MACs for R = 4 / 6 / 12 per 2 s of input "
+        "= our 'separator only' MACs at --seconds 2 (the same torch.utils.flop_counter count as "
+        "the official code: 21.93 / 30.61 / 56.67 G; 10.78 / 15.02 / 27.75 G per 1 s). The "
+        "Dolphin paper lists RTFS-Net-12 as 0.85 M / 33.56 G w/o and 12.03 M / 41.51 G w/ the "
+        "visual encoder (per 1 s, hooks)."),
 }
+UNTRAINED_CODEBOOK_NOTE = ("untrained VQ codebook (initted = 0) filled with random codes so the "
+                           "random-weight model can run; costs are unaffected")
 LIP_FRONTEND_NOTE = ("Lip front-end (ResNet-18, frozen): 11.19 M params, 7.90 G conv MACs per "
                      "1 s (25 frames); the Dolphin paper lists it as 7.95 G (thop). Paper "
                      "Params/MACs columns exclude it.")
@@ -101,6 +123,13 @@ class ProfileResult:
     checkpoint: str | None = None
     checkpoint_sha256: str | None = None
     config_source: str = "class defaults"
+    visual_encoder: str | None = None
+    params_total: int | None = None
+    macs_total_g: float | None = None
+    macs_separator_1s_g: float | None = None
+    macs_lip_frontend_1s_g: float | None = None
+    macs_total_1s_g: float | None = None
+    notes: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -124,6 +153,7 @@ class ProfileResult:
             f"{self.macs_lip_frontend_g:.2f} G   per {sec} of input",
             f"             counter: {self.mac_counter}",
         ]
+        lines += self.format_conventions()
         if self.latency_ms_median is not None:
             lines.append(
                 f"Latency      {self.latency_ms_median:.1f} ms median (min "
@@ -141,9 +171,24 @@ class ProfileResult:
             lines.append(f"Peak memory  not reported: {self.peak_memory_note}")
         if self.paper_note:
             lines.append(f"Note         {self.paper_note}")
-        if self.params_lip_frontend:
+        if self.params_lip_frontend and self.model != "dolphin":
             lines.append(f"             {LIP_FRONTEND_NOTE}")
+        lines += [f"             {note}" for note in self.notes]
         return "\n".join(lines)
+
+    def format_conventions(self) -> list[str]:
+        """Both conventions the papers use, per 1 s of input, one counter."""
+        if self.macs_separator_1s_g is None:
+            return []
+        encoder = self.visual_encoder or "none"
+        total = self.params_total if self.params_total is not None else self.params_separator
+        return [
+            f"Per 1 s      separator only (without the visual encoder): "
+            f"{self.params_separator / 1e6:.3f} M params, {self.macs_separator_1s_g:.2f} G MACs",
+            f"             with the visual encoder ({encoder}): {total / 1e6:.3f} M params, "
+            f"{self.macs_total_1s_g:.2f} G MACs",
+            "             counter: torch.utils.flop_counter (FLOPs / 2), both rows",
+        ]
 
 
 def _fmt(value: float | None) -> str:
@@ -233,9 +278,51 @@ def count_macs(model: nn.Module, seconds: float, device: str = "cpu"
             return sep, fe, by_op, "meta"
         except Exception:  # noqa: BLE001 - any failure: count on real tensors instead
             pass
+        try:  # the separator from shapes, the front-end (value-dependent) on real tensors
+            return (*_macs_hybrid(model, meta_model, seconds, device), f"meta + {device}")
+        except Exception:  # noqa: BLE001
+            pass
     mixture, lips = make_inputs(seconds, device)
     sep, fe, by_op = _macs_on(model, mixture, lips)
     return sep, fe, by_op, str(device)
+
+
+def _macs_hybrid(model: nn.Module, meta_model: nn.Module, seconds: float, device: str
+                 ) -> tuple[int, int, dict[str, int]]:
+    frontend = model.lip_frontend
+    _, lips = make_inputs(seconds, device)
+    fe_macs, _ = _flops(frontend, lips)
+    with torch.no_grad():
+        embedding = frontend(lips)
+    mixture, _ = make_inputs(seconds, "meta")
+    sep_macs, by_op = _flops(meta_model.separate, mixture, embedding.to("meta"))
+    return sep_macs, fe_macs, by_op
+
+
+def fill_untrained_codebooks(model: nn.Module) -> bool:
+    """Give vector-quantiser codebooks that were never trained (`initted` = 0, as in a freshly
+    built Dolphin) random codes, so a random-weight model can run. True if any was filled."""
+    filled = False
+    for module in model.modules():
+        initted, embed = getattr(module, "initted", None), getattr(module, "embed", None)
+        if isinstance(initted, torch.Tensor) and isinstance(embed, torch.Tensor) \
+                and initted.device.type != "meta" and not bool(initted.flatten()[0]):
+            with torch.no_grad():
+                embed.copy_(torch.randn(embed.shape, generator=torch.Generator().manual_seed(0),
+                                        dtype=embed.dtype))
+                initted.fill_(1)
+            filled = True
+    return filled
+
+
+def visual_encoder_name(model: nn.Module) -> str | None:
+    """`lip_frontend` and its class (Dolphin: its `video_encoder`, DP-LipCoder)."""
+    frontend = getattr(model, "lip_frontend", None)
+    if not isinstance(frontend, nn.Module):
+        return None
+    if getattr(model, "video_encoder", None) is frontend:
+        return f"video_encoder = lip_frontend, {type(frontend).__name__}"
+    return f"lip_frontend, {type(frontend).__name__}"
 
 
 # ---------------------------------------------------------------- timing and memory
@@ -322,6 +409,7 @@ def profile_model(model: nn.Module, name: str, target: str = "", seconds: float 
         torch.backends.cuda.matmul.allow_tf32 = False
         torch.backends.cudnn.allow_tf32 = False
     model = model.to(dev).eval()
+    notes = [UNTRAINED_CODEBOOK_NOTE] if fill_untrained_codebooks(model) else []
     params_sep, params_fe = split_params(model)
     mixture, lips = make_inputs(seconds, dev)
 
@@ -341,6 +429,7 @@ def profile_model(model: nn.Module, name: str, target: str = "", seconds: float 
         check_separator_output(model(mixture, lips), mixture, name)
 
     macs_sep, macs_fe, by_op, where = count_macs(model, seconds, device)
+    sep_1s, fe_1s = (macs_sep, macs_fe) if seconds == 1 else count_macs(model, 1.0, device)[:2]
     return ProfileResult(
         model=name, target=target, config=dict(getattr(model, "config", {}) or {}),
         seconds=float(seconds), device=dev.type, device_name=_device_name(dev),
@@ -356,7 +445,10 @@ def profile_model(model: nn.Module, name: str, target: str = "", seconds: float 
         latency_ms_lip_frontend_median=fe_median,
         peak_memory_mb=peak_mb, peak_memory_above_weights_mb=above_mb,
         peak_memory_kind=kind, peak_memory_note=note,
-        paper_note=PAPER_NOTES.get(name))
+        paper_note=PAPER_NOTES.get(name), visual_encoder=visual_encoder_name(model),
+        params_total=params_sep + params_fe, macs_total_g=(macs_sep + macs_fe) / 1e9,
+        macs_separator_1s_g=sep_1s / 1e9, macs_lip_frontend_1s_g=fe_1s / 1e9,
+        macs_total_1s_g=(sep_1s + fe_1s) / 1e9, notes=notes)
 
 
 def profile_separator(name: str | None, seconds: float = 2.0, device: str = "cpu",
@@ -382,7 +474,9 @@ def profile_separator(name: str | None, seconds: float = 2.0, device: str = "cpu
     path = None if checkpoint is None else Path(checkpoint)
     name = model_from_checkpoint(name, path)
     entry = separators.resolve(name)
-    model = load_separator(name, checkpoint=path, **config)
+    # Cost does not depend on the values of the weights: a release without its lip front-end
+    # is measured with the front-end's random initialisation.
+    model = load_separator(name, checkpoint=path, random_frontend=True, **config)
     result = profile_model(model, name=entry.name, target=entry.target, seconds=seconds,
                            device=device, runs=runs, warmup=warmup)
     if path is not None:

@@ -152,7 +152,10 @@ def evaluate(model: str | None, checkpoint: str | Path | None, data: str | Path,
         device = f"cuda:{info.local_rank}" if torch.cuda.is_available() else "cpu"
     device = resolve_device(device)  # a typo or an absent GPU: one line, before any work
     separator = load_separator(model, checkpoint=checkpoint,
-                               frontend_checkpoint=frontend_checkpoint, **config)
+                               frontend_checkpoint=frontend_checkpoint,
+                               random_frontend=random_init, **config)
+    random_frontend = (frontend_checkpoint is None
+                       and getattr(separator, "frontend_loaded", True) is False)
     if checkpoint is None and is_trainable(separator) and not random_init:
         raise AvssError(f"'{model}' has trainable weights but no --checkpoint was given; pass "
                         "--random-init to evaluate randomly initialised weights")
@@ -160,7 +163,7 @@ def evaluate(model: str | None, checkpoint: str | Path | None, data: str | Path,
     manifest = manifest_path(data, split)
     items = TargetSpeakerDataset(manifest, segment_s=None, lip_rows=lip_rows)
     options = {"split": split, "metrics": list(metrics), "lip_rows": lip_rows,
-               "random_init": checkpoint is None and is_trainable(separator),
+               "random_init": (checkpoint is None and is_trainable(separator)) or random_frontend,
                "config_overrides": config, "save_audio": save_audio,
                "world_size": info.world_size}
     stamp = evaluation_stamp(entry.target, checkpoint, frontend_checkpoint, manifest, items,

@@ -80,7 +80,8 @@ def build_separator(name_or_path: str, **config: Any):
 
 
 def load_separator(name_or_path: str, checkpoint: str | Path | None = None,
-                   frontend_checkpoint: str | Path | None = None, **config: Any):
+                   frontend_checkpoint: str | Path | None = None, *,
+                   random_frontend: bool = False, **config: Any):
     """Return a separator in eval mode, optionally with weights.
 
     Args:
@@ -88,7 +89,15 @@ def load_separator(name_or_path: str, checkpoint: str | Path | None = None,
         checkpoint: our checkpoint file (config + weights), or any format the class's
             `load_checkpoint` classmethod understands (e.g. an official state dict or zip).
         frontend_checkpoint: weights for the lip front-end alone (AV models only).
+        random_frontend: accept a checkpoint without lip front-end weights and no
+            `frontend_checkpoint` (the front-end keeps its random initialisation): for tests
+            and debugging only, never for results.
         **config: constructor arguments; override those stored in the checkpoint.
+
+    Raises:
+        AvssError: a checkpoint whose loader reports no front-end weights (``frontend_loaded``
+            is False, as for the official IIANet/CTCNet releases) without a
+            `frontend_checkpoint` and without `random_frontend`.
     """
     from avss_bench.models import checkpoints
 
@@ -115,6 +124,11 @@ def load_separator(name_or_path: str, checkpoint: str | Path | None = None,
         from avss_bench.models.lip_frontend import load_frontend_weights
 
         load_frontend_weights(frontend, Path(frontend_checkpoint))
+    elif getattr(model, "frontend_loaded", True) is False and not random_frontend:
+        raise AvssError("this checkpoint holds no lip front-end weights (the official releases "
+                        "ship the separation network only): give the LRW lip-reading front-end "
+                        "with --frontend-checkpoint (e.g. lrw_resnet18_mstcn_adamw_s3.pth.tar "
+                        "for IIANet) or, for debugging only, --random-frontend", checkpoint)
     return model.eval()
 
 

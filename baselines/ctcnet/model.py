@@ -256,6 +256,7 @@ class CTCNet(nn.Module):
             from avss_bench.models import load_frontend_weights
 
             load_frontend_weights(model.lip_frontend, frontend)
+        model.frontend_loaded = bool(frontend)  # `load_separator` requires the LRW file if not
         return model.eval()
 
 
