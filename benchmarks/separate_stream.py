@@ -1,0 +1,98 @@
+"""Peak memory and time of `avss-bench separate` on long videos (issue 17: streaming).
+
+Generates a long 1080p talking-heads video by looping a real split-screen clip
+(``../shared/data/videos/iianet_debate.mp4``, 1920x1080, two faces, 13.4 s) with its soundtrack,
+streamed to the encoder (the generator never holds the video either), then runs
+``separate_video`` (2 speakers, ``tiny-av`` at random init: the pipeline is measured, not the
+model) in a fresh process per length and reports that process's peak RSS (``ru_maxrss``) and
+wall time, with the per-stage timings from ``tracks.json``.
+
+    python benchmarks/separate_stream.py --minutes 1 5 --out /tmp/sep-bench [--no-video]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+SOURCE = ROOT.parent / "shared" / "data" / "videos" / "iianet_debate.mp4"
+LANDMARKER = ROOT.parent / "shared" / "data" / "models" / "face_landmarker.task"
+
+CHILD = """
+import json, resource, sys, time
+from avss_bench.separate.pipeline import separate_video
+video, out, landmarker, write = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4] == "1"
+start = time.perf_counter()
+result = separate_video(video, out, model="tiny-av", speakers=2, landmarker=landmarker,
+                        write_videos=write, quiet=True)
+print(json.dumps({"seconds": time.perf_counter() - start,
+                  "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                  "stages": result.timings}))
+"""
+
+
+def make_long_video(path: Path, minutes: float) -> None:
+    """Loop the source clip (video and audio) to ``minutes``, frame by frame."""
+    from avss_bench.io.audio import decode_audio
+    from avss_bench.io.video import FrameStream
+    from avss_bench.io.video_write import write_mp4_frames
+
+    if path.is_file():
+        return
+    stream = FrameStream(SOURCE)
+    total = int(round(minutes * 60 * 25))
+    audio = decode_audio(SOURCE)
+    audio = np.tile(audio, math.ceil(total * 640 / len(audio)))[: total * 640]
+
+    def frames():  # noqa: ANN202
+        emitted = 0
+        while emitted < total:
+            for frame in stream:
+                yield frame
+                emitted += 1
+                if emitted == total:
+                    return
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_mp4_frames(path, frames(), stream.width, stream.height, 25.0,
+                     audio.astype(np.float32), 16000, crf=28, preset="ultrafast")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--minutes", type=float, nargs="+", default=[1.0, 5.0])
+    parser.add_argument("--out", type=Path, default=Path("/tmp/avss-separate-stream"))
+    parser.add_argument("--no-video", action="store_true", help="skip the speaker_k.mp4 files")
+    args = parser.parse_args()
+    rows = []
+    for minutes in args.minutes:
+        video = args.out / f"debate_{minutes:g}min.mp4"
+        start = time.perf_counter()
+        make_long_video(video, minutes)
+        made = time.perf_counter() - start
+        run = subprocess.run(
+            [sys.executable, "-c", CHILD, str(video), str(args.out / f"sep_{minutes:g}"),
+             str(LANDMARKER), "0" if args.no_video else "1"],
+            check=True, capture_output=True, text=True)
+        row = json.loads(run.stdout.strip().splitlines()[-1])
+        row.update(minutes=minutes, generate_seconds=round(made, 1))
+        rows.append(row)
+        print(json.dumps(row), flush=True)
+    print("| video | peak RSS | wall time | stages (s) |")
+    print("|---|---|---|---|")
+    for row in rows:
+        stages = ", ".join(f"{k} {v:.0f}" for k, v in row["stages"].items())
+        print(f"| {row['minutes']:g} min 1080p | {row['peak_rss_mb'] / 1024:.2f} GB | "
+              f"{row['seconds']:.0f} s | {stages} |")
+
+
+if __name__ == "__main__":
+    main()
