@@ -136,3 +136,25 @@ def test_missing_wav_is_a_clear_error(corpus: Path, tmp_path: Path) -> None:
     with pytest.raises(AvssError, match=r"tr001.wav: cannot read audio"):
         train(load_config(None, [f"data.root={broken}", "data.segment_s=1.0",
                                  *TINY]), tmp_path / "run", quiet=True)
+
+
+class _ExtraChannelSeparator(torch.nn.Module):
+    """A plugin that breaks the contract: returns [B, 1, T] instead of [B, T]."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gain = torch.nn.Parameter(torch.ones(1))
+        self.config: dict = {}
+
+    def forward(self, mixture: torch.Tensor, lips: torch.Tensor | None = None) -> torch.Tensor:
+        return (self.gain * mixture).unsqueeze(1)
+
+
+def test_contract_broken_on_the_first_batch_stops_training(corpus: Path, tmp_path: Path) -> None:
+    """A [B, 1, T] output would broadcast in the loss and train silently; it stops at once."""
+    config = load_config(None, [f"data.root={corpus}", "data.segment_s=1.0",
+                                "data.batch_size=4", "optim.max_epochs=1",
+                                f"model.name={__name__}:_ExtraChannelSeparator"])
+    with pytest.raises(AvssError, match=r"returned shape \[4, 1, 16000\], expected \[B, T\]"):
+        train(config, tmp_path / "run", quiet=True)
+    assert not (tmp_path / "run" / "last.pt").exists()

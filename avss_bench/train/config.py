@@ -41,6 +41,9 @@ class DataConfig:
     preload: bool = False
     lip_augment: bool = True  # random 88 crop + flip on training lips
     dynamic_mixing: bool = False  # IIANet-style remixing of training sources every epoch
+    # lip crop height fed to the model: 88 (full crop) or 50 (the official IIANet loaders'
+    # [:, :50] slice its released weights were trained on)
+    lip_rows: int = 88
 
 
 @dataclass

@@ -42,6 +42,7 @@ from avss_bench.data.dataset import DynamicMixDataset, TargetSpeakerDataset
 from avss_bench.data.sampling import ContiguousShardSampler, GlobalBatchSampler
 from avss_bench.io.manifest import manifest_path
 from avss_bench.models.checkpoints import read_checkpoint, save_checkpoint
+from avss_bench.models.contract import check_separator_output
 from avss_bench.models.registry import build_separator
 from avss_bench.train.config import RunConfig, save_config
 from avss_bench.train.losses import negative
@@ -166,14 +167,16 @@ class Trainer:
             self.optimizer, mode="max", factor=config.optim.plateau_factor,
             patience=config.optim.plateau_patience)
         self.loss_fn = negative(config.optim.loss)
+        self.contract_checked = False
         root = Path(config.data.root)
         train_class = DynamicMixDataset if config.data.dynamic_mixing else TargetSpeakerDataset
         self.train_set = train_class(
             manifest_path(root, config.data.train_split), segment_s=config.data.segment_s,
-            train=config.data.lip_augment, preload=config.data.preload, seed=config.seed)
+            train=config.data.lip_augment, preload=config.data.preload, seed=config.seed,
+            lip_rows=config.data.lip_rows)
         self.valid_set = TargetSpeakerDataset(
             manifest_path(root, config.data.valid_split), segment_s=config.data.segment_s,
-            preload=config.data.preload)
+            preload=config.data.preload, lip_rows=config.data.lip_rows)
         self.train_set.check()
         self.valid_set.check()
         self.ddp_model: torch.nn.Module = self.model
@@ -331,6 +334,9 @@ class Trainer:
             target = batch["target"].to(self.device)
             with _autocast(self.config, self.device):
                 estimate = self.ddp_model(mixture, lips)
+            if not self.contract_checked:  # a [B, 1, T] output would broadcast in the loss
+                check_separator_output(estimate, mixture, self.config.model.name)
+                self.contract_checked = True
             loss = self.loss_fn(estimate.float(), target)
             if self._stop_code(not bool(torch.isfinite(loss)), None) == 1:
                 raise AvssError(f"loss became non-finite at step {self.step} "
