@@ -322,6 +322,12 @@ CASES: list[Case] = [
     _c("train-out-under-file", lambda k, o: ["train", "-r", "demo/iianet-demo", "--data",
                                              str(k.data), "--out", str(k.afile / "run"),
                                              "--quiet"], lambda k, o: str(k.afile)),
+    _c("train-bad-device", lambda k, o: ["train", "-r", "demo/iianet-demo", "--data",
+                                         str(k.data), "--out", str(o), "--device", "gpu0",
+                                         "--quiet"], "gpu0"),
+    _c("train-absent-cuda", lambda k, o: ["train", "-r", "demo/iianet-demo", "--data",
+                                          str(k.data), "--out", str(o), "--device", "cuda:7",
+                                          "--quiet"], "cuda:7"),
     # ----------------------------------------------------------------------- prepare
     _c("prepare-missing-root", lambda k, o: ["prepare", "lrs3", "--root", str(k.missing),
                                              "--out", str(o)], lambda k, o: str(k.missing)),

@@ -29,6 +29,7 @@ from tqdm import tqdm
 
 from avss_bench import __version__
 from avss_bench.core.atomic import write_torch
+from avss_bench.core.device import resolve_device
 from avss_bench.core.distributed import (
     DistInfo,
     any_rank,
@@ -146,7 +147,7 @@ class Trainer:
         self.info = init_distributed()
         if device is None:
             device = f"cuda:{self.info.local_rank}" if torch.cuda.is_available() else "cpu"
-        self.device = torch.device(device)
+        self.device = resolve_device(device)  # a typo or an absent GPU: one line, before work
         if config.data.root is None:
             raise AvssError("no data: set data.root in the recipe or pass --data DIR")
         if config.precision not in PRECISIONS:
