@@ -372,6 +372,12 @@ CASES: list[Case] = [
                                             "demo/nosuch", "--quiet"], "demo/nosuch"),
     _c("demo-workdir-under-file", lambda k, o: ["demo", "--workdir", str(k.afile / "w"),
                                                 "--quiet"], lambda k, o: str(k.afile)),
+    _c("demo-force-foreign-folder", lambda k, o: ["demo", "--workdir", str(k.raw_empty.parent),
+                                                  "--force", "--quiet"],
+       lambda k, o: str(k.raw_empty.parent)),
+    _c("demo-missing-landmarker", lambda k, o: ["demo", "--workdir", str(o), "--landmarker",
+                                                str(k.missing), "--quiet"],
+       lambda k, o: str(k.missing)),
 ]
 
 

@@ -234,6 +234,10 @@ def run_demo(workdir: Path, seed: int = 0, landmarker: Path | None = None, force
              mixtures: int = DEMO_MIXTURES, quiet: bool = False,
              echo: Callable[[str], None] = print) -> dict[str, Any]:
     """Run (or resume) the demo in `workdir`; returns options, timings and the table."""
+    if landmarker is not None:  # checked before minutes of corpus generation, not after
+        from avss_bench.lips.landmarker import resolve_landmarker_path
+
+        resolve_landmarker_path(landmarker, download=False)
     demo = DemoRun(Path(workdir), seed=seed, landmarker=landmarker, recipe=recipe, steps=steps,
                    mixtures=mixtures, quiet=quiet, echo=echo)
     claim_workdir(demo.workdir, demo.options(), force)
