@@ -79,7 +79,7 @@ def make_command(name: str) -> click.Command:
                        "and report.json.")
     @click.option("--landmarker", default=None, type=click.Path(dir_okay=False, path_type=Path),
                   help="MediaPipe face_landmarker.task (default: $AVSS_BENCH_LANDMARKER, "
-                       "the cache, or a download).")
+                       "the cache, or the model bundled with avss-bench).")
     @click.option("--seed", default=None, type=int, help="Seed of generated lists.")
     @click.option("--num-mixtures", default=None, metavar="tr=N,cv=N,tt=N",
                   help="Size of generated lists (default: the official sizes), or the first N "

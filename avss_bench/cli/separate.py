@@ -21,7 +21,8 @@ from avss_bench.cli._common import quiet_option
               help="Output folder  [default: separated/<video name>]")
 @click.option("--landmarker", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="MediaPipe face_landmarker.task (default: $AVSS_BENCH_LANDMARKER, the cache, "
-                   "else downloaded); its face detector does the tracking.")
+                   "else the model bundled with avss-bench); its face detector does the "
+                   "tracking.")
 @click.option("--chunk-seconds", default=4.0, type=click.FloatRange(min=0.08),
               help="Separation window (50% overlap-add), bounds memory on long videos.")
 @click.option("--device", default=None, help="cpu, cuda, ... (default: cuda if present).")
