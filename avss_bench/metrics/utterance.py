@@ -14,12 +14,16 @@ import numpy as np
 
 from avss_bench.core.constants import DEFAULT_METRICS
 from avss_bench.metrics.bss_eval import FILTER_LENGTH, ReferenceSet
+from avss_bench.metrics.dnsmos import KEYS as DNSMOS_KEYS
+from avss_bench.metrics.dnsmos import dnsmos
 from avss_bench.metrics.perceptual import MetricError, estoi, pesq, stoi
 from avss_bench.metrics.si_snr import EPS, best_permutation, si_snr, si_snr_matrix
 
-METRICS = ("si_snr", "sdr", "pesq", "stoi", "estoi")
+METRICS = ("si_snr", "sdr", "pesq", "stoi", "estoi", "dnsmos")
 #: metrics reported with an improvement over the mixture (``<metric>_i``)
 IMPROVED = ("si_snr", "sdr")
+#: metrics reported under several keys (DNSMOS: SIG, BAK, OVRL of the estimate; no reference)
+EXPANDED = {"dnsmos": DNSMOS_KEYS}
 
 
 def output_keys(metrics: Sequence[str]) -> list[str]:
@@ -27,7 +31,7 @@ def output_keys(metrics: Sequence[str]) -> list[str]:
     keys = []
     for name in METRICS:
         if name in metrics:
-            keys.append(name)
+            keys.extend(EXPANDED.get(name, (name,)))
             if name in IMPROVED:
                 keys.append(f"{name}_i")
     return keys
@@ -114,7 +118,8 @@ def score_utterance(
         references: clean sources; targets are reported in this order.
         mixture: the unprocessed mixture (for the improvements).
         sample_rate: Hz. PESQ is wide-band at 16 kHz, narrow-band at 8 kHz, NaN elsewhere.
-        metrics: any of ``si_snr, sdr, pesq, stoi, estoi``.
+        metrics: any of ``si_snr, sdr, pesq, stoi, estoi, dnsmos`` (DNSMOS is reference-free:
+            ``dnsmos_sig``, ``dnsmos_bak``, ``dnsmos_ovrl`` of the assigned estimate).
         permute: choose the estimate for each reference by maximal mean SI-SNR; else
             estimate j is the estimate of reference j.
         baseline: precomputed :func:`mixture_baseline` for these references (not recomputed).
@@ -193,6 +198,14 @@ def score_utterance(
             except MetricError as err:
                 targets[j][name] = float("nan")
                 targets[j][f"{name}_error"] = str(err)
+    if "dnsmos" in metrics:
+        for j in valid:
+            try:
+                targets[j].update(dnsmos(ests[perm[j]], sample_rate))
+            except MetricError as err:
+                for key in DNSMOS_KEYS:
+                    targets[j][key] = float("nan")
+                    targets[j][f"{key}_error"] = str(err)
     for name in (n_ for n_ in IMPROVED if n_ in metrics):
         for j in valid:
             base = float(baseline[name][j])
