@@ -41,12 +41,19 @@ from avss_bench.cli._common import quiet_option
 @click.option("--overwrite", is_flag=True,
               help="Start over in a folder holding another evaluation (removes its results, "
                    "examples and profile.json).")
+@click.option("--visual-condition", default=None,
+              help="Damage the lips (robustness): zero:K / freeze:K (K % of frames black or "
+                   "frozen), offset:K (frames, + delays the video), lowres:P (P x P pixels), "
+                   "fps:R (held frames at R fps). Seeded; recorded in summary.json.")
+@click.option("--visual-seed", type=click.IntRange(0), default=0,
+              help="Seed of the visual condition's random draws.")
 @click.option("--device", default=None, help="cpu, cuda, ... (default: cuda if present).")
 @quiet_option
 def command(model: str | None, checkpoint: Path | None, frontend_checkpoint: Path | None,
             data: Path, split: str, out: Path, save_audio: int, metrics: str,
             dataset_name: str | None, name: str | None, lip_rows: int, random_init: bool,
-            overwrite: bool, device: str | None, quiet: bool) -> None:
+            overwrite: bool, visual_condition: str | None, visual_seed: int,
+            device: str | None, quiet: bool) -> None:
     """Separate every (mixture, target speaker) of a split at full length and score it.
 
     Writes OUT/results.csv (one row per target) and OUT/summary.json (mean, 95% CI, failures,
@@ -60,6 +67,7 @@ def command(model: str | None, checkpoint: Path | None, frontend_checkpoint: Pat
       avss-bench evaluate --model mixture --data data/lrs2 --out results/mixture
       avss-bench evaluate -c runs/mine/best.pt -d data/lrs2 --name "MyNet (ours)"
       avss-bench evaluate -m iianet -c IIANet_LRS2.zip -d data/lrs2 --lip-rows 50
+      avss-bench evaluate -c best.pt -d data/lrs2 --visual-condition zero:30 -o res/zero30
     """
     from avss_bench.evaluate.run import evaluate
 
@@ -67,6 +75,7 @@ def command(model: str | None, checkpoint: Path | None, frontend_checkpoint: Pat
                        metrics=tuple(m.strip() for m in metrics.split(",") if m.strip()),
                        frontend_checkpoint=frontend_checkpoint, device=device, quiet=quiet,
                        dataset=dataset_name, lip_rows=lip_rows, random_init=random_init,
-                       name=name, overwrite=overwrite)
+                       name=name, overwrite=overwrite, visual_condition=visual_condition,
+                       visual_seed=visual_seed)
     if summary and not quiet:
         click.echo(json.dumps(summary["metrics"], indent=2))

@@ -24,6 +24,7 @@ from torch.utils.data import Dataset
 
 from avss_bench.core.constants import LIP_CROP, LIP_MEAN, LIP_STD, SAMPLE_RATE, VIDEO_FPS
 from avss_bench.core.errors import AvssError
+from avss_bench.data.visual_conditions import VisualCondition, apply_condition
 from avss_bench.io.audio import read_audio, wav_info
 from avss_bench.io.manifest import read_manifest, resolve_path
 
@@ -124,6 +125,8 @@ class TargetSpeakerDataset(Dataset):
             augmentation of an item does not depend on which process or worker loads it).
         lip_rows: height of the lip crop (88; 50 = the official IIANet loaders' slice).
         preload_limit_mb: the most `preload` may hold.
+        visual_condition: damage applied to each item's raw lip crops (robustness tests;
+            `data.visual_conditions`), seeded by the condition's seed and the item index.
 
     Each item is a dict with `mixture` [T], `target` [T], `lips` [1, F, 88, 88],
     `mixture_id`, `target_name`.
@@ -131,7 +134,8 @@ class TargetSpeakerDataset(Dataset):
 
     def __init__(self, manifest: str | Path, segment_s: float | None = 2.0, train: bool = False,
                  preload: bool = False, seed: int = 0, lip_rows: int = LIP_CROP,
-                 preload_limit_mb: float = PRELOAD_LIMIT_MB) -> None:
+                 preload_limit_mb: float = PRELOAD_LIMIT_MB,
+                 visual_condition: VisualCondition | None = None) -> None:
         self.manifest = Path(manifest)
         frame = read_manifest(self.manifest)
         self.items: list[TargetItem] = []
@@ -149,6 +153,7 @@ class TargetSpeakerDataset(Dataset):
         if not 1 <= lip_rows <= LIP_CROP:
             raise AvssError(f"lip rows must be in 1..{LIP_CROP}, got {lip_rows}", self.manifest)
         self.lip_rows = lip_rows
+        self.visual_condition = visual_condition
         self._cache: dict[Path, np.ndarray] | None = None
         if preload:
             self._preload(preload_limit_mb)
@@ -230,6 +235,7 @@ class TargetSpeakerDataset(Dataset):
             lips = fit_length(lips, frames)
         else:
             lips = fit_length(lips, round(mixture.shape[0] / SAMPLE_RATE * VIDEO_FPS))
+        lips = apply_condition(lips, self.visual_condition, index)
         item = self.items[index]
         return {
             "mixture": torch.from_numpy(np.ascontiguousarray(mixture)),

@@ -36,6 +36,7 @@ from avss_bench.core.errors import AvssError
 from avss_bench.core.provenance import provenance
 from avss_bench.data.dataset import TargetSpeakerDataset
 from avss_bench.data.sampling import shard_range
+from avss_bench.data.visual_conditions import parse_condition
 from avss_bench.evaluate import stamp as stamps
 from avss_bench.io.manifest import canonical_split, manifest_path
 from avss_bench.metrics.utterance import output_keys
@@ -120,7 +121,8 @@ def evaluate(model: str | None, checkpoint: str | Path | None, data: str | Path,
              metrics: tuple[str, ...] = DEFAULT_METRICS, frontend_checkpoint: str | None = None,
              device: str | None = None, quiet: bool = False, dataset: str | None = None,
              lip_rows: int = LIP_CROP, random_init: bool = False, name: str | None = None,
-             overwrite: bool = False, **config: Any) -> dict[str, Any]:
+             overwrite: bool = False, visual_condition: str | None = None,
+             visual_seed: int = 0, **config: Any) -> dict[str, Any]:
     """Separate and score every target of `split`; returns the summary written to summary.json.
 
     Args:
@@ -134,6 +136,8 @@ def evaluate(model: str | None, checkpoint: str | Path | None, data: str | Path,
         name: display name of the row in tables (default: the model's).
         overwrite: remove this folder's earlier evaluation outputs instead of refusing a
             folder stamped by another evaluation.
+        visual_condition: damage the lips (`kind:value`, data.visual_conditions), seeded by
+            `visual_seed`; recorded in the stamp and summary, and in the default dataset label.
     """
     from avss_bench.metrics import score_utterance, summarize
 
@@ -161,11 +165,16 @@ def evaluate(model: str | None, checkpoint: str | Path | None, data: str | Path,
                         "--random-init to evaluate randomly initialised weights")
     separator = separator.to(device)
     manifest = manifest_path(data, split)
-    items = TargetSpeakerDataset(manifest, segment_s=None, lip_rows=lip_rows)
+    condition = None if visual_condition is None else parse_condition(visual_condition,
+                                                                     visual_seed)
+    items = TargetSpeakerDataset(manifest, segment_s=None, lip_rows=lip_rows,
+                                 visual_condition=condition)
     options = {"split": split, "metrics": list(metrics), "lip_rows": lip_rows,
                "random_init": (checkpoint is None and is_trainable(separator)) or random_frontend,
                "config_overrides": config, "save_audio": save_audio,
                "world_size": info.world_size}
+    if condition is not None:  # absent for clean runs, so their stamps stay as they were
+        options["visual_condition"] = condition.as_dict()
     stamp = evaluation_stamp(entry.target, checkpoint, frontend_checkpoint, manifest, items,
                              options)
     if info.is_main:  # rank 0 alone judges and clears the folder; the others wait for it
@@ -229,7 +238,9 @@ def evaluate(model: str | None, checkpoint: str | Path | None, data: str | Path,
     summary = {
         "model": model, "model_target": entry.target, "name": name,
         "split": split, "data": str(Path(data).resolve()),
-        "dataset": dataset or corpus_name(Path(data), split),
+        "dataset": dataset or (corpus_name(Path(data), split)
+                              + ("" if condition is None else f" [{condition.spec}]")),
+        "visual_condition": None if condition is None else condition.as_dict(),
         "num_targets": len(frame), "metrics": summarize(frame, metrics_of(fields)),
         "checkpoint": None if checkpoint is None else str(checkpoint),
         "checkpoint_sha256": stamp["checkpoint_sha256"],
