@@ -19,7 +19,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from avss_bench.models import AvssError
+from avss_bench.models import AvssError, as_batch, fit_state_dict, key_listing
 from ctcnet.blocks import (
     AudioSubnetwork,
     Conv1d,
@@ -165,7 +165,7 @@ class CTCNet(nn.Module):
 
     def separate(self, mixture: torch.Tensor, video_embedding: torch.Tensor) -> torch.Tensor:
         """The separation network alone, on a precomputed lip embedding [B, 512, F]."""
-        wav = _as_batch(mixture)
+        wav = as_batch(mixture)
         if video_embedding.ndim != 3 or video_embedding.shape[0] != wav.shape[0]:
             raise ValueError(f"video_embedding must be [B={wav.shape[0]}, C, F], got "
                              f"{list(video_embedding.shape)}")
@@ -204,19 +204,7 @@ class CTCNet(nn.Module):
         if len(present) == 1:
             for key in FILTERBANK_KEYS:
                 state[key] = state[present[0]]
-        expected = self.separation_state_dict()
-        for key, value in expected.items():
-            if key.endswith("num_batches_tracked") and key not in state:
-                state[key] = torch.zeros_like(value)
-        missing = [k for k in expected if k not in state]
-        unexpected = [k for k in state if k not in expected]
-        if missing or unexpected:
-            raise AvssError(f"{source} does not fit CTCNet: {_listing('missing', missing)}, "
-                            f"{_listing('unexpected', unexpected)}")
-        wrong = [f"{k}: {list(state[k].shape)} != {list(v.shape)}"
-                 for k, v in expected.items() if state[k].shape != v.shape]
-        if wrong:
-            raise AvssError(f"{source}: wrongly shaped tensors (config mismatch?): {wrong[:8]}")
+        state = fit_state_dict(state, self.separation_state_dict(), "CTCNet", source)
         result = self.load_state_dict(state, strict=False)
         leftover = [k for k in result.missing_keys if not k.startswith("lip_frontend.")]
         if leftover or result.unexpected_keys:  # pragma: no cover - guarded above
@@ -266,19 +254,8 @@ def _build_lip_frontend() -> nn.Module:
     return freeze(LipFrontend(frozen_bn=True))
 
 
-def _as_batch(mixture: torch.Tensor) -> torch.Tensor:
-    if mixture.ndim == 1:
-        return mixture.unsqueeze(0)
-    if mixture.ndim == 3 and mixture.shape[1] == 1:
-        return mixture[:, 0]
-    if mixture.ndim != 2:
-        raise ValueError(f"mixture must be [B, T], got {list(mixture.shape)}")
-    return mixture
 
 
-def _listing(what: str, keys: list[str]) -> str:
-    more = f" ... (+{len(keys) - 10})" if len(keys) > 10 else ""
-    return f"{len(keys)} {what} key(s) {keys[:10]}{more}"
 
 
 # ---------------------------------------------------------------- official formats
@@ -375,7 +352,7 @@ def split_checkpoint(payload: Any, source: str = "checkpoint"
         else:
             unexpected.append(key)
     if unexpected:
-        raise AvssError(f"{source} does not fit CTCNet: {_listing('unexpected', unexpected)}")
+        raise AvssError(f"does not fit CTCNet: {key_listing('unexpected', unexpected)}", source)
     if not separator:
         raise AvssError(f"{source}: no CTCNet weights found (expected keys under encoder.*, "
                         "masker.*, decoder.* or audio_model.*)")

@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from avss_bench.models import AvssError
+from avss_bench.models import AvssError, as_batch, fit_state_dict
 from dolphin.blocks import AVFModule, ConvNormAct, Separator, UConvBlock
 from dolphin.video import DEFAULT_LAYERS, VideoEncoder
 
@@ -216,7 +216,7 @@ class Dolphin(nn.Module):
 
     def separate(self, mixture: torch.Tensor, video_features: torch.Tensor) -> torch.Tensor:
         """Everything after the video encoder, on its output `[B, F, 3872]`."""
-        wav = _as_batch(mixture)
+        wav = as_batch(mixture)
         if wav.shape[-1] < self.kernel:
             raise ValueError(f"mixture shorter than the encoder kernel ({self.kernel} samples)")
         if video_features.ndim != 3 or video_features.shape[0] != wav.shape[0]:
@@ -239,20 +239,7 @@ class Dolphin(nn.Module):
             AvssError: missing, unexpected or wrongly shaped keys, or an uninitialised
                 codebook (`initted` = 0), in one line naming `source`.
         """
-        state = dict(state)
-        expected = self.state_dict()
-        for key, value in expected.items():
-            if key.endswith("num_batches_tracked") and key not in state:
-                state[key] = torch.zeros_like(value)
-        missing = [k for k in expected if k not in state]
-        unexpected = [k for k in state if k not in expected]
-        if missing or unexpected:
-            raise AvssError(f"does not fit Dolphin: {_listing('missing', missing)}, "
-                            f"{_listing('unexpected', unexpected)}", source)
-        wrong = [f"{k}: {list(state[k].shape)} != {list(v.shape)}"
-                 for k, v in expected.items() if state[k].shape != v.shape]
-        if wrong:
-            raise AvssError(f"wrongly shaped tensors (config mismatch?): {wrong[:6]}", source)
+        state = fit_state_dict(state, self.state_dict(), "Dolphin", source)
         initted = [k for k in state if k.endswith("_codebook.initted")]
         if any(not bool(state[k].flatten()[0]) for k in initted):
             raise AvssError("the video codebook is not initialised (initted = 0): not trained "
@@ -345,19 +332,8 @@ def count_parameters(model: Dolphin) -> dict[str, int]:
     return {"separator": total - video, "video_encoder": video, "with_video_encoder": total}
 
 
-def _as_batch(mixture: torch.Tensor) -> torch.Tensor:
-    if mixture.ndim == 1:
-        return mixture.unsqueeze(0)
-    if mixture.ndim == 3 and mixture.shape[1] == 1:
-        return mixture[:, 0]
-    if mixture.ndim != 2:
-        raise ValueError(f"mixture must be [B, T], got {list(mixture.shape)}")
-    return mixture
 
 
-def _listing(what: str, keys: list[str]) -> str:
-    more = f" ... (+{len(keys) - 6})" if len(keys) > 6 else ""
-    return f"{len(keys)} {what} key(s) {keys[:6]}{more}"
 
 
 # ---------------------------------------------------------------- official formats

@@ -18,7 +18,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from avss_bench.models import AvssError
+from avss_bench.models import AvssError, as_batch, fit_state_dict, key_listing
 from rtfsnet.blocks import (
     AttentionFusionCell,
     ConvNormAct,
@@ -246,7 +246,7 @@ class RTFSNet(nn.Module):
 
     def separate(self, mixture: torch.Tensor, embedding: torch.Tensor) -> torch.Tensor:
         """The separation network alone, on a precomputed lip embedding `[B, 512, F]`."""
-        wav = _as_batch(mixture)
+        wav = as_batch(mixture)
         if embedding.ndim != 3 or embedding.shape[0] != wav.shape[0]:
             raise ValueError(f"embedding must be [B={wav.shape[0]}, C, F], got "
                              f"{list(embedding.shape)}")
@@ -276,19 +276,7 @@ class RTFSNet(nn.Module):
             AvssError: missing, unexpected or wrongly shaped keys (one line, naming `source`).
         """
         state = {k: v for k, v in state.items() if not k.startswith("lip_frontend.")}
-        expected = self.separation_state_dict()
-        for key, value in expected.items():
-            if key.endswith("num_batches_tracked") and key not in state:
-                state[key] = torch.zeros_like(value)
-        missing = [k for k in expected if k not in state]
-        unexpected = [k for k in state if k not in expected]
-        if missing or unexpected:
-            raise AvssError(f"does not fit RTFSNet: {_listing('missing', missing)}, "
-                            f"{_listing('unexpected', unexpected)}", source)
-        wrong = [f"{k}: {list(state[k].shape)} != {list(v.shape)}"
-                 for k, v in expected.items() if state[k].shape != v.shape]
-        if wrong:
-            raise AvssError(f"wrongly shaped tensors (config mismatch?): {wrong[:6]}", source)
+        state = fit_state_dict(state, self.separation_state_dict(), "RTFSNet", source)
         self.load_state_dict(state, strict=False)
         return self
 
@@ -345,19 +333,8 @@ def _build_lip_frontend(freeze_frontend: bool) -> nn.Module:
     return freeze(frontend) if freeze_frontend else frontend
 
 
-def _as_batch(mixture: torch.Tensor) -> torch.Tensor:
-    if mixture.ndim == 1:
-        return mixture.unsqueeze(0)
-    if mixture.ndim == 3 and mixture.shape[1] == 1:
-        return mixture[:, 0]
-    if mixture.ndim != 2:
-        raise ValueError(f"mixture must be [B, T], got {list(mixture.shape)}")
-    return mixture
 
 
-def _listing(what: str, keys: list[str]) -> str:
-    more = f" ... (+{len(keys) - 6})" if len(keys) > 6 else ""
-    return f"{len(keys)} {what} key(s) {keys[:6]}{more}"
 
 
 # ---------------------------------------------------------------- official formats
@@ -415,7 +392,8 @@ def split_checkpoint(payload: Any, source: str = "checkpoint"
         else:
             unexpected.append(key)
     if unexpected:
-        raise AvssError(f"does not fit RTFSNet: {_listing('unexpected', unexpected)}", source)
+        raise AvssError(f"does not fit RTFSNet: {key_listing('unexpected', unexpected)}",
+                        source)
     if not separator:
         raise AvssError("no RTFS-Net weights found (expected encoder.*, refinement_module.*, "
                         "... or audio_model.*)", source)
