@@ -158,3 +158,23 @@ def test_contract_broken_on_the_first_batch_stops_training(corpus: Path, tmp_pat
     with pytest.raises(AvssError, match=r"returned shape \[4, 1, 16000\], expected \[B, T\]"):
         train(config, tmp_path / "run", quiet=True)
     assert not (tmp_path / "run" / "last.pt").exists()
+
+
+def test_cosine_schedule_warms_up_then_decays_to_the_floor(corpus: Path) -> None:
+    from avss_bench.train.loop import make_scheduler
+
+    config = _config(corpus, "optim.schedule=cosine", "optim.max_steps=10",
+                     "optim.warmup_steps=2", "optim.cosine_floor=0.1", "optim.lr=1.0")
+    param = torch.nn.Parameter(torch.zeros(1))
+    optimizer = torch.optim.SGD([param], lr=1.0)
+    scheduler = make_scheduler(config, optimizer)
+    lrs = []
+    for _ in range(10):
+        lrs.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        scheduler.step()
+    lrs.append(optimizer.param_groups[0]["lr"])
+    assert lrs[:4] == pytest.approx([0.5, 1.0, 1.0, 0.1 + 0.9 * (1 + np.cos(np.pi / 8)) / 2])
+    assert lrs[-1] == pytest.approx(0.1) and all(np.diff(lrs[1:]) <= 1e-12)
+    with pytest.raises(AvssError, match="needs optim.max_steps"):
+        make_scheduler(_config(corpus, "optim.schedule=cosine"), optimizer)

@@ -52,6 +52,13 @@ class OptimConfig:
     lr: float = 1e-3
     weight_decay: float = 0.0
     grad_clip: float = 5.0
+    # learning-rate schedule: "plateau" (the official recipes: halve after `plateau_patience`
+    # epochs without a better validation score) or "cosine" (per step, from lr to
+    # lr * cosine_floor over `max_steps`, after `warmup_steps` of linear warm-up; needs
+    # max_steps: a fixed-budget run such as the demo)
+    schedule: str = "plateau"
+    warmup_steps: int = 0
+    cosine_floor: float = 0.05
     plateau_factor: float = 0.5
     plateau_patience: int = 10
     early_stop_patience: int = 20

@@ -80,6 +80,27 @@ def set_rng_state(state: dict[str, Any]) -> None:
 STOPS = {1: "non_finite_loss", 2: "time_budget", 3: "max_steps", 4: "early_stopping"}
 
 
+def make_scheduler(config: RunConfig, optimizer: torch.optim.Optimizer) -> Any:
+    """The learning-rate schedule `optim.schedule` names (see `OptimConfig`)."""
+    opt = config.optim
+    if opt.schedule == "plateau":
+        return torch.optim.lr_scheduler.ReduceLROnPlateau(
+            optimizer, mode="max", factor=opt.plateau_factor, patience=opt.plateau_patience)
+    if opt.schedule != "cosine":
+        raise AvssError(f"unknown optim.schedule '{opt.schedule}' (plateau, cosine)")
+    if not opt.max_steps:
+        raise AvssError("optim.schedule=cosine needs optim.max_steps (the length of the decay)")
+    total, warmup, floor = opt.max_steps, max(0, opt.warmup_steps), opt.cosine_floor
+
+    def factor(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        progress = min(1.0, (step - warmup) / max(1, total - warmup))
+        return floor + (1.0 - floor) * 0.5 * (1.0 + math.cos(math.pi * progress))
+
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
 def trainable_parameters(model: torch.nn.Module) -> list[torch.nn.Parameter]:
     """Parameters the optimizer receives (a frozen lip front-end is left out)."""
     return [p for p in model.parameters() if p.requires_grad]
@@ -164,9 +185,7 @@ class Trainer:
         if not self.params:
             raise AvssError(f"separator '{config.model.name}' has no trainable parameters")
         self.optimizer = make_optimizer(config, self.params)
-        self.scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
-            self.optimizer, mode="max", factor=config.optim.plateau_factor,
-            patience=config.optim.plateau_patience)
+        self.scheduler = make_scheduler(config, self.optimizer)
         self.loss_fn = negative(config.optim.loss)
         self.contract_checked = False
         root = Path(config.data.root)
@@ -350,6 +369,8 @@ class Trainer:
                 torch.nn.utils.clip_grad_norm_(self.params, self.config.optim.grad_clip)
             self.scaler.step(self.optimizer)
             self.scaler.update()
+            if self.config.optim.schedule == "cosine":
+                self.scheduler.step()
             self.step += 1
             self.batch_in_epoch += 1
             total += float(loss.detach()) * mixture.shape[0]
@@ -391,7 +412,8 @@ class Trainer:
                     self._best_without_bookkeeping()
                 break
             valid = evaluate_loss(self.ddp_model, self._valid_loader(), self.device, self.info)
-            self.scheduler.step(valid)
+            if self.config.optim.schedule == "plateau":
+                self.scheduler.step(valid)
             self.epoch += 1
             self.batch_in_epoch, self.epoch_sums = 0, (0.0, 0)
             improved = valid > self.best
