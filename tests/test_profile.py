@@ -177,3 +177,58 @@ def test_profile_checks_the_separator_contract() -> None:
     with pytest.raises(AvssError, match=r"separator 'chan' broke the Separator contract: "
                                         r"returned shape \[1, 1, 1600\], expected \[B, T\]"):
         profile_model(_Channel(), name="chan", seconds=0.1, runs=0)
+
+
+# ---------------------------------------------------------------- both conventions, per 1 s
+REFERENCE = SHARED / "data" / "reference"
+
+
+@pytest.mark.slow  # RTFS-Net's SRU cannot run on `meta`: counted on real tensors (60-300 s)
+@pytest.mark.parametrize("repeats", [4, 12])
+def test_rtfsnet_both_conventions_match_the_official_counts(repeats: int) -> None:
+    numbers = json.loads((REFERENCE / f"rtfsnet{repeats}" / "numbers.json").read_text())
+    model = build_separator("rtfsnet", repeats=repeats)
+    result = profile_model(model, name="rtfsnet", seconds=2, runs=0)
+    official = numbers["macs_flopcounter_2s"]["separation_network"]
+    assert abs(result.macs_separator / official - 1) <= 0.005  # the paper's 21.9 / 56.4 G
+    assert result.params_separator == 740_210 and result.params_total == 740_210 + 11_186_688
+    one = numbers["macs_flopcounter_1s"]
+    assert abs(result.macs_separator_1s_g * 1e9 / one["separation_network"] - 1) <= 0.005
+    assert abs(result.macs_lip_frontend_1s_g * 1e9 / one["video_encoder"] - 1) <= 0.005
+    assert result.macs_total_1s_g == pytest.approx(
+        result.macs_separator_1s_g + result.macs_lip_frontend_1s_g)
+    assert result.visual_encoder == "lip_frontend, LipFrontend"
+
+
+def test_cli_dolphin_prints_both_conventions() -> None:
+    numbers = json.loads((REFERENCE / "dolphin" / "numbers.json").read_text())
+    result = CliRunner().invoke(main, ["profile", "--model", "dolphin", "--seconds", "1",
+                                       "--runs", "0", "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    params = numbers["params"]
+    assert data["params_separator"] == params[
+        "all_but_video_encoder (audio path + video adapter pre_v1/video_blocks/modalfuse)"]
+    assert data["params_total"] == params["total"] == 7_000_448
+    flops = numbers["macs_flopcounter_1s"]
+    assert data["macs_lip_frontend_1s_g"] * 1e9 == pytest.approx(flops["video_encoder_alone"],
+                                                                 rel=1e-6)
+    assert data["macs_total_1s_g"] * 1e9 == pytest.approx(flops["total"], rel=1e-6)
+    assert data["visual_encoder"].startswith("video_encoder = lip_frontend")
+    from avss_bench.evaluate.profile import ProfileResult
+
+    text = ProfileResult(**data).format_human()
+    assert "separator only (without the visual encoder): 6.219 M params, 49.62 G MACs" in text
+    assert "with the visual encoder (video_encoder = lip_frontend, VideoEncoder): 7.000 M " \
+           "params, 52.83 G MACs" in text
+    assert "6.22 M / 8.51 G" in text and "7.00 M / 10.89 G" in text  # the paper's figures
+    assert "torch.utils.flop_counter" in text
+
+
+def test_per_second_figures_are_counted_at_one_second_not_scaled() -> None:
+    model = _NoConfig()
+    two = profile_model(model, name="noconfig", seconds=0.2, runs=0)
+    assert two.macs_separator_1s_g * 1e9 == 16000 * (4 * 3 + 4)
+    assert two.macs_lip_frontend_1s_g * 1e9 == 2 * 25 * 88 * 88
+    assert two.macs_total_1s_g * 1e9 == 16000 * 16 + 2 * 25 * 88 * 88
+    assert two.params_total == 16 + 5 + 4 and two.visual_encoder == "lip_frontend, Conv3d"

@@ -19,7 +19,8 @@ What is measured, for one input of `seconds` of audio (16 kHz) and its lips (25 
   its VQ codebook lookup needs values), else everything on real tensors.
 * **Per 1 s**: Params and MACs in both conventions the papers use, counted again at 1 s of
   input (not scaled: Dolphin's time transforms grow with the square of the length):
-  separator only (without the visual encoder) and with the visual encoder.* **Latency**: wall-clock median of `runs` timed forward passes `model(mixture, lips)` (front-end
+  separator only (without the visual encoder) and with the visual encoder.
+* **Latency**: wall-clock median of `runs` timed forward passes `model(mixture, lips)` (front-end
   included) after `warmup` untimed ones, under `torch.inference_mode`, plus the front-end alone.
 * **Peak memory**: CUDA `max_memory_allocated` during one forward (weights included, and the
   part above the weights); on CPU the growth of the process's peak resident set (`ru_maxrss`)
