@@ -26,6 +26,7 @@ VERBS: dict[str, str] = {
     "evaluate": "Separate and score every target of a prepared split.",
     "profile": "Params, MACs and latency of a separator.",
     "table": "Build the leaderboard table from evaluation and profile results.",
+    "report": "Write the results as a static site: leaderboard, plots, audio examples.",
     "separate": "Separate each visible speaker's voice in a video.",
     "models": "List every registered separator.",
 }

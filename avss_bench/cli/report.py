@@ -1,0 +1,34 @@
+"""`avss-bench report`: evaluation results as a static site to open in a browser."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+
+@click.command(context_settings={"show_default": True})
+@click.argument("results", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="The site folder: index.html, figures/, examples/.")
+@click.option("--example", "example_ids", multiple=True,
+              help="Also show this mixture (ID) or target (ID_s1); repeatable.")
+@click.option("--title", default="avss-bench results", help="The page title.")
+def command(results: tuple[Path, ...], out: Path, example_ids: tuple[str, ...],
+            title: str) -> None:
+    """Write a static site of RESULTS folders (searched for summary.json) into --out.
+
+    The leaderboard per dataset (mean ± 95% CI, failures, Params/MACs/latency, published rows
+    beside ours, sortable, each row's provenance one click away), the Pareto plot, each
+    metric's per-target distribution, and an example browser (best, median and worst SI-SNRi
+    of the first result, plus --example ids) with audio players, spectrograms and lip ROIs.
+    Open OUT/index.html from disk; no server or network is needed.
+
+    \b
+      avss-bench report results/ --out site/
+      avss-bench report results/iianet results/ctcnet --out site/ --example tt000
+    """
+    from avss_bench.report import build_report
+
+    index = build_report(list(results), out, list(example_ids), title)
+    click.echo(f"report -> {index}")

@@ -1,0 +1,144 @@
+"""`avss-bench report`: the static site, checked in a real browser (headless Chromium).
+
+Two demo-size evaluations (a small TinyAV checkpoint and the unprocessed mixture) on a
+synthetic prepared corpus; the site is rendered by Chromium from disk, and the rendered DOM
+and screenshots are checked: one table row per result, every image and sound a file that
+exists, no console error, a non-blank page at desktop and phone widths, under 2 MB of HTML.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+from html.parser import HTMLParser
+from pathlib import Path
+
+import matplotlib.image
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+from click.testing import CliRunner
+
+from avss_bench.cli import main
+from avss_bench.core.errors import AvssError
+from avss_bench.evaluate.run import evaluate
+from avss_bench.models.checkpoints import save_checkpoint
+from avss_bench.models.separators.tiny import TinyAVSeparator
+from avss_bench.report import build_report
+
+sys.path.insert(0, str(Path(__file__).parent))
+from synthetic import make_prepared_corpus  # noqa: E402
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
+         "--allow-file-access-from-files", "--enable-logging=stderr", "--v=0"]
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("report")
+    corpus = make_prepared_corpus(root / "corpus", {"tt": 4}, seconds=1.0)
+    torch.manual_seed(0)
+    checkpoint = root / "tiny.pt"
+    save_checkpoint(TinyAVSeparator(enc_channels=16, hidden=32, num_blocks=2, repeats=1,
+                                    video_channels=8), checkpoint, "tiny-av")
+    evaluate("tiny-av", checkpoint, corpus, out_dir=root / "results" / "tiny",
+             metrics=("si_snr", "sdr", "stoi"), save_audio=8, quiet=True)
+    evaluate("mixture", None, corpus, out_dir=root / "results" / "mixture",
+             metrics=("si_snr", "sdr", "stoi"), save_audio=8, quiet=True)
+    return root / "results"
+
+
+@pytest.fixture(scope="module")
+def site(results: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("site") / "site"
+    result = CliRunner().invoke(main, ["report", str(results / "tiny"),
+                                       str(results / "mixture"), "--out", str(out),
+                                       "--example", "tt001_s2"])
+    assert result.exit_code == 0, result.output
+    return out
+
+
+class _Assets(HTMLParser):
+    """Collects what the rendered DOM links and the leaderboard rows."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.srcs: list[tuple[str, str]] = []
+        self.rows: list[str] = []
+        self.links: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = dict(attrs)
+        if tag in ("img", "audio", "source", "script") and a.get("src"):
+            self.srcs.append((tag, a["src"] or ""))
+        if tag == "link" and a.get("href"):
+            self.links.append(a["href"] or "")
+        if tag == "tr" and a.get("class"):
+            self.rows.append(a["class"] or "")
+
+
+def _chromium(*args: str) -> subprocess.CompletedProcess:
+    assert CHROMIUM, "chromium is not installed (apt-get install -y chromium; .ci/run does it)"
+    return subprocess.run([CHROMIUM, *FLAGS, *args], capture_output=True, text=True,
+                          timeout=90, check=False)
+
+
+@pytest.mark.slow  # ~20 s on 2 busy cores: two evaluations, a report, three Chromium runs
+def test_report_renders_in_chromium(site: Path, tmp_path: Path) -> None:
+    index = site / "index.html"
+    html_bytes = sum(p.stat().st_size for p in site.rglob("*")
+                     if p.suffix in (".html", ".js", ".css"))
+    assert html_bytes < 2_000_000
+    assert not re.search(r"(src|href)=\"(https?:)?//", index.read_text())  # nothing remote
+
+    done = _chromium("--dump-dom", index.as_uri())
+    assert done.returncode == 0, done.stderr[-2000:]
+    console = [line for line in done.stderr.splitlines() if ":CONSOLE" in line]
+    assert not console, console
+    dom = _Assets()
+    dom.feed(done.stdout)
+    assert dom.rows.count("ours") == 2  # one row per result
+    assert dom.rows.count("reported") > 0  # the published rows beside ours
+    audio = [src for tag, src in dom.srcs if tag == "audio"]
+    images = [src for tag, src in dom.srcs if tag == "img"]
+    # best / median / worst of TinyAV + the requested target (mixture, reference, 2 estimates)
+    assert 4 * 3 <= len(audio) <= 4 * 4
+    assert any("tt001_s2" in src for src in audio)
+    assert {"figures/pareto.png", "figures/dist_si_snr_i.png"} <= set(images)
+    assert sum(1 for src in images if src.endswith("lips.png")) == len(audio) // 4
+    for src in audio:
+        samples, rate = sf.read(site / src)
+        assert rate == 16000 and samples.size == 16000 and np.any(samples)
+    for src in images + dom.links:
+        assert (site / src).is_file(), f"missing asset {src}"
+    assert "<details>" in done.stdout and "checkpoint_sha256" in done.stdout
+
+    for width, height in ((1280, 800), (390, 844)):
+        shot = tmp_path / f"shot_{width}.png"
+        done = _chromium(f"--window-size={width},{height}", f"--screenshot={shot}",
+                         index.as_uri())
+        assert done.returncode == 0 and shot.is_file(), done.stderr[-2000:]
+        pixels = matplotlib.image.imread(shot)
+        assert pixels.shape[:2] == (height, width)
+        assert pixels[..., :3].std() > 0.05  # not a blank page
+
+
+def test_report_is_rebuilt_in_place_and_refuses_a_foreign_folder(results: Path,
+                                                                 tmp_path: Path) -> None:
+    out = tmp_path / "site"
+    build_report([results / "tiny"], out)
+    first = (out / "index.html").read_text()
+    assert first.count('<tr class="ours"') == 1
+    build_report([results / "tiny"], out)  # an earlier report is replaced
+    assert (out / "index.html").read_text().count('<tr class="ours"') == 1
+    foreign = tmp_path / "papers"
+    foreign.mkdir()
+    (foreign / "thesis.tex").write_text("x")
+    with pytest.raises(AvssError, match="not empty"):
+        build_report([results / "tiny"], foreign)
+    with pytest.raises(AvssError, match="example id 'nope'"):
+        build_report([results / "tiny"], out, ["nope"])
