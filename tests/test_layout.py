@@ -18,7 +18,7 @@ LAYERS = {
     "io": 1, "metrics": 1,
     "corpora": 2, "lips": 2, "models": 2, "data": 2,
     "prepare": 3, "train": 3, "evaluate": 3, "separate": 3,
-    "demo": 4, "report": 4,
+    "demo": 4, "report": 4, "robustness": 4,
     "cli": 5,
 }
 

@@ -24,6 +24,7 @@ VERBS: dict[str, str] = {
     "score": "Score separated audio: SI-SNRi, SDRi, PESQ, STOI for files or a whole split.",
     "train": "Train a separator from a recipe.",
     "evaluate": "Separate and score every target of a prepared split.",
+    "robustness": "Evaluate a separator under damaged video and harder corpora.",
     "profile": "Params, MACs and latency of a separator.",
     "table": "Build the leaderboard table from evaluation and profile results.",
     "report": "Write the results as a static site: leaderboard, plots, audio examples.",

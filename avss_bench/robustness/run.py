@@ -1,0 +1,121 @@
+"""Evaluate one separator over a grid of conditions and summarise them in `robustness.csv`.
+
+Layout: `OUT/<model>/<condition>/` is an ordinary evaluation folder (results.csv, summary.json,
+evaluate.stamp.json) plus `condition.json` naming its point of the grid. `robustness.csv` is
+rebuilt from every such folder under OUT, so running a second model into the same OUT adds its
+rows and its line to the plot. `drop` is the condition's SI-SNRi minus the same model's clean
+SI-SNRi (negative = worse).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import sys
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from avss_bench.core.atomic import atomic_path, write_text
+from avss_bench.core.errors import AvssError
+from avss_bench.evaluate.run import corpus_name, evaluate
+from avss_bench.robustness.grid import Condition
+
+CONDITION_FILE = "condition.json"
+CSV = "robustness.csv"
+COLUMNS = ["model", "condition", "kind", "value", "data", "visual", "visual_seed", "si_snr_i",
+           "si_snr_i_ci_low", "si_snr_i_ci_high", "drop", "n", "n_failed", "folder"]
+
+
+def slug(text: str) -> str:
+    """A folder-safe version of a model's display name."""
+    return re.sub(r"[^A-Za-z0-9_.\-]+", "_", text).strip("_") or "model"
+
+
+def run_robustness(model: str | None, checkpoint: str | Path | None, grid: list[Condition],
+                   out_dir: str | Path, split: str = "tt", metrics: tuple[str, ...] = ("si_snr",),
+                   seed: int = 0, name: str | None = None, quiet: bool = False,
+                   **options: Any) -> pd.DataFrame:
+    """Evaluate `model` on every condition of `grid`; returns the rows written to robustness.csv.
+
+    `options` go to `evaluate` unchanged (frontend_checkpoint, device, lip_rows, random_init,
+    overwrite, config overrides).
+    """
+    if "si_snr" not in metrics:
+        raise AvssError("robustness reports SI-SNRi: --metrics must include si_snr")
+    out = Path(out_dir)
+    label = name or model or Path(str(checkpoint)).stem
+    for condition in grid:
+        folder = out / slug(label) / condition.label
+        if not quiet:
+            print(f"robustness: {label} / {condition.label}", file=sys.stderr, flush=True)
+        # clean and visual points keep evaluate's label (the corpus, + " [zero:30]");
+        # a corpus condition is labelled by its --data name beside the corpus
+        dataset = (None if condition.data_name == grid[0].data_name
+                   else f"{corpus_name(condition.data, split)} [{condition.data_name}]")
+        evaluate(model, checkpoint, condition.data, split=split, out_dir=folder, metrics=metrics,
+                 quiet=quiet, name=name, dataset=dataset, visual_condition=condition.visual,
+                 visual_seed=seed, **options)
+        write_text(folder / CONDITION_FILE,
+                   json.dumps({"model": label, **condition.as_dict(), "visual_seed": seed},
+                              indent=2))
+    return write_csv(out)
+
+
+def collect(out_dir: Path) -> pd.DataFrame:
+    """One row per (model, condition) folder under `out_dir` that has a summary."""
+    rows: list[dict[str, Any]] = []
+    for marker in sorted(Path(out_dir).glob(f"*/*/{CONDITION_FILE}")):
+        folder = marker.parent
+        summary_path = folder / "summary.json"
+        if not summary_path.is_file():
+            continue
+        try:
+            point = json.loads(marker.read_text())
+            summary = json.loads(summary_path.read_text())
+        except (OSError, json.JSONDecodeError) as err:
+            raise AvssError(f"cannot read robustness results: {err}", folder) from err
+        stat = summary.get("metrics", {}).get("si_snr_i")
+        if stat is None:
+            raise AvssError("summary.json has no si_snr_i", summary_path)
+        low, high = stat.get("ci95") or [math.nan, math.nan]
+        rows.append({
+            "model": point["model"], "condition": point["label"], "kind": point["kind"],
+            "value": point["value"], "data": point["data_name"], "visual": point["visual"],
+            "visual_seed": point.get("visual_seed"), "si_snr_i": stat["mean"],
+            "si_snr_i_ci_low": low, "si_snr_i_ci_high": high, "drop": math.nan,
+            "n": stat["n"], "n_failed": stat["n_failed"],
+            "folder": str(folder.relative_to(out_dir)),
+        })
+    frame = pd.DataFrame(rows, columns=COLUMNS)
+    if frame.empty:
+        return frame
+    frame["order"] = [_order(kind, value) for kind, value in zip(frame["kind"], frame["value"],
+                                                                 strict=True)]
+    frame = frame.sort_values(["model", "order", "condition"], kind="stable").drop(
+        columns="order").reset_index(drop=True)
+    clean = frame[frame["kind"] == "clean"].set_index("model")["si_snr_i"]
+    frame["drop"] = [value - clean[model] if model in clean.index else math.nan
+                     for model, value in zip(frame["model"], frame["si_snr_i"], strict=True)]
+    return frame
+
+
+def _order(kind: str, value: Any) -> tuple[int, str, float]:
+    rank = {"clean": 0, "zero": 1, "freeze": 2, "offset": 3, "lowres": 4, "fps": 5}
+    number = -math.inf if value is None or pd.isna(value) else float(value)
+    if kind == "lowres":
+        number = -number  # lower resolution = harder, listed after
+    return rank.get(kind, 6), kind if kind not in rank else "", number
+
+
+def write_csv(out_dir: Path) -> pd.DataFrame:
+    """Rebuild OUT/robustness.csv from every condition folder; returns its rows."""
+    frame = collect(out_dir)
+    if frame.empty:
+        raise AvssError("no robustness results (condition folders with summary.json) here",
+                        out_dir)
+    with atomic_path(Path(out_dir) / CSV) as tmp:
+        frame.to_csv(tmp, index=False, float_format="%.6g")
+    return frame

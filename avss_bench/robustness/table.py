@@ -1,0 +1,78 @@
+"""The robustness view of `avss-bench table`: models x conditions, SI-SNRi and drop from clean."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pandas as pd
+
+from avss_bench.core.errors import AvssError
+from avss_bench.robustness.run import CSV
+
+
+def read_robustness(paths: list[Path]) -> pd.DataFrame:
+    """The rows of every robustness.csv given (a file, or a folder holding one)."""
+    frames = []
+    for path in paths:
+        csv = path / CSV if path.is_dir() else path
+        if not csv.is_file():
+            raise AvssError(f"no {CSV} here (run `avss-bench robustness` first)", path)
+        try:
+            frame = pd.read_csv(csv)
+        except (OSError, ValueError) as err:
+            raise AvssError(f"cannot read {CSV}: {err}", csv) from err
+        missing = {"model", "condition", "si_snr_i", "drop"} - set(frame.columns)
+        if missing:
+            raise AvssError(f"{CSV} lacks the columns {sorted(missing)}", csv)
+        frames.append(frame)
+    return pd.concat(frames, ignore_index=True)
+
+
+def robustness_table(frame: pd.DataFrame) -> pd.DataFrame:
+    """Rows = models, columns = conditions (clean first, grid order); cells 'SI-SNRi (drop)'.
+
+    The drop is the condition's SI-SNRi minus the model's clean SI-SNRi, in dB.
+    """
+    conditions = list(dict.fromkeys(frame["condition"]))
+    if "clean" in conditions:
+        conditions.remove("clean")
+        conditions.insert(0, "clean")
+    models = list(dict.fromkeys(frame["model"]))
+    cells = {}
+    for model in models:
+        row = {}
+        for condition in conditions:
+            found = frame[(frame["model"] == model) & (frame["condition"] == condition)]
+            row[condition] = _cell(found.iloc[-1], condition) if len(found) else "–"
+        cells[model] = row
+    table = pd.DataFrame.from_dict(cells, orient="index", columns=conditions)
+    table.index.name = "model"
+    return table
+
+
+def _cell(row: pd.Series, condition: str) -> str:
+    value, drop = float(row["si_snr_i"]), float(row["drop"])
+    if math.isnan(value):
+        return "n/a"
+    if condition == "clean" or math.isnan(drop):
+        return f"{value:.2f}"
+    return f"{value:.2f} ({drop:+.2f})"
+
+
+def render_robustness(paths: list[Path], fmt: str = "markdown") -> str:
+    """The robustness table as Markdown (default) or CSV text."""
+    table = robustness_table(read_robustness(paths))
+    if fmt == "csv":
+        return table.to_csv().rstrip("\n")
+    if fmt != "markdown":
+        raise AvssError(f"the robustness view is written as markdown or csv, not {fmt}")
+    header = ["model", *table.columns]
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(["---"] + [":-:"] * len(
+        table.columns)) + "|"]
+    for model, row in table.iterrows():
+        lines.append("| " + " | ".join([str(model), *row.tolist()]) + " |")
+    lines.append("")
+    lines.append("SI-SNRi (dB) on each condition; in brackets the change from the same model's "
+                 "clean SI-SNRi.")
+    return "\n".join(lines)
