@@ -10,7 +10,7 @@ from click.testing import CliRunner
 
 from avss_bench.cli import main
 from avss_bench.core.errors import AvssError
-from avss_bench.evaluate.leaderboard import collect, render, with_reported
+from avss_bench.evaluate.leaderboard import collect, render, table_rows, with_reported
 
 
 def _summary(folder: Path, model: str, si: float, profile: dict | None = None,
@@ -44,6 +44,7 @@ def test_markdown_rows_columns_and_ci(results: Path) -> None:
     assert lines[0] == "Dataset: LRS2-2Mix"
     header = lines[2]
     assert header == ("| Method | SI-SNRi | SDRi | PESQ | STOI | Params (M) | MACs (G per 1 s) "
+                      "| Params w/ visual enc. (M) | MACs w/ visual enc. (G per 1 s) "
                       "| Latency (ms) |")
     iianet = next(line for line in lines if line.startswith("| IIANet |"))
     assert "15.80 ± 0.50" in iianet and "3.04" in iianet and "17.1" in iianet
@@ -112,3 +113,56 @@ def test_profile_of_another_model_is_an_error(tmp_path: Path) -> None:
     profile.update(checkpoint_sha256="ab" * 32)
     (tmp_path / "iianet/profile.json").write_text(json.dumps(profile))
     assert collect([tmp_path])[0].params_m == pytest.approx(7.147357)
+
+
+# ---------------------------------------------------------------- issue 13
+def test_reported_alone_without_results(tmp_path: Path) -> None:
+    for args in (["table", "--reported"], ["table", str(tmp_path / "missing"), "--reported"],
+                 ["table", str(tmp_path), "--reported", "--no-ci"]):
+        out = CliRunner().invoke(main, args)
+        assert out.exit_code == 0, out.output
+        rows = {line.split(" | ")[0].lstrip("| "): line for line in out.output.splitlines()}
+        assert "Dolphin (reported)" in rows and "RTFS-Net-12 (reported)" in rows
+        assert "AV-Mossformer2 (reported)" in rows and "IIANet (reported)" in rows
+    no_args = CliRunner().invoke(main, ["table"])
+    assert no_args.exit_code == 1 and "--reported" in no_args.output
+
+
+def test_published_latency_and_digits_are_kept() -> None:
+    from avss_bench.evaluate.leaderboard import read_reported
+
+    reported = {e.method: e for e in read_reported("LRS2-2Mix")}
+    assert reported["Dolphin"].latency_ms == pytest.approx(33.24)
+    assert reported["AV-Mossformer2"].latency_ms == pytest.approx(62.3)
+    assert reported["RTFS-Net-4"].latency_ms is None  # device not stated: no GPU latency
+    header, body = table_rows(with_reported([]), with_ci=False)
+    rows = {row[0]: dict(zip(header, row, strict=True)) for row in body}
+    mossformer = rows["AV-Mossformer2 (reported)"]
+    assert mossformer["Params (M)"] == "55.87"
+    assert mossformer["LRS2-2Mix SI-SNRi"] == "15.10"
+    assert rows["CTCNet (reported)"]["MACs (G)"] == "167.2 (per 2 s)"
+    assert rows["CTCNet (reported)"]["Params (M)"] == "7.0"
+    assert rows["Dolphin (reported)"]["Latency (ms)"] == "33.2"
+    assert rows["Dolphin (reported)"]["MACs (G)"] == "8.51 (per 1 s)"
+
+
+def test_dolphin_and_rtfsnet_rows_meet_their_published_rows(tmp_path: Path) -> None:
+    profile = {"params_separator": 740210, "params_total": 740210 + 11186688, "seconds": 2,
+               "macs_separator_g": 56.67, "macs_separator_1s_g": 27.75,
+               "macs_total_1s_g": 35.65}
+    _summary(tmp_path / "rtfs12", "rtfsnet", 14.7, profile, config={"repeats": 12})
+    _summary(tmp_path / "rtfs4", "rtfsnet", 13.9, config={"repeats": 4})
+    _summary(tmp_path / "dolphin", "dolphin", 16.5)
+    entries = with_reported(collect([tmp_path]))
+    names = [e.method for e in entries]
+    for method in ("Dolphin", "RTFS-Net-4", "RTFS-Net-12"):
+        assert f"{method} Δ (ours − reported)" in names
+    delta = next(e for e in entries if e.method == "RTFS-Net-12 Δ (ours − reported)")
+    assert delta.stats["si_snr_i"].mean == pytest.approx(14.7 - 14.9)
+    header, body = table_rows(entries, with_ci=False)
+    rows = {row[0]: dict(zip(header, row, strict=True)) for row in body}
+    ours = rows["RTFS-Net-12"]
+    assert ours["Params (M)"] == "0.74" and ours["Params w/ visual enc. (M)"] == "11.93"
+    assert ours["MACs (G)"] == "27.75 (per 1 s)" and ours["MACs w/ visual enc. (G)"] == \
+        "35.65 (per 1 s)"
+    assert rows["RTFS-Net-12 (reported)"]["MACs (G)"] == "56.4 (per 2 s)"

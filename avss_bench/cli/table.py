@@ -43,6 +43,7 @@ def command(results: tuple[Path, ...], fmt: str, reported: bool, no_ci: bool, ou
       avss-bench table results/iianet results/ctcnet --format latex --out table.tex
       avss-bench table results/ --reported --plot pareto.png --plot-examples plots/
     """
+    from avss_bench.core.errors import AvssError
     from avss_bench.evaluate.leaderboard import collect, render, with_reported
 
     if robustness_view:
@@ -54,7 +55,10 @@ def command(results: tuple[Path, ...], fmt: str, reported: bool, no_ci: bool, ou
             out.parent.mkdir(parents=True, exist_ok=True)
             out.write_text(text + "\n")
         return
-    entries = collect(list(results))
+    if not results and not reported:
+        raise AvssError("no RESULTS given (results folders, or --reported for the published "
+                        "comparison alone)")
+    entries = collect(list(results), allow_empty=reported)
     shown = with_reported(entries) if reported else entries
     text = render(shown, fmt=fmt, with_ci=not no_ci)
     click.echo(text)

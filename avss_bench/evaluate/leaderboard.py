@@ -29,7 +29,8 @@ DATASET_NAMES = {"lrs2": "LRS2-2Mix", "lrs3": "LRS3-2Mix", "vox2": "VoxCeleb2-2M
                  "demo": "Demo-2Mix (generated)"}
 METHOD_NAMES = {"mixture": "Mixture (unprocessed)", "iianet": "IIANet",
                 "iianet-fast": "IIANet-fast", "ctcnet": "CTCNet", "tiny-av": "TinyAV (demo)",
-                "iianet-demo": "IIANet (demo size)"}
+                "iianet-demo": "IIANet (demo size)", "dolphin": "Dolphin",
+                "rtfsnet": "RTFS-Net"}
 
 
 @dataclass
@@ -55,6 +56,8 @@ class Entry:
     latency_ms: float | None = None
     source: str = "ours"
     run: str = ""  # the results folder (labels duplicates)
+    params_total_m: float | None = None  # with the visual encoder
+    macs_total_g: float | None = None  # with the visual encoder, per macs_seconds
 
 
 def _stat(raw: Any) -> Stat | None:
@@ -80,6 +83,15 @@ def dataset_label(summary: dict[str, Any]) -> str:
     return DATASET_NAMES.get(str(name).lower(), str(name))
 
 
+def method_name(model: str, config: dict[str, Any], fallback: str | None = None) -> str:
+    """The paper's name for a registered model: RTFS-Net carries its repeat count R from the
+    evaluated config ("RTFS-Net-12"), as the RTFS-Net paper names its rows."""
+    name = METHOD_NAMES.get(model, fallback or model)
+    if model == "rtfsnet" and config.get("repeats") is not None:
+        name = f"RTFS-Net-{config['repeats']}"
+    return name
+
+
 def read_entry(summary_path: Path) -> Entry:
     """One Entry from a summary.json (and the profile.json beside it, if any)."""
     try:
@@ -87,7 +99,8 @@ def read_entry(summary_path: Path) -> Entry:
     except (OSError, json.JSONDecodeError) as err:
         raise AvssError(f"cannot read evaluation summary: {err}", summary_path) from err
     model = str(summary.get("model", summary_path.parent.name))
-    method = summary.get("name") or METHOD_NAMES.get(model, summary.get("method") or model)
+    method = summary.get("name") or method_name(model, summary.get("config") or {},
+                                                summary.get("method"))
     if summary.get("random_init"):
         method += " (random init)"
     if summary.get("lip_rows", LIP_CROP) != LIP_CROP:
@@ -117,24 +130,34 @@ def read_entry(summary_path: Path) -> Entry:
                             "that checkpoint again, or remove the file)", profile_path)
         if profile.get("params_separator") is not None:
             entry.params_m = profile["params_separator"] / 1e6
-        entry.macs_g = profile.get("macs_separator_g")
-        entry.macs_seconds = profile.get("seconds")
+        if profile.get("params_total") is not None:
+            entry.params_total_m = profile["params_total"] / 1e6
+        if profile.get("macs_separator_1s_g") is not None:  # both conventions, per 1 s
+            entry.macs_g, entry.macs_seconds = profile["macs_separator_1s_g"], 1.0
+            entry.macs_total_g = profile.get("macs_total_1s_g")
+        else:  # an older profile.json: separator only, at its own length
+            entry.macs_g = profile.get("macs_separator_g")
+            entry.macs_seconds = profile.get("seconds")
         entry.latency_ms = profile.get("latency_ms_median")
     return entry
 
 
-def collect(paths: list[Path]) -> list[Entry]:
-    """Every evaluation summary under `paths` (files or folders, searched recursively)."""
+def collect(paths: list[Path], allow_empty: bool = False) -> list[Entry]:
+    """Every evaluation summary under `paths` (files or folders, searched recursively); none
+    found is an error unless `allow_empty` (the published comparison shown alone)."""
     found: list[Path] = []
     for path in paths:
         if path.is_file():
             found.append(path)
         elif path.is_dir():
             found.extend(sorted(path.rglob("summary.json")))
-        else:
+        elif not allow_empty:
             raise AvssError("no such results file or folder", path)
     if not found:
-        raise AvssError("no summary.json found (run `avss-bench evaluate` first)", paths[0])
+        if allow_empty:
+            return []
+        raise AvssError("no summary.json found (run `avss-bench evaluate` first)",
+                        paths[0] if paths else None)
     return label_duplicates([read_entry(p) for p in dict.fromkeys(p.resolve() for p in found)])
 
 
@@ -155,7 +178,10 @@ def label_duplicates(entries: list[Entry]) -> list[Entry]:
 
 
 CORPUS_OF_DATASET = {label: key for key, label in DATASET_NAMES.items()}
-REPORTED_ALIASES = {"IIANet": "IIANet", "IIANet-fast": "IIANet-fast", "CTCNet": "CTCNet"}
+#: our method name -> the `method` of its reported.csv row
+REPORTED_ALIASES = {"IIANet": "IIANet", "IIANet-fast": "IIANet-fast", "CTCNet": "CTCNet",
+                    "Dolphin": "Dolphin", "RTFS-Net-4": "RTFS-Net-4", "RTFS-Net-6": "RTFS-Net-6",
+                    "RTFS-Net-12": "RTFS-Net-12"}
 
 
 def read_reported(dataset: str) -> list[Entry]:
@@ -180,7 +206,8 @@ def read_reported(dataset: str) -> list[Entry]:
                 if value(key) is not None:
                     entry.stats[key] = Stat(value(key))
             entry.params_m, entry.macs_g = value("params_m"), value("macs_g")
-            entry.macs_seconds, entry.latency_ms = value("macs_seconds"), None
+            entry.macs_seconds = value("macs_seconds")
+            entry.latency_ms = value("gpu_latency_ms")
             entries.append(entry)
     return entries
 
@@ -203,14 +230,22 @@ def with_reported(entries: list[Entry]) -> list[Entry]:
             if paper is None or ours is None:
                 continue
             out.append(Entry(f"{method} (reported)", dataset, paper.stats, paper.params_m,
-                             paper.macs_g, paper.macs_seconds, None, "reported"))
+                             paper.macs_g, paper.macs_seconds, paper.latency_ms, "reported"))
             delta = {k: Stat(ours.stats[k].mean - paper.stats[k].mean)
                      for k in paper.stats if k in ours.stats}
             out.append(Entry(f"{method} Δ (ours − reported)", dataset, delta, source="delta"))
     for (method, dataset), paper in reported.items():
         out.append(Entry(f"{method} (reported)", dataset, paper.stats, paper.params_m,
-                         paper.macs_g, paper.macs_seconds, None, "reported"))
+                         paper.macs_g, paper.macs_seconds, paper.latency_ms, "reported"))
     return out
+
+
+def _num(value: float | None) -> str:
+    """Params / MACs without losing published digits: 55.87, 167.2, 7.0, 3.04."""
+    if value is None or math.isnan(value):
+        return "–"
+    text = f"{value:.2f}"
+    return text[:-1] if text.endswith("0") else text
 
 
 def _fmt(stat: Stat | None, digits: int, with_ci: bool) -> str:
@@ -235,7 +270,8 @@ def table_rows(entries: list[Entry], with_ci: bool = True) -> tuple[list[str], l
         header += [label if single else f"{dataset} {label}" for _, label in QUALITY]
     seconds = {e.macs_seconds for e in entries if e.macs_seconds}
     per = f" per {seconds.pop():g} s" if len(seconds) == 1 else ""
-    header += ["Params (M)", f"MACs (G{per})", "Latency (ms)"]
+    header += ["Params (M)", f"MACs (G{per})", "Params w/ visual enc. (M)",
+               f"MACs w/ visual enc. (G{per})", "Latency (ms)"]
     body = []
     for method in methods:
         row = [method]
@@ -246,14 +282,17 @@ def table_rows(entries: list[Entry], with_ci: bool = True) -> tuple[list[str], l
             for key, _ in QUALITY:
                 digits = 3 if key == "stoi" else 2
                 row.append(_fmt(entry.stats.get(key) if entry else None, digits, with_ci))
-        row.append("–" if efficiency is None or efficiency.params_m is None
-                   else f"{efficiency.params_m:.3g}")
-        if efficiency is None or efficiency.macs_g is None:
-            row.append("–")
-        elif per or own_seconds is None:
-            row.append(f"{efficiency.macs_g:.3g}")
-        else:
-            row.append(f"{efficiency.macs_g:.3g} (per {own_seconds:g} s)")
+        pairs = [(None, None)] * 2 if efficiency is None else [
+            (efficiency.params_m, efficiency.macs_g),
+            (efficiency.params_total_m, efficiency.macs_total_g)]
+        for params, macs in pairs:
+            row.append(_num(params))
+            if macs is None:
+                row.append("–")
+            elif per or own_seconds is None:
+                row.append(_num(macs))
+            else:
+                row.append(f"{_num(macs)} (per {own_seconds:g} s)")
         row.append("–" if efficiency is None or efficiency.latency_ms is None
                    else f"{efficiency.latency_ms:.1f}")
         body.append(row)
