@@ -1,4 +1,7 @@
-"""A parallel map over batches of items with one progress bar (joblib processes)."""
+"""A parallel map over batches of items with one progress bar (joblib processes).
+
+`run_batches` is the `local` executor of `avss_bench.prepare.executor` (`LocalExecutor`).
+"""
 
 from __future__ import annotations
 
