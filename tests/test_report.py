@@ -1,6 +1,6 @@
 """`avss-bench report`: the static site, checked in a real browser (headless Chromium).
 
-Two demo-size evaluations (a small TinyAV checkpoint and the unprocessed mixture) on a
+Two demo-size evaluations (a small TinyAV checkpoint; the unprocessed mixture, with DNSMOS) on a
 synthetic prepared corpus; the site is rendered by Chromium from disk, and the rendered DOM
 and screenshots are checked: one table row per result, every image and sound a file that
 exists, no console error, a non-blank page at desktop and phone widths, under 2 MB of HTML.
@@ -33,6 +33,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 from synthetic import make_prepared_corpus  # noqa: E402
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+# ~40 s on 2 busy cores: two evaluations (one with DNSMOS), three reports, three Chromium runs
+pytestmark = pytest.mark.slow
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
          "--allow-file-access-from-files", "--enable-logging=stderr", "--v=0"]
 
@@ -47,8 +49,9 @@ def results(tmp_path_factory: pytest.TempPathFactory) -> Path:
                                     video_channels=8), checkpoint, "tiny-av")
     evaluate("tiny-av", checkpoint, corpus, out_dir=root / "results" / "tiny",
              metrics=("si_snr", "sdr", "stoi"), save_audio=8, quiet=True)
-    evaluate("mixture", None, corpus, out_dir=root / "results" / "mixture",
-             metrics=("si_snr", "sdr", "stoi"), save_audio=8, quiet=True)
+    summary = evaluate("mixture", None, corpus, out_dir=root / "results" / "mixture",
+                       metrics=("si_snr", "sdr", "stoi", "dnsmos"), save_audio=8, quiet=True)
+    assert summary["metrics"]["dnsmos_ovrl"]["n"] == 8  # evaluate computes DNSMOS
     return root / "results"
 
 
@@ -87,7 +90,6 @@ def _chromium(*args: str) -> subprocess.CompletedProcess:
                           timeout=90, check=False)
 
 
-@pytest.mark.slow  # ~20 s on 2 busy cores: two evaluations, a report, three Chromium runs
 def test_report_renders_in_chromium(site: Path, tmp_path: Path) -> None:
     index = site / "index.html"
     html_bytes = sum(p.stat().st_size for p in site.rglob("*")
@@ -116,6 +118,8 @@ def test_report_renders_in_chromium(site: Path, tmp_path: Path) -> None:
     for src in images + dom.links:
         assert (site / src).is_file(), f"missing asset {src}"
     assert "<details>" in done.stdout and "checkpoint_sha256" in done.stdout
+    assert "DNSMOS OVRL*" in done.stdout and "wrong speaker" in done.stdout
+    assert "figures/dist_dnsmos_ovrl.png" in images
 
     for width, height in ((1280, 800), (390, 844)):
         shot = tmp_path / f"shot_{width}.png"

@@ -48,6 +48,7 @@ def build_report(results: list[Path], out: Path, example_ids: list[str] | None =
     from avss_bench.core.provenance import git_commit
 
     runs, entries = gather([Path(p) for p in results])
+    example_module.choose(runs[0], list(example_ids or []))  # an unknown id: before any work
     out = Path(out)
     _prepare_out(out)
     citations = reported_sources([r.entry.dataset for r in runs])
