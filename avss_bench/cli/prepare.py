@@ -13,6 +13,7 @@ import click
 
 from avss_bench.cli._common import quiet_option
 from avss_bench.core.errors import AvssError
+from avss_bench.prepare.condition_options import condition_options, conditions_from_options
 
 
 def _parse_sizes(text: str | None) -> dict[str, int] | None:
@@ -71,13 +72,7 @@ def make_command(name: str) -> click.Command:
                        "mix_2_spk_{tr,cv,tt}.scp. A split without a list is generated.")
     @click.option("--splits", default=None, help="Comma-separated subset of tr,cv,tt.")
     @click.option("--jobs", "-j", default=1, show_default=True, type=click.IntRange(1),
-                  help="Worker processes (joblib) of --executor local.")
-    @click.option("--executor", default="local", show_default=True,
-                  metavar="local|dask-local:N|dask://HOST:PORT|slurm[:k=v,...]",
-                  help="Where the batch tasks run: this machine's process pool, a local Dask "
-                       "cluster of N worker processes, an existing Dask scheduler, or Slurm "
-                       "jobs via dask-jobqueue (keys: jobs, queue, cores, memory, walltime, "
-                       "config=YAML, any SLURMCluster argument). Outputs are identical.")
+                  help="Worker processes (joblib).")
     @click.option("--shard", default=None, metavar="I/N",
                   help="Prepare only part I of N (0 <= I < N) into OUT; then run --merge.")
     @click.option("--merge", is_flag=True,
@@ -97,11 +92,12 @@ def make_command(name: str) -> click.Command:
                        "their mixtures as the original recipe does).")
     @click.option("--recipe", default=None, type=click.Path(dir_okay=False, path_type=Path),
                   help=f"Preparation settings (default: the bundled recipes/{name}/prepare.yaml).")
+    @condition_options
     @quiet_option
     def command(root: Path, out: Path, mix_list: str | None, splits: str | None, jobs: int,
                 shard: str | None, merge: bool, landmarker: Path | None, seed: int | None,
                 num_mixtures: str | None, skip_lips: bool, min_source_seconds: float | None,
-                recipe: Path | None, quiet: bool, executor: str) -> None:
+                recipe: Path | None, quiet: bool, **condition_kw) -> None:
         from avss_bench.prepare.pipeline import load_prepare_config, prepare_corpus
 
         config = load_prepare_config(name, recipe)
@@ -115,7 +111,8 @@ def make_command(name: str) -> click.Command:
             quiet=quiet, merge=merge, skip_lips=skip_lips or not config.lips,
             min_source_seconds=(min_source_seconds if min_source_seconds is not None
                                 else config.min_source_seconds),
-            segment_seconds=config.segment_seconds, executor=executor)
+            segment_seconds=config.segment_seconds,
+            conditions=conditions_from_options(**condition_kw))
         where = "report.json" if shard is None else "shards/"
         click.echo(f"prepared {name} into {out} ({where}; "
                    f"{report['timings_s']['total']:.1f} s)")

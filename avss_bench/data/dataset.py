@@ -105,7 +105,7 @@ class TargetItem:
     """One (mixture, target speaker) pair of a split."""
 
     mixture_id: str
-    target: str  # "s1" or "s2"
+    target: str  # "s1" .. "sN"
     mix_path: Path
     target_path: Path
     lips_path: Path
@@ -139,8 +139,13 @@ class TargetSpeakerDataset(Dataset):
         self.manifest = Path(manifest)
         frame = read_manifest(self.manifest)
         self.items: list[TargetItem] = []
+        speakers = 2  # N-speaker manifests (prepare --speakers N) have s3_*, s4_* columns
+        while f"s{speakers + 1}_path" in frame.columns:
+            speakers += 1
         for row in frame.itertuples(index=False):
-            for k in (1, 2):
+            for k in range(1, speakers + 1):
+                if not isinstance(getattr(row, f"s{k}_path"), str):  # a row with fewer sources
+                    continue
                 self.items.append(TargetItem(
                     mixture_id=str(row.mixture_id), target=f"s{k}",
                     mix_path=resolve_path(self.manifest, row.mix_path),

@@ -11,8 +11,9 @@ from pathlib import Path
 from avss_bench.core.atomic import write_bytes
 from avss_bench.core.errors import AvssError
 from avss_bench.corpora.base import Corpus
+from avss_bench.prepare.conditions import Conditions, conditions_text, draw_conditions
 from avss_bench.prepare.mixlist import MixLine, format_mix_list, generate_mix_list, parse_mix_list
-from avss_bench.prepare.records import LIST_NAME, Layout, sha256_text
+from avss_bench.prepare.records import LIST_NAME, LIST_NAME_N, Layout, sha256_text
 
 ENV_CACHE = "AVSS_BENCH_CACHE"
 
@@ -71,8 +72,16 @@ def speaker_of(corpus: Corpus, utt: str) -> str:
 
 
 def resolve_lists(corpus: Corpus, mix_list: str | Path, splits: Sequence[str],
-                  seed: int, num_mixtures: Mapping[str, int] | None) -> dict[str, SplitList]:
-    """Read or generate the list of every split (see `prepare_corpus`)."""
+                  seed: int, num_mixtures: Mapping[str, int] | None,
+                  conditions: Conditions | None = None) -> dict[str, SplitList]:
+    """Read or generate the list of every split (see `prepare_corpus`), with each line's
+    seeded robustness condition attached (`avss_bench.prepare.conditions`).
+
+    N > 2 speakers: no official N-speaker list exists for these corpora, so `official` means
+    generated lists; a folder is read for `mix_{N}_spk_{split}.scp`.
+    """
+    conditions = conditions or Conditions()
+    speakers = conditions.speakers
     num_mixtures = dict(num_mixtures or {})
     regex = corpus.utt_regex
     given: dict[str, SplitList] = {}
@@ -85,7 +94,7 @@ def resolve_lists(corpus: Corpus, mix_list: str | Path, splits: Sequence[str],
             raise AvssError("--mix-list must be 'official', 'generate' or a folder holding "
                             "mix_2_spk_{tr,cv,tt}.scp", folder)
     for split in splits:
-        if mode == "generate":
+        if mode == "generate" or (mode == "official" and speakers > 2):
             generate.append(split)
         elif mode == "official":
             if split in corpus.official_lists:
@@ -96,11 +105,14 @@ def resolve_lists(corpus: Corpus, mix_list: str | Path, splits: Sequence[str],
                 generate.append(split)
         else:
             assert folder is not None
-            path = folder / LIST_NAME.format(split=split)
+            path = folder / LIST_NAME_N.format(n=speakers, split=split)
             if path.is_file():
                 text = path.read_text(encoding="utf-8")
-                given[split] = SplitList(split, parse_mix_list(path, regex, text=text),
-                                         "file", str(path), text)
+                lines = parse_mix_list(path, regex, text=text)
+                if lines and len(lines[0].utts) != speakers:
+                    raise AvssError(f"{len(lines[0].utts)}-speaker list, --speakers is "
+                                    f"{speakers}", path)
+                given[split] = SplitList(split, lines, "file", str(path), text)
             else:
                 generate.append(split)
     for split, item in given.items():
@@ -117,22 +129,33 @@ def resolve_lists(corpus: Corpus, mix_list: str | Path, splits: Sequence[str],
             pool = [(u.utt, u.speaker) for u in pools.get(split, [])]
             try:
                 lines = generate_mix_list(pool, size, seed=f"{corpus.name}:{split}:{seed}",
-                                          path_format=corpus.list_path_format[split])
+                                          path_format=corpus.list_path_format[split],
+                                          speakers=speakers)
             except AvssError as err:
                 raise AvssError(f"cannot generate the {split} list of {corpus.name}: {err} "
                                 "(set a smaller --num-mixtures)", corpus.root) from None
             given[split] = SplitList(split, lines, "generated", f"seed={seed}",
                                      format_mix_list(lines))
+    if conditions.active:
+        for split in splits:
+            item = given[split]
+            spk = {u: speaker_of(corpus, u) for line in item.lines for u in line.utts}
+            item.lines = draw_conditions(item.lines, split, conditions, seed, spk,
+                                         sorted(spk.items()))
     return {split: given[split] for split in splits}
 
 
 def store_lists(lists: Mapping[str, SplitList], layout: Layout) -> None:
     """Copy the lists used to OUT/lists; refuse an OUT prepared from different lists."""
     for split, item in lists.items():
-        path = layout.list_file(split)
-        if path.is_file():
-            if path.read_bytes() != item.text.encode():
-                raise AvssError(f"{layout.out} was prepared with a different {split} list "
-                                f"({path}); use a fresh --out or delete it", path)
-        else:
-            write_bytes(path, item.text.encode())
+        speakers = len(item.lines[0].utts) if item.lines else 2
+        files = [(layout.list_file(split, speakers), item.text)]
+        if any(line.condition is not None for line in item.lines):
+            files.append((layout.conditions_file(split), conditions_text(item.lines)))
+        for path, text in files:
+            if path.is_file():
+                if path.read_bytes() != text.encode():
+                    raise AvssError(f"{layout.out} was prepared with a different {split} list "
+                                    f"({path}); use a fresh --out or delete it", path)
+            else:
+                write_bytes(path, text.encode())

@@ -236,3 +236,100 @@ def mix_pair(x1: np.ndarray, gain1: float, x2: np.ndarray, gain2: float,
     scale = 1.0 / max_amp * PEAK
     return Mixture(to_int16(scale * mix), to_int16(scale * s1), to_int16(scale * s2),
                    (w1, w2), (float(lev1), float(lev2)), float(scale), truncated)
+
+
+@dataclass
+class MixtureN:
+    """The int16 signals of one N-source mixture under a robustness condition (`mix_sources`).
+
+    `sources` are the references (dry sources, or the direct path + early reflections under
+    reverberation); `images` the reverberant sources (= `sources` when dry); `clean` the speech
+    mixture without noise and `noise` the scaled noise (None without noise).
+    """
+
+    mix: np.ndarray
+    sources: list[np.ndarray]
+    images: list[np.ndarray]
+    clean: np.ndarray | None
+    noise: np.ndarray | None
+    levels: list[float]
+    peak_scale: float
+    noise_gain: float  # the factor applied to the raw noise segment in the written files
+    speech_level: float  # P.56 power of the clean speech mixture (8 kHz copy) before peak scaling
+
+    @property
+    def num_samples(self) -> int:
+        return int(self.mix.size)
+
+
+def mix_sources(xs: list[np.ndarray], gains: list[float], levels: list[float | None] | None = None,
+                *, rirs: list[np.ndarray] | None = None, early: list[np.ndarray] | None = None,
+                noise: np.ndarray | None = None, snr_db: float | None = None) -> MixtureN:
+    """Mix N 16 kHz sources by the law of `create_wav_2speakers.m` / `create_wav_3speakers.m`.
+
+    The MERL wsj0-mix scripts (Le Roux, Hershey, Chen, 2016, Apache-2.0) mix 3 speakers exactly
+    as 2: each source is scaled by `10^(g_k/20) / sqrt(activlev(x_k at 8 kHz))`, all are cut to
+    the shortest ('min'), `mix = sum_k s_k`, every file is multiplied by
+    `0.9 / max(|mix|, |s_1|, ..., |s_N|)`, written as int16. With N = 2 and no condition this
+    gives the bytes of `mix_pair`. Robustness conditions (ours, not the recipe's):
+
+    * reverberation (`rirs`, `early`): each source is convolved with its RIR (full: the image in
+      the mixture; `early`: the reference), both cut to the source length; the P.56 level is
+      measured on the reverberant image's 8 kHz copy, so the gains set the images' levels;
+    * noise (`noise`, `snr_db`): the noise segment `n` (already the mixture's length) is scaled to
+      `g = sqrt(L / (mean(n^2) * 10^(snr/10)))`, `L` the P.56 active level of the clean speech
+      mixture on its 8 kHz copy; `mix = clean + g n`;
+    * the 0.9 peak scaling runs over every written signal (mix, references, images, clean, noise).
+    """
+    n_src = len(xs)
+    levels = list(levels) if levels is not None else [None] * n_src
+    images = []
+    refs = []
+    levs = []
+    for k, x in enumerate(xs):
+        x = np.asarray(x, dtype=np.float64)
+        if rirs is not None:
+            from scipy.signal import fftconvolve
+
+            image = fftconvolve(x, rirs[k])[:x.size]
+            ref = fftconvolve(x, early[k])[:x.size] if early is not None else image
+            lev = level_8k(image).power
+        else:
+            image = ref = x
+            lev = levels[k] if levels[k] is not None else level_8k(x).power
+        if not lev > 0:
+            raise SilentSourceError(f"source {k + 1} is silent (P.56 active level 0)")
+        w = 10.0 ** (gains[k] / 20.0) / math.sqrt(lev)
+        images.append(w * image)
+        refs.append(w * ref)
+        levs.append(float(lev))
+    n = min(s.size for s in images)
+    images = [s[:n] for s in images]
+    refs = [s[:n] for s in refs]
+    clean = images[0].copy()
+    for s in images[1:]:
+        clean = clean + s
+    scaled_noise = None
+    noise_gain = 0.0
+    speech_level = 0.0
+    if noise is not None:
+        seg = np.asarray(noise, dtype=np.float64)[:n]
+        speech_level = level_8k(clean).power
+        power = float(np.mean(seg * seg))
+        if not (power > 0 and speech_level > 0):
+            raise SilentSourceError("the noise segment or the speech mixture is silent")
+        noise_gain = math.sqrt(speech_level / (power * 10.0 ** (float(snr_db) / 10.0)))
+        scaled_noise = noise_gain * seg
+        mix = clean + scaled_noise
+    else:
+        mix = clean
+    parts = [mix, *refs] + (images if rirs is not None else [])
+    if scaled_noise is not None:
+        parts += [clean, scaled_noise]
+    scale = 1.0 / max(float(np.max(np.abs(p))) for p in parts) * PEAK
+    return MixtureN(
+        to_int16(scale * mix), [to_int16(scale * s) for s in refs],
+        [to_int16(scale * s) for s in images] if rirs is not None else [],
+        to_int16(scale * clean) if scaled_noise is not None else None,
+        to_int16(scale * scaled_noise) if scaled_noise is not None else None,
+        levs, float(scale), noise_gain * scale, speech_level)

@@ -18,6 +18,7 @@ from avss_bench.corpora.base import Utterance
 
 STATUS = ".status"
 LIST_NAME = "mix_2_spk_{split}.scp"
+LIST_NAME_N = "mix_{n}_spk_{split}.scp"  # N-speaker lists (wsj0-3mix naming)
 
 
 def shard_owner(key: str, n: int) -> int:
@@ -71,8 +72,11 @@ class Layout:
     def status(self, stage: str, utt: str) -> Path:
         return self.out / STATUS / stage / f"{utt}.json"
 
-    def list_file(self, split: str) -> Path:
-        return self.out / "lists" / LIST_NAME.format(split=split)
+    def list_file(self, split: str, speakers: int = 2) -> Path:
+        return self.out / "lists" / LIST_NAME_N.format(n=speakers, split=split)
+
+    def conditions_file(self, split: str) -> Path:
+        return self.out / "lists" / f"conditions_{split}.jsonl"
 
     def manifest(self, split: str) -> Path:
         return self.out / "manifests" / f"{split}.csv"

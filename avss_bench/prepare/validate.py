@@ -165,6 +165,14 @@ def _check_gains(manifest: str, row: dict, s1: np.ndarray, s2: np.ndarray, n: in
     return None
 
 
+def _num_sources(row: dict) -> int:
+    """N of an N-speaker row (`s1_path` .. `sN_path` present and non-empty)."""
+    k = 2
+    while isinstance(row.get(f"s{k + 1}_path"), str) and row[f"s{k + 1}_path"]:
+        k += 1
+    return k
+
+
 def check_rows(manifest: str, rows: list[dict], require_lips: bool,
                check_gains: bool = True) -> list[str]:
     """All problems of some manifest rows (a unit of work for parallel validation)."""
@@ -183,42 +191,65 @@ def check_rows(manifest: str, rows: list[dict], require_lips: bool,
             continue
         if int(row["sample_rate"]) != SAMPLE_RATE:
             local.append(f"sample_rate {row['sample_rate']} (expected {SAMPLE_RATE})")
+        nsrc = _num_sources(row)
+        cols = [("mix", "mix_path")] + [(f"s{k}", f"s{k}_path") for k in range(1, nsrc + 1)]
+        reverb = isinstance(row.get("s1_reverb_path"), str) and bool(row.get("s1_reverb_path"))
+        noisy = isinstance(row.get("noise_path"), str) and bool(row.get("noise_path"))
+        if reverb:
+            cols += [(f"s{k}_reverb", f"s{k}_reverb_path") for k in range(1, nsrc + 1)]
+        if noisy:
+            cols += [("mix_clean", "mix_clean_path"), ("noise", "noise_path")]
         signals = {}
-        for kind, col in (("mix", "mix_path"), ("s1", "s1_path"), ("s2", "s2_path")):
-            if not isinstance(row[col], str) or not row[col]:
+        for kind, col in cols:
+            if not isinstance(row.get(col), str) or not row[col]:
                 local.append(f"{col} is empty")
                 continue
             signals[kind] = _check_wav(resolve_path(manifest, row[col]), n, kind, local)
-        have_all = len(signals) == 3 and all(v is not None for v in signals.values())
-        if have_all:
-            mix, s1, s2 = signals["mix"], signals["s1"], signals["s2"]
-            err = int(np.max(np.abs(mix - s1 - s2))) if n else 0
-            if err > SUM_TOLERANCE_LSB:
-                local.append(f"mix != s1 + s2 (max |mix - s1 - s2| = {err} LSB > "
-                             f"{SUM_TOLERANCE_LSB})")
-            peak = int(max(np.max(np.abs(mix)), np.max(np.abs(s1)), np.max(np.abs(s2)))) \
-                if n else 0
+        have_all = len(signals) == len(cols) and all(v is not None for v in signals.values())
+        if have_all and n:
+            clean = signals["mix_clean"] if noisy else signals["mix"]
+            parts = [signals[f"s{k}_reverb" if reverb else f"s{k}"] for k in range(1, nsrc + 1)]
+            sums = [("mix", clean, parts)]
+            if noisy:
+                sums.append(("mix", signals["mix"], [signals["mix_clean"], signals["noise"]]))
+                sums[0] = ("mix_clean", clean, parts)
+            for what, total, terms in sums:
+                err = int(np.max(np.abs(total - sum(terms))))
+                tol = max(SUM_TOLERANCE_LSB, (len(terms) + 1) // 2)
+                if err > tol:
+                    names = ([f"s{k}" for k in range(1, nsrc + 1)] if terms is parts
+                             else ["mix_clean", "noise"])
+                    local.append(f"{what} != {' + '.join(names)} (max |{what} - "
+                                 f"{' - '.join(names)}| = {err} LSB > {tol})")
+            peak = int(max(np.max(np.abs(v)) for v in signals.values()))
             if abs(peak - PEAK_INT16) > PEAK_TOLERANCE:
                 local.append(f"peak {peak} (the recipe scales the loudest file to 0.9 full "
                              f"scale = {PEAK_INT16} +-{PEAK_TOLERANCE})")
         source_samples = {}
-        for k in (1, 2):
+        for k in range(1, nsrc + 1):
             value = row.get(f"s{k}_source_samples")
             source_samples[k] = int(value) if value is not None and value == value else None
         if all(v is not None for v in source_samples.values()):
-            truncated = {k: source_samples[k] > n for k in (1, 2)}
+            truncated = {k: source_samples[k] > n for k in source_samples}
         else:  # older manifests: a mixture shorter than 2 s may have been truncated
-            truncated = {k: n < SEGMENT_SAMPLES for k in (1, 2)}
-        if have_all and check_gains and n:
-            problem = _check_gains(manifest, row, signals["s1"], signals["s2"], n,
-                                   any(truncated.values()), level_8k)
-            if problem:
-                local.append(problem)
-        for k in (1, 2):
-            rel = row.get(f"s{k}_lips")
+            truncated = {k: n < SEGMENT_SAMPLES for k in source_samples}
+        if have_all and check_gains and n and not reverb:
+            for k in range(2, nsrc + 1):  # each source's level against s1's
+                pair = {"s1_gain_db": row["s1_gain_db"], "s2_gain_db": row[f"s{k}_gain_db"],
+                        "s1_utt": row["s1_utt"], "s2_utt": row[f"s{k}_utt"]}
+                problem = _check_gains(manifest, pair, signals["s1"], signals[f"s{k}"], n,
+                                       any(truncated.values()), level_8k)
+                if problem:
+                    local.append(problem if k == 2 else f"s1 vs s{k}: {problem}")
+        lip_cols = [(k, f"s{k}_lips") for k in range(1, nsrc + 1)]
+        if "absent_utt" in row:  # target absent: the silent face's lips
+            lip_cols.append(("absent", "absent_lips"))
+            truncated["absent"], source_samples["absent"] = True, None
+        for k, col in lip_cols:
+            rel = row.get(col)
             if not isinstance(rel, str) or not rel:
                 if require_lips:
-                    local.append(f"s{k}_lips is empty (prepared with --skip-lips? "
+                    local.append(f"{col} is empty (prepared with --skip-lips? "
                                  "validate with --no-lips)")
                 continue
             key = (rel, n, truncated[k], source_samples[k])

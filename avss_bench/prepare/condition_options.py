@@ -1,0 +1,51 @@
+"""The `prepare <corpus>` options of the robustness conditions (issue 14), as one decorator."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import click
+
+from avss_bench.prepare.conditions import Conditions, parse_range
+
+
+def condition_options(func: Callable) -> Callable:
+    """Add --speakers, --noise, --snr, --rir, --simulate-rooms, --rt60, --target-absent."""
+    options = [
+        click.option("--speakers", default=2, show_default=True, type=click.IntRange(2, 4),
+                     help="Speakers per mixture (3, 4: the wsj0-3mix law; lists are "
+                          "generated, none exist for these corpora)."),
+        click.option("--noise", "noise_dir", default=None,
+                     type=click.Path(file_okay=False, exists=True, path_type=Path),
+                     help="A noise corpus in its real layout (WHAM! noise, MUSAN, DEMAND): "
+                          "adds seeded real noise to every mixture."),
+        click.option("--snr", default="0:10", show_default=True, metavar="LOW:HIGH",
+                     help="SNR range (dB) of --noise against the speech mixture's P.56 level."),
+        click.option("--rir", "rir_dir", default=None,
+                     type=click.Path(file_okay=False, exists=True, path_type=Path),
+                     help="A RIR corpus (RIRS_NOISES layout): each source is convolved with a "
+                          "real RIR; the reference is the direct path + 50 ms."),
+        click.option("--simulate-rooms", is_flag=True,
+                     help="Seeded shoebox rooms (pyroomacoustics) instead of --rir."),
+        click.option("--rt60", default="0.2:0.8", show_default=True, metavar="LOW:HIGH",
+                     help="RT60 range (s) of --simulate-rooms."),
+        click.option("--target-absent", is_flag=True,
+                     help="2-speaker mixtures whose lips belong to a third, silent face "
+                          "(manifest column absent_utt)."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def conditions_from_options(speakers: int = 2, noise_dir: Path | None = None, snr: str = "0:10",
+                            rir_dir: Path | None = None, simulate_rooms: bool = False,
+                            rt60: str = "0.2:0.8", target_absent: bool = False) -> Conditions:
+    """The `Conditions` the options describe."""
+    return Conditions(speakers=speakers,
+                      noise_dir=None if noise_dir is None else str(noise_dir.resolve()),
+                      snr_db=parse_range(snr, "--snr"),
+                      rir_dir=None if rir_dir is None else str(rir_dir.resolve()),
+                      simulate_rooms=simulate_rooms, rt60=parse_range(rt60, "--rt60"),
+                      target_absent=target_absent)

@@ -1,0 +1,159 @@
+"""Robustness conditions of `prepare` (issue 14): N speakers, noise, reverberation, absent target.
+
+`Conditions` holds the options; `draw_conditions` gives every list line its seeded `Condition`
+(noise file, offset and SNR; RIR files or a simulated room; the silent face of a target-absent
+mixture). The draws depend only on (seed, split, line number) and the sorted corpus files, so a
+rerun or a shard draws the same. They are stored beside the list as
+`OUT/lists/conditions_{split}.jsonl` (one JSON object per line, sorted keys) and in the manifest.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from avss_bench.core.constants import SAMPLE_RATE
+from avss_bench.core.errors import AvssError
+
+
+@dataclass(frozen=True)
+class Conditions:
+    """The corpus conditions a `prepare` run builds (defaults: the clean 2-speaker benchmark)."""
+
+    speakers: int = 2
+    noise_dir: str | None = None
+    snr_db: tuple[float, float] = (0.0, 10.0)
+    rir_dir: str | None = None
+    simulate_rooms: bool = False
+    rt60: tuple[float, float] = (0.2, 0.8)
+    target_absent: bool = False
+
+    def __post_init__(self) -> None:
+        if self.speakers < 2:
+            raise AvssError(f"--speakers must be at least 2, got {self.speakers}")
+        if self.rir_dir is not None and self.simulate_rooms:
+            raise AvssError("give --rir DIR or --simulate-rooms, not both")
+        if self.target_absent and self.speakers != 2:
+            raise AvssError("--target-absent builds 2-speaker mixtures: drop --speakers")
+        lo, hi = self.snr_db
+        if lo > hi:
+            raise AvssError(f"--snr LOW:HIGH needs LOW <= HIGH, got {lo}:{hi}")
+        if not 0 < self.rt60[0] <= self.rt60[1]:
+            raise AvssError(f"--rt60 LOW:HIGH needs 0 < LOW <= HIGH, got {self.rt60}")
+
+    @property
+    def active(self) -> bool:
+        return (self.noise_dir is not None or self.rir_dir is not None or self.simulate_rooms
+                or self.target_absent)
+
+    def options(self) -> dict:
+        """For report.json."""
+        return {"speakers": self.speakers, "noise_dir": self.noise_dir,
+                "snr_db": list(self.snr_db) if self.noise_dir else None,
+                "rir_dir": self.rir_dir, "simulate_rooms": self.simulate_rooms,
+                "rt60": list(self.rt60) if self.simulate_rooms else None,
+                "target_absent": self.target_absent}
+
+
+def parse_range(text: str, what: str) -> tuple[float, float]:
+    """`"LOW:HIGH"` (or one number) -> (low, high)."""
+    try:
+        parts = [float(v) for v in str(text).split(":")]
+    except ValueError:
+        raise AvssError(f"{what} must be LOW:HIGH, got '{text}'") from None
+    if len(parts) == 1:
+        parts = parts * 2
+    if len(parts) != 2:
+        raise AvssError(f"{what} must be LOW:HIGH, got '{text}'")
+    return parts[0], parts[1]
+
+
+@dataclass(frozen=True)
+class Condition:
+    """What one mixture gets on top of the clean recipe (all paths relative to their corpus)."""
+
+    noise_file: str = ""  # relative to --noise DIR
+    noise_offset: int = 0  # 16 kHz samples
+    snr_db: float = 0.0
+    rir_files: tuple[str, ...] = ()  # relative to --rir DIR, one per source
+    room: str = ""  # JSON of a simulated room (`reverb.draw_room`)
+    absent_utt: str = ""  # the silent face whose lips are given (target absent)
+    roots: tuple[str, str] = field(default=("", ""), compare=False)  # (noise dir, rir dir)
+
+    def record(self) -> dict:
+        out: dict = {}
+        if self.noise_file:
+            out.update(noise_file=self.noise_file, noise_offset=self.noise_offset,
+                       snr_db=self.snr_db)
+        if self.rir_files:
+            out["rir_files"] = list(self.rir_files)
+        if self.room:
+            out["room"] = json.loads(self.room)
+        if self.absent_utt:
+            out["absent_utt"] = self.absent_utt
+        return out
+
+
+def draw_conditions(lines: list, split: str, options: Conditions, seed: int,
+                    speaker_of: Mapping[str, str] | None = None,
+                    absent_pool: list[tuple[str, str]] | None = None,
+                    segment_samples: int = 2 * SAMPLE_RATE) -> list:
+    """The list's lines with their seeded `Condition` attached (unchanged when none is active).
+
+    Args:
+        lines: the split's MixLines.
+        split: tr, cv or tt (WHAM! noise is drawn from the same split).
+        options: the conditions.
+        seed: the run's seed.
+        speaker_of: utterance -> speaker (target absent: the silent face's speaker differs
+            from both mixed speakers).
+        absent_pool: `(utt, speaker)` the silent faces are drawn from (the split's own pool).
+        segment_samples: the longest mixture (noise offsets leave room for it).
+    """
+    if not options.active:
+        return lines
+    from avss_bench.prepare import noise as noise_mod
+    from avss_bench.prepare import reverb
+
+    noise_files: list[Path] = []
+    lengths: dict[Path, int] = {}
+    if options.noise_dir:
+        _, _, noise_files = noise_mod.noise_files(Path(options.noise_dir), split)
+    groups = reverb.rir_groups(Path(options.rir_dir)) if options.rir_dir else []
+    pool = sorted(absent_pool or [])
+    out = []
+    for line in lines:
+        rng = random.Random(f"conditions:{split}:{seed}:{line.index}")
+        kw: dict = {"roots": (options.noise_dir or "", options.rir_dir or "")}
+        if noise_files:
+            f = noise_files[rng.randrange(len(noise_files))]
+            if f not in lengths:
+                lengths[f] = noise_mod.length_16k(f)
+            kw["noise_file"] = str(f.relative_to(Path(options.noise_dir)))
+            kw["noise_offset"] = rng.randrange(max(1, lengths[f] - segment_samples + 1))
+            kw["snr_db"] = round(rng.uniform(*options.snr_db), 2)
+        n_src = len(line.utts)
+        if groups:
+            kw["rir_files"] = tuple(str(p.relative_to(Path(options.rir_dir)))
+                                    for p in reverb.draw_rirs(groups, n_src, rng))
+        if options.simulate_rooms:
+            kw["room"] = json.dumps(reverb.draw_room(n_src, options.rt60, rng), sort_keys=True)
+        if options.target_absent:
+            taken = {(speaker_of or {}).get(u, u) for u in line.utts}
+            candidates = [u for u, s in pool if s not in taken]
+            if not candidates:
+                raise AvssError(f"--target-absent: no third speaker in the {split} pool for "
+                                f"line {line.index}")
+            kw["absent_utt"] = candidates[rng.randrange(len(candidates))]
+        out.append(replace(line, condition=Condition(**kw)))
+    return out
+
+
+def conditions_text(lines: list) -> str:
+    """`OUT/lists/conditions_{split}.jsonl`: one sorted-key JSON object per list line."""
+    return "".join(json.dumps({"line": line.index, "name": line.name,
+                               **(line.condition.record() if line.condition else {})},
+                              sort_keys=True) + "\n" for line in lines)

@@ -1,0 +1,172 @@
+"""Issue 14 corpus conditions built by `prepare` on the shared LRS2 miniature (skip_lips).
+
+N speakers, real noise in a WHAM!-layout miniature, real RIRs in a RIRS_NOISES-layout
+miniature, and target-absent mixtures: seeded reruns byte-identical, the noise law (mixture =
+clean + noise within 1 LSB, requested SNR within 0.1 dB), the early-reflection reference, and
+`validate` on every condition.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import soundfile as sf
+
+from avss_bench.prepare import prepare_corpus
+from avss_bench.prepare.conditions import Conditions
+from avss_bench.prepare.mixing import level_8k
+from avss_bench.prepare.reverb import early_part
+from avss_bench.prepare.validate import validate_prepared
+from tests.shared_data import SHARED_DATA
+
+LRS2 = SHARED_DATA / "corpus" / "lrs2"
+NOISE = SHARED_DATA / "noise" / "speechbrain"
+
+
+def build(out: Path, conditions: Conditions, n: int = 2) -> pd.DataFrame:
+    prepare_corpus("lrs2", LRS2, out, mix_list="generate", splits=["tt"],
+                   num_mixtures={"tt": n}, skip_lips=True, quiet=True, conditions=conditions)
+    result = validate_prepared(out, quiet=True)
+    assert result.ok, result.problems
+    return pd.read_csv(out / "manifests" / "tt.csv")
+
+
+def hashes(out: Path) -> dict[str, str]:
+    return {str(p.relative_to(out)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(out.rglob("*")) if p.is_file() and p.name != "report.json"}
+
+
+def read(manifest_dir: Path, rel: str) -> np.ndarray:
+    return sf.read(str((manifest_dir / rel).resolve()), dtype="int16")[0].astype(np.int64)
+
+
+def test_three_speakers_seeded_and_valid(tmp_path: Path) -> None:
+    frame = build(tmp_path / "a", Conditions(speakers=3))
+    build(tmp_path / "b", Conditions(speakers=3))
+    assert hashes(tmp_path / "a") == hashes(tmp_path / "b")
+    assert (tmp_path / "a" / "lists" / "mix_3_spk_tt.scp").is_file()
+    assert len(frame) == 2
+    for row in frame.itertuples():
+        assert len({row.s1_speaker, row.s2_speaker, row.s3_speaker}) == 3
+        assert row.s1_gain_db == -row.s2_gain_db
+
+
+@pytest.fixture(scope="module")
+def wham(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A miniature WHAM! noise corpus: wham_noise/{tr,cv,tt}/<name>.wav from a real recording."""
+    root = tmp_path_factory.mktemp("noise")
+    x, rate = sf.read(str(NOISE / "noise3.wav"), dtype="int16")
+    for split in ("tr", "cv", "tt"):
+        (root / "wham_noise" / split).mkdir(parents=True)
+        sf.write(str(root / "wham_noise" / split / f"{split}_noise.wav"), x, rate,
+                 subtype="PCM_16")
+    return root
+
+
+def test_noise_at_the_requested_snr(tmp_path: Path, wham: Path) -> None:
+    cond = Conditions(noise_dir=str(wham), snr_db=(-5.0, 5.0))
+    frame = build(tmp_path / "a", cond)
+    build(tmp_path / "b", cond)
+    assert hashes(tmp_path / "a") == hashes(tmp_path / "b")
+    mdir = tmp_path / "a" / "manifests"
+    raw, _ = sf.read(str(wham / "wham_noise" / "tt" / "tt_noise.wav"), dtype="float64")
+    for row in frame.itertuples():
+        mix, clean, noise = (read(mdir, p) for p in (row.mix_path, row.mix_clean_path,
+                                                     row.noise_path))
+        assert np.max(np.abs(mix - clean - noise)) <= 1
+        seg = raw[row.noise_offset:row.noise_offset + row.num_samples]
+        # noise file = round(gain * raw segment); gain by least squares (its error is ~0.02 LSB)
+        gain = float(np.dot(noise, seg) / np.dot(seg, seg))
+        assert np.max(np.abs(noise - gain * seg)) <= 0.55
+        assert np.max(np.abs(mix - clean - gain * seg)) <= 1.05
+        snr = level_8k(clean / 32768).db - 10 * np.log10(np.mean((noise / 32768.0) ** 2))
+        assert abs(snr - row.snr_db) < 0.1, (snr, row.snr_db)
+        assert -5 <= row.snr_db <= 5
+        assert (wham / row.noise_file).is_file()
+
+
+@pytest.fixture(scope="module")
+def rirs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A miniature RIRS_NOISES: real_rirs_isotropic_noises/ with two measured RIRs + a noise."""
+    root = tmp_path_factory.mktemp("rir")
+    part = root / "RIRS_NOISES" / "real_rirs_isotropic_noises"
+    part.mkdir(parents=True)
+    for name in ("rir1.wav", "rir2.wav"):
+        shutil.copy(NOISE / name, part / f"air_type1_{name}")
+    shutil.copy(NOISE / "noise3.wav", part / "air_type1_noise_1.wav")
+    return root
+
+
+def test_reverberant_reference_is_the_early_part(tmp_path: Path, rirs: Path) -> None:
+    from scipy.signal import fftconvolve
+
+    frame = build(tmp_path / "a", Conditions(rir_dir=str(rirs)))
+    build(tmp_path / "b", Conditions(rir_dir=str(rirs)))
+    assert hashes(tmp_path / "a") == hashes(tmp_path / "b")
+    mdir = tmp_path / "a" / "manifests"
+    for row in frame.itertuples():
+        files = row.rir_files.split(";")
+        assert len(files) == 2 and all("noise" not in Path(f).name for f in files)
+        for k in (1, 2):
+            x = sf.read(str(tmp_path / "a" / "raw_audio" / f"{getattr(row, f's{k}_utt')}.wav"))[0]
+            h = sf.read(str(rirs / files[k - 1]))[0]
+            ref, image = read(mdir, getattr(row, f"s{k}_path")), read(
+                mdir, getattr(row, f"s{k}_reverb_path"))
+            want_ref = fftconvolve(x, early_part(h))[:row.num_samples]
+            want_img = fftconvolve(x, h)[:row.num_samples]
+            c = float(np.dot(image, want_img) / np.dot(want_img, want_img))
+            assert np.max(np.abs(ref - c * want_ref)) <= 1.0  # same scale, early part only
+            assert np.max(np.abs(image - c * want_img)) <= 1.0
+        assert row.reverb_reference == "early_50ms"
+
+
+def test_early_part_keeps_50_ms_after_the_direct_peak() -> None:
+    h = np.zeros(4000)
+    h[100], h[100 + 800], h[100 + 801] = 1.0, 0.5, 0.25
+    e = early_part(h)
+    assert e[100] == 1.0 and e[900] == 0.5 and e[901] == 0.0
+
+
+def test_target_absent_names_a_third_silent_face(tmp_path: Path) -> None:
+    frame = build(tmp_path / "a", Conditions(target_absent=True))
+    for row in frame.itertuples():
+        assert str(row.absent_speaker) not in {str(row.s1_speaker), str(row.s2_speaker)}
+        assert row.absent_utt not in {row.s1_utt, row.s2_utt}
+
+
+def test_target_speaker_dataset_iterates_over_every_source(tmp_path: Path) -> None:
+    from avss_bench.data.dataset import TargetSpeakerDataset
+
+    frame = build(tmp_path / "a", Conditions(speakers=3))
+    for k in (1, 2, 3):
+        frame[f"s{k}_lips"] = f"../lips/{k}.npz"  # built with skip_lips: only the paths matter
+    frame.to_csv(tmp_path / "a" / "manifests" / "with_lips.csv", index=False)
+    data = TargetSpeakerDataset(tmp_path / "a" / "manifests" / "with_lips.csv")
+    assert [item.target for item in data.items] == ["s1", "s2", "s3"] * len(frame)
+
+
+def test_simulated_rooms_are_seeded_and_recorded(tmp_path: Path) -> None:
+    import json
+
+    from scipy.signal import fftconvolve
+
+    from avss_bench.prepare.reverb import room_rirs
+
+    cond = Conditions(simulate_rooms=True, rt60=(0.3, 0.5))
+    frame = build(tmp_path / "a", cond, n=1)
+    build(tmp_path / "b", cond, n=1)
+    assert hashes(tmp_path / "a") == hashes(tmp_path / "b")
+    row = next(frame.itertuples())
+    assert 0.3 <= row.rt60 <= 0.5
+    h = room_rirs(json.loads(row.room))[0]
+    x = sf.read(str(tmp_path / "a" / "raw_audio" / f"{row.s1_utt}.wav"))[0]
+    mdir = tmp_path / "a" / "manifests"
+    ref, image = read(mdir, row.s1_path), read(mdir, row.s1_reverb_path)
+    want_img = fftconvolve(x, h)[:row.num_samples]
+    c = float(np.dot(image, want_img) / np.dot(want_img, want_img))
+    assert np.max(np.abs(ref - c * fftconvolve(x, early_part(h))[:row.num_samples])) <= 1.0
