@@ -72,7 +72,13 @@ def make_command(name: str) -> click.Command:
                        "mix_2_spk_{tr,cv,tt}.scp. A split without a list is generated.")
     @click.option("--splits", default=None, help="Comma-separated subset of tr,cv,tt.")
     @click.option("--jobs", "-j", default=1, show_default=True, type=click.IntRange(1),
-                  help="Worker processes (joblib).")
+                  help="Worker processes (joblib) of --executor local.")
+    @click.option("--executor", default="local", show_default=True,
+                  metavar="local|dask-local:N|dask://HOST:PORT|slurm[:k=v,...]",
+                  help="Where the batch tasks run: this machine's process pool, a local Dask "
+                       "cluster of N worker processes, an existing Dask scheduler, or Slurm "
+                       "jobs via dask-jobqueue (keys: jobs, queue, cores, memory, walltime, "
+                       "config=YAML, any SLURMCluster argument). Outputs are identical.")
     @click.option("--shard", default=None, metavar="I/N",
                   help="Prepare only part I of N (0 <= I < N) into OUT; then run --merge.")
     @click.option("--merge", is_flag=True,
@@ -97,7 +103,7 @@ def make_command(name: str) -> click.Command:
     def command(root: Path, out: Path, mix_list: str | None, splits: str | None, jobs: int,
                 shard: str | None, merge: bool, landmarker: Path | None, seed: int | None,
                 num_mixtures: str | None, skip_lips: bool, min_source_seconds: float | None,
-                recipe: Path | None, quiet: bool, **condition_kw) -> None:
+                recipe: Path | None, quiet: bool, executor: str, **condition_kw) -> None:
         from avss_bench.prepare.pipeline import load_prepare_config, prepare_corpus
 
         config = load_prepare_config(name, recipe)
@@ -111,7 +117,7 @@ def make_command(name: str) -> click.Command:
             quiet=quiet, merge=merge, skip_lips=skip_lips or not config.lips,
             min_source_seconds=(min_source_seconds if min_source_seconds is not None
                                 else config.min_source_seconds),
-            segment_seconds=config.segment_seconds,
+            segment_seconds=config.segment_seconds, executor=executor,
             conditions=conditions_from_options(**condition_kw))
         where = "report.json" if shard is None else "shards/"
         click.echo(f"prepared {name} into {out} ({where}; "

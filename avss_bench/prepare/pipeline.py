@@ -46,12 +46,13 @@ from avss_bench.corpora.registry import get_corpus
 from avss_bench.io.manifest import SPLITS, canonical_split
 from avss_bench.prepare.conditions import Conditions
 from avss_bench.prepare.config import SEGMENT_SECONDS, PrepareConfig, load_prepare_config  # noqa: F401
+from avss_bench.prepare.executor import Executor, LocalExecutor, closing_executor
 from avss_bench.prepare.lip_rois import lips_batch, lips_done
 from avss_bench.prepare.lists import SplitList, resolve_lists, store_lists
 from avss_bench.prepare.manifests import remove_strays, write_split_manifest
 from avss_bench.prepare.mixlist import MixLine
 from avss_bench.prepare.mixtures import MixJob, make_job, mix_batch, mixture_done
-from avss_bench.prepare.parallel import chunks, run_batches
+from avss_bench.prepare.parallel import chunks
 from avss_bench.prepare.records import (
     Layout,
     PrepareState,
@@ -80,6 +81,7 @@ def parse_shard(text: str | Sequence[int] | None) -> tuple[int, int] | None:
     return i, n
 
 
+@closing_executor
 def prepare_corpus(corpus: str, root: str | Path, out: str | Path,
                    mix_list: str | Path = "official",
                    splits: Sequence[str] = SPLITS, jobs: int = 1,
@@ -89,6 +91,7 @@ def prepare_corpus(corpus: str, root: str | Path, out: str | Path,
                    merge: bool = False, skip_lips: bool = False,
                    min_source_seconds: float = 0.0,
                    segment_seconds: float = SEGMENT_SECONDS,
+                   executor: str | Executor | None = None,
                    conditions: Conditions | None = None) -> dict:
     """Prepare the 2-speaker benchmark of a raw corpus (see the module docstring).
 
@@ -111,12 +114,15 @@ def prepare_corpus(corpus: str, root: str | Path, out: str | Path,
         segment_seconds: source length taken from the start of each utterance.
         conditions: robustness conditions (N speakers, noise, reverberation, absent target;
             `avss_bench.prepare.conditions`); None: the clean 2-speaker benchmark.
+        executor: where the batch tasks run: `local` (None; `jobs` processes), `dask-local:N`,
+            `dask://HOST:PORT`, `slurm[:k=v,...]` or an `Executor` (`avss_bench.prepare.executor`).
 
     Returns:
         the report (also written to `OUT/report.json`, or to `OUT/shards/` for a shard).
     """
     t_start = time.perf_counter()
     run = _start_run(corpus, root, out, splits, jobs, shard, merge, landmarker)
+    run.executor = executor
     lists, needed = _index_lists(run, mix_list, seed, num_mixtures, conditions)
     my_lines = {split: [line for line in item.lines
                         if run.owns(f"{split}:{line.index}")]
@@ -140,6 +146,7 @@ def prepare_corpus(corpus: str, root: str | Path, out: str | Path,
         mix_list=str(mix_list), splits=run.splits, seed=seed,
         num_mixtures=dict(num_mixtures or {}), skip_lips=skip_lips,
         min_source_seconds=min_source_seconds, segment_seconds=segment_seconds, jobs=run.jobs,
+        executor=run.executor.name,
         shard=None if run.shard is None else f"{run.shard[0]}/{run.shard[1]}", merge=merge,
         landmarker=run.landmarker, conditions=(conditions or Conditions()).options()))
     _write_outputs(run, kept, skip_lips, report, t_start)
@@ -158,6 +165,7 @@ class _Run:
     merge: bool
     landmarker: str | None
     state: PrepareState = field(default_factory=PrepareState)
+    executor: Executor = field(default_factory=LocalExecutor)
     missing_work: list[str] = field(default_factory=list)
 
     def owns(self, key: str) -> bool:
@@ -223,9 +231,9 @@ def _extract_sources(run: _Run, audio_todo: Sequence[Utterance], segment_seconds
     if todo and run.merge:
         run.missing_work.append(f"{len(todo)} sources (e.g. {todo[0].utt})")
     elif todo:
-        for records in run_batches(source_batch, chunks(todo, 32),
-                                   ((run.root,), (run.out, segment_seconds, min_source_seconds)),
-                                   run.jobs, "sources", quiet):
+        for records in run.executor.map_batches(
+                source_batch, chunks(todo, 32),
+                ((run.root,), (run.out, segment_seconds, min_source_seconds)), "sources", quiet):
             for record in records:
                 run.state.audio[record["utt"]] = record
     run.state.timings["sources"] = time.perf_counter() - t0
@@ -248,10 +256,10 @@ def _extract_lips(run: _Run, audio_todo: Sequence[Utterance], needed: Sequence[s
     if todo_lips and run.merge:
         run.missing_work.append(f"{len(todo_lips)} lip ROIs (e.g. {todo_lips[0][0].utt})")
     elif todo_lips:
-        size = max(1, min(16, math.ceil(len(todo_lips) / run.jobs)))
-        for records in run_batches(lips_batch, chunks(todo_lips, size),
-                                   ((run.root,), (run.out, run.landmarker)), run.jobs, "lips",
-                                   quiet):
+        size = max(1, min(16, math.ceil(len(todo_lips) / run.executor.workers)))
+        for records in run.executor.map_batches(lips_batch, chunks(todo_lips, size),
+                                                ((run.root,), (run.out, run.landmarker)), "lips",
+                                                quiet):
             for record in records:
                 state.lips[record["utt"]] = record
     if run.shard is None:  # utterances whose lips a shard-mate owns are read back at merge
@@ -294,7 +302,7 @@ def _mix(run: _Run, my_lines: Mapping[str, list[MixLine]], skip_lips: bool, quie
         run.missing_work.append(
             f"{len(to_mix)} mixtures (e.g. {to_mix[0].split}/{to_mix[0].name})")
     elif to_mix:
-        run_batches(mix_batch, chunks(to_mix, 64), ((run.out,), ()), run.jobs, "mix", quiet)
+        run.executor.map_batches(mix_batch, chunks(to_mix, 64), ((run.out,), ()), "mix", quiet)
     run.state.timings["mix"] = time.perf_counter() - t0
     return kept, problems
 
@@ -307,6 +315,7 @@ def _write_outputs(run: _Run, kept: Mapping[str, list[tuple[MixLine, MixJob]]],
         for split in run.splits:
             write_split_manifest(run.corp, run.layout, split, kept[split], run.state, skip_lips)
         remove_strays(run.layout, run.splits, kept)
+        remove_stale_temp_files(run.layout.out)  # of workers killed mid-write (retried)
     run.state.timings["manifests"] = time.perf_counter() - t0
     run.state.timings["total"] = time.perf_counter() - t_start
     report["timings_s"] = {k: round(v, 3) for k, v in run.state.timings.items()}
