@@ -112,3 +112,14 @@ def test_grid_parsing() -> None:
         parse_data(["a", "x=b", "x=c"])
     with pytest.raises(AvssError, match="unknown visual condition"):
         build_grid(data, ["blur:2"])
+
+
+def test_a_missing_corpus_folder_stops_before_any_evaluation(run: tuple[Path, object],
+                                                             tmp_path: Path) -> None:
+    out, runner = run
+    clean = out.parent / "clean"
+    result = runner.invoke(main, ["robustness", "-m", "mixture", "-d", str(clean), "-d",
+                                  f"snr0={tmp_path / 'absent'}", "-o", str(tmp_path / "o")])
+    assert result.exit_code == 1
+    assert str(tmp_path / "absent") in result.output and "no manifest" in result.output
+    assert not (tmp_path / "o").exists()

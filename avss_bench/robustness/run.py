@@ -21,6 +21,7 @@ import pandas as pd
 from avss_bench.core.atomic import atomic_path, write_text
 from avss_bench.core.errors import AvssError
 from avss_bench.evaluate.run import corpus_name, evaluate
+from avss_bench.io.manifest import manifest_path
 from avss_bench.robustness.grid import Condition
 
 CONDITION_FILE = "condition.json"
@@ -47,6 +48,8 @@ def run_robustness(model: str | None, checkpoint: str | Path | None, grid: list[
         raise AvssError("robustness reports SI-SNRi: --metrics must include si_snr")
     out = Path(out_dir)
     label = name or model or Path(str(checkpoint)).stem
+    for condition in grid:  # a missing folder stops before the first (long) evaluation
+        manifest_path(condition.data, split)
     for condition in grid:
         folder = out / slug(label) / condition.label
         if not quiet:
