@@ -119,3 +119,29 @@ def test_dataset_applies_the_condition_to_the_lips(tmp_path: Path) -> None:
     torch.testing.assert_close(black[0]["lips"], torch.full_like(clean[0]["lips"], lowest))
     torch.testing.assert_close(black[0]["mixture"], clean[0]["mixture"])
     assert not torch.equal(black[0]["lips"], clean[0]["lips"])
+
+
+def test_evaluate_cli_stamps_the_condition(tmp_path: Path) -> None:
+    import json
+
+    from click.testing import CliRunner
+
+    from avss_bench.cli import main
+
+    corpus = make_prepared_corpus(tmp_path / "c", {"tt": 1}, seconds=1.0)
+    out = tmp_path / "res"
+    result = CliRunner().invoke(main, ["evaluate", "-m", "mixture", "-d", str(corpus), "-o",
+                                       str(out), "--metrics", "si_snr", "--visual-condition",
+                                       "lowres:12", "--visual-seed", "7", "-q"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads((out / "summary.json").read_text())
+    expected = {"kind": "lowres", "value": 12.0, "seed": 7, "spec": "lowres:12"}
+    assert summary["options"]["visual_condition"] == expected
+    assert summary["dataset"] == "c [lowres:12]"
+    stamp = json.loads((out / "evaluate.stamp.json").read_text())
+    assert stamp["options"]["visual_condition"] == expected
+    again = CliRunner().invoke(main, ["evaluate", "-m", "mixture", "-d", str(corpus), "-o",
+                                      str(out), "--metrics", "si_snr", "--visual-condition",
+                                      "lowres:12", "--visual-seed", "8", "-q"])
+    assert again.exit_code == 1  # another seed is another evaluation: the folder is refused
+    assert "visual_condition.seed was 7, now 8" in again.output

@@ -70,7 +70,11 @@ def robustness_plot(frame: pd.DataFrame, path: Path) -> Path:
         ax.grid(alpha=0.3)
     for ax in list(axes.flat)[len(kinds):]:
         ax.axis("off")
-    handles, labels = axes.flat[0].get_legend_handles_labels()
+    legend: dict[str, object] = {}  # every panel's entries once (stars and dashed lines)
+    for ax in axes.flat:
+        for handle, text in zip(*ax.get_legend_handles_labels(), strict=True):
+            legend.setdefault(text, handle)
+    handles, labels = list(legend.values()), list(legend)
     fig.legend(handles, labels, loc="upper center", ncol=min(4, len(labels)), fontsize=8,
                frameon=False)
     fig.tight_layout(rect=(0, 0, 1, 0.92))
