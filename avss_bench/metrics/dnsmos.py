@@ -10,6 +10,7 @@ SI-SNRi, never instead of it.
 
 from __future__ import annotations
 
+import os
 import threading
 from pathlib import Path
 
@@ -59,15 +60,29 @@ def dnsmos(signal: np.ndarray, sample_rate: int) -> dict[str, float]:
 
 
 def _model():
-    """speechmos's DNSMOS model object (ONNX sessions over the models in its wheel), once."""
+    """speechmos's DNSMOS model over the P.835 ONNX model in its wheel, built once.
+
+    The session is ours so that it uses the process's thread budget (``OMP_NUM_THREADS``, as
+    torch does; onnxruntime otherwise takes every core) and skips the P.808 model that
+    SIG/BAK/OVRL do not use; the scoring and polynomial mapping are speechmos's.
+    """
     global _MODEL
     if _MODEL is None:
         try:
+            import onnxruntime as ort
             from speechmos import dnsmos as backend
         except ImportError as err:  # a broken install
-            raise MetricError(f"speechmos is not installed ({err})") from err
-        folder = Path(backend.__file__).parent / "dnsmos_models"
-        _MODEL = backend.DNSMOS(str(folder / "sig_bak_ovr.onnx"), str(folder / "model_v8.onnx"))
+            raise MetricError(f"speechmos/onnxruntime is not installed ({err})") from err
+        options = ort.SessionOptions()
+        threads = os.environ.get("OMP_NUM_THREADS", "")
+        options.intra_op_num_threads = int(threads) if threads.isdigit() else 0
+        options.inter_op_num_threads = 1
+        path = Path(backend.__file__).parent / "dnsmos_models" / "sig_bak_ovr.onnx"
+        model = backend.DNSMOS.__new__(backend.DNSMOS)  # __init__ would also load P.808
+        model.primary_model_path = str(path)
+        model.onnx_sess = ort.InferenceSession(str(path), options,
+                                               providers=["CPUExecutionProvider"])
+        _MODEL = model
     return _MODEL
 
 
