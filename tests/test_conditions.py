@@ -170,3 +170,42 @@ def test_simulated_rooms_are_seeded_and_recorded(tmp_path: Path) -> None:
     want_img = fftconvolve(x, h)[:row.num_samples]
     c = float(np.dot(image, want_img) / np.dot(want_img, want_img))
     assert np.max(np.abs(ref - c * fftconvolve(x, early_part(h))[:row.num_samples])) <= 1.0
+
+
+def test_four_speakers(tmp_path: Path) -> None:
+    prepare_corpus("lrs2", LRS2, tmp_path, mix_list="generate", splits=["tr"],
+                   num_mixtures={"tr": 1}, skip_lips=True, quiet=True, seed=1,
+                   conditions=Conditions(speakers=4))  # seed 0 draws the miniature's silent clip
+    assert validate_prepared(tmp_path, quiet=True).ok
+    row = next(pd.read_csv(tmp_path / "manifests" / "tr.csv").itertuples())
+    assert len({row.s1_speaker, row.s2_speaker, row.s3_speaker, row.s4_speaker}) == 4
+    mdir = tmp_path / "manifests"
+    total = sum(read(mdir, getattr(row, f"s{k}_path")) for k in (1, 2, 3, 4))
+    assert np.max(np.abs(read(mdir, row.mix_path) - total)) <= 2  # 5 files rounded
+
+
+def test_musan_and_demand_layouts(tmp_path: Path) -> None:
+    from scipy.signal import resample_poly
+
+    from avss_bench.prepare.noise import noise_files, noise_segment
+
+    x, rate = sf.read(str(NOISE / "noise3.wav"), dtype="int16")
+    (tmp_path / "musan" / "noise" / "free-sound").mkdir(parents=True)
+    (tmp_path / "musan" / "music" / "fma").mkdir(parents=True)
+    sf.write(str(tmp_path / "musan" / "noise" / "free-sound" / "noise-free-sound-0000.wav"), x,
+             rate)
+    sf.write(str(tmp_path / "musan" / "music" / "fma" / "music-fma-0000.wav"), x, rate)
+    layout, _, files = noise_files(tmp_path / "musan", "tt")
+    assert layout == "musan" and [f.name for f in files] == ["noise-free-sound-0000.wav"]
+    demand = tmp_path / "demand"
+    (demand / "DKITCHEN").mkdir(parents=True)
+    x48 = np.clip(np.round(resample_poly(x / 32768, 3, 1) * 32768), -32768, 32767)
+    for ch in ("ch01", "ch02"):
+        sf.write(str(demand / "DKITCHEN" / f"{ch}.wav"), x48.astype(np.int16), 48000)
+    layout, _, files = noise_files(demand, "tr")
+    assert layout == "demand" and [f.name for f in files] == ["ch01.wav"]
+    seg = noise_segment(files[0], 100, 32000)  # back at 16 kHz
+    assert seg.size == 32000
+    assert np.corrcoef(seg, x[100:32100] / 32768)[0, 1] > 0.99
+    frame = build(tmp_path / "out", Conditions(noise_dir=str(demand), snr_db=(3.0, 3.0)), n=1)
+    assert frame.snr_db.tolist() == [3.0] and frame.noise_file.tolist() == ["DKITCHEN/ch01.wav"]

@@ -23,6 +23,14 @@ For every row of `OUT/manifests/{tr,cv,tt}.csv`:
   one-frame slack covers a video that ends one frame before its audio); for a truncated source
   the lips must still cover the mixture (`F >= round(num_samples * 25 / 16000) - 1`).
 
+Robustness conditions (`prepare --speakers/--noise/--rir/--simulate-rooms/--target-absent`):
+an N-speaker row checks `s1..sN` (sum within `floor((N + 1) / 2)` LSB, each source's level
+against s1's); a noisy row checks `mix = mix_clean + noise` (1 LSB), `mix_clean` = the sum of
+the sources, and the SNR (P.56 level of `mix_clean` over the noise's mean power) against
+`snr_db` within 0.1 dB; a reverberant row checks that the `s<k>_reverb` images sum to the
+clean mixture (the references are the early parts, so no sum and no gain check on them); a
+target-absent row also checks the absent face's lips. The peak check covers every file.
+
 Problems are collected, not raised: the caller (the CLI) prints them and exits non-zero.
 """
 
@@ -44,6 +52,7 @@ PEAK_TOLERANCE = 1
 SUM_TOLERANCE_LSB = 1
 GAIN_TOLERANCE_DB = 0.01  # with the sources in OUT/raw_audio
 WRITTEN_GAIN_TOLERANCE_DB = 0.1  # fallback: P.56 measured on the written files
+SNR_TOLERANCE_DB = 0.1  # noisy condition: P.56 on the written mix_clean (see the gains note)
 LIP_SIZE = 96
 SEGMENT_SAMPLES = 32000
 
@@ -165,6 +174,19 @@ def _check_gains(manifest: str, row: dict, s1: np.ndarray, s2: np.ndarray, n: in
     return None
 
 
+def _check_snr(row: dict, clean: np.ndarray, noise: np.ndarray, level_8k) -> str | None:
+    """The written SNR (P.56 level of mix_clean over the noise's mean power) vs `snr_db`."""
+    power = float(np.mean((noise / 32768.0) ** 2))
+    lev = level_8k(clean / 32768.0)
+    if not (power > 0 and lev.power > 0):
+        return "mix_clean or noise is silent"
+    got = lev.db - 10 * np.log10(power)
+    if abs(got - float(row["snr_db"])) > SNR_TOLERANCE_DB:
+        return (f"SNR {got:.3f} dB (P.56 level of mix_clean over the noise power), the manifest "
+                f"says {float(row['snr_db']):.3f} dB (tolerance {SNR_TOLERANCE_DB} dB)")
+    return None
+
+
 def _num_sources(row: dict) -> int:
     """N of an N-speaker row (`s1_path` .. `sN_path` present and non-empty)."""
     k = 2
@@ -221,6 +243,10 @@ def check_rows(manifest: str, rows: list[dict], require_lips: bool,
                              else ["mix_clean", "noise"])
                     local.append(f"{what} != {' + '.join(names)} (max |{what} - "
                                  f"{' - '.join(names)}| = {err} LSB > {tol})")
+            if noisy and check_gains:
+                problem = _check_snr(row, signals["mix_clean"], signals["noise"], level_8k)
+                if problem:
+                    local.append(problem)
             peak = int(max(np.max(np.abs(v)) for v in signals.values()))
             if abs(peak - PEAK_INT16) > PEAK_TOLERANCE:
                 local.append(f"peak {peak} (the recipe scales the loudest file to 0.9 full "
