@@ -95,8 +95,8 @@ def collect(out_dir: Path) -> pd.DataFrame:
     frame = pd.DataFrame(rows, columns=COLUMNS)
     if frame.empty:
         return frame
-    frame["order"] = [_order(kind, value) for kind, value in zip(frame["kind"], frame["value"],
-                                                                 strict=True)]
+    frame["order"] = [condition_order(kind, value)
+                      for kind, value in zip(frame["kind"], frame["value"], strict=True)]
     frame = frame.sort_values(["model", "order", "condition"], kind="stable").drop(
         columns="order").reset_index(drop=True)
     clean = frame[frame["kind"] == "clean"].set_index("model")["si_snr_i"]
@@ -105,7 +105,8 @@ def collect(out_dir: Path) -> pd.DataFrame:
     return frame
 
 
-def _order(kind: str, value: Any) -> tuple[int, str, float]:
+def condition_order(kind: str, value: Any) -> tuple[int, str, float]:
+    """Sort key of the grid: clean, zero, freeze, offset, lowres (finer first), fps, corpora."""
     rank = {"clean": 0, "zero": 1, "freeze": 2, "offset": 3, "lowres": 4, "fps": 5}
     number = -math.inf if value is None or pd.isna(value) else float(value)
     if kind == "lowres":

@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 
 from avss_bench.core.errors import AvssError
-from avss_bench.robustness.run import CSV
+from avss_bench.robustness.run import CSV, condition_order
 
 
 def read_robustness(paths: list[Path]) -> pd.DataFrame:
@@ -34,10 +34,11 @@ def robustness_table(frame: pd.DataFrame) -> pd.DataFrame:
 
     The drop is the condition's SI-SNRi minus the model's clean SI-SNRi, in dB.
     """
-    conditions = list(dict.fromkeys(frame["condition"]))
-    if "clean" in conditions:
-        conditions.remove("clean")
-        conditions.insert(0, "clean")
+    keys: dict[str, tuple] = {}
+    for condition, kind, value in zip(frame["condition"], frame.get("kind", frame["condition"]),
+                                      frame.get("value", [None] * len(frame)), strict=True):
+        keys.setdefault(condition, condition_order(str(kind), value))
+    conditions = sorted(keys, key=lambda c: (keys[c], c))  # grid order, clean first
     models = list(dict.fromkeys(frame["model"]))
     cells = {}
     for model in models:
