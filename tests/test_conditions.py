@@ -209,3 +209,26 @@ def test_musan_and_demand_layouts(tmp_path: Path) -> None:
     assert np.corrcoef(seg, x[100:32100] / 32768)[0, 1] > 0.99
     frame = build(tmp_path / "out", Conditions(noise_dir=str(demand), snr_db=(3.0, 3.0)), n=1)
     assert frame.snr_db.tolist() == [3.0] and frame.noise_file.tolist() == ["DKITCHEN/ch01.wav"]
+
+
+def test_cli_options_build_the_conditions(tmp_path: Path, wham: Path) -> None:
+    from click.testing import CliRunner
+
+    from avss_bench.cli import main
+
+    runner = CliRunner()
+    out = tmp_path / "cli"
+    result = runner.invoke(main, [
+        "prepare", "lrs2", "--root", str(LRS2), "--out", str(out), "--mix-list", "generate",
+        "--splits", "tt", "--num-mixtures", "tt=1", "--skip-lips", "--quiet",
+        "--speakers", "3", "--noise", str(wham), "--snr", "2:2"])
+    assert result.exit_code == 0, result.output
+    row = next(pd.read_csv(out / "manifests" / "tt.csv").itertuples())
+    assert row.snr_db == 2.0 and isinstance(row.s3_path, str)
+    report = (out / "report.json").read_text()
+    assert '"speakers": 3' in report
+    result = runner.invoke(main, ["validate", str(out), "--quiet"])
+    assert result.exit_code == 0 and "OK" in result.output, result.output
+    result = runner.invoke(main, ["prepare", "lrs2", "--root", str(LRS2), "--out",
+                                  str(tmp_path / "x"), "--rir", str(wham), "--simulate-rooms"])
+    assert result.exit_code == 1 and "not both" in result.output
