@@ -15,6 +15,7 @@ from avss_bench.core.atomic import atomic_path  # noqa: E402
 from avss_bench.core.errors import AvssError  # noqa: E402
 from avss_bench.data.visual_conditions import KINDS  # noqa: E402
 from avss_bench.robustness.grid import CLEAN_VALUE  # noqa: E402
+from avss_bench.robustness.run import condition_order  # noqa: E402
 
 AXES = {**KINDS, "snr": "SNR (dB)", "rt60": "RT60 (s)", "speakers": "speakers"}
 
@@ -27,7 +28,8 @@ def robustness_plot(frame: pd.DataFrame, path: Path) -> Path:
     lost, offset 0, 96 px, 25 fps) and a dashed horizontal line of the model's colour where it
     has no place on the axis (SNR, RT60, named corpora, which are drawn as categories).
     """
-    kinds = [k for k in dict.fromkeys(frame["kind"]) if k != "clean"]
+    kinds = sorted((k for k in dict.fromkeys(frame["kind"]) if k != "clean"),
+                   key=lambda k: condition_order(k, None)[:2])  # the grid's order of kinds
     if not kinds:
         raise AvssError("no condition besides clean to plot", path)
     models = list(dict.fromkeys(frame["model"]))
