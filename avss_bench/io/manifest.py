@@ -47,14 +47,18 @@ def manifest_path(data_dir: str | Path, split: str) -> Path:
     raise AvssError(f"no manifest for split '{split}' (looked for manifests/{split}.csv)", data_dir)
 
 
+#: Identifier columns read as text (numeric-looking ids such as "00017" must stay strings).
+TEXT_COLUMNS = {"mixture_id": str, "absent_utt": str, "absent_speaker": str,
+                **{f"s{k}_{what}": str for k in range(1, 5) for what in ("utt", "speaker")}}
+
+
 def read_manifest(path: str | Path) -> pd.DataFrame:
     """Read a manifest CSV, checking that every required column is present."""
     path = Path(path)
     if not path.is_file():
         raise AvssError("manifest not found", path)
     try:
-        frame = pd.read_csv(path, dtype={"mixture_id": str, "s1_utt": str, "s2_utt": str,
-                                         "s1_speaker": str, "s2_speaker": str})
+        frame = pd.read_csv(path, dtype=TEXT_COLUMNS)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
         raise AvssError(f"not a readable manifest CSV: {err}", path) from err
     missing = [c for c in MANIFEST_COLUMNS if c not in frame.columns]
