@@ -105,8 +105,25 @@ def test_slurm_spec_and_config_file(tmp_path: Path) -> None:
     config.write_text("queue: cpu\ncores: 16\nmemory: 64GB\nwalltime: '04:00:00'\njobs: 2\n")
     jobs, options = parse_slurm_spec(f"slurm:config={config},jobs=8,cores=32")
     assert jobs == 8
-    assert options == {"queue": "cpu", "cores": 32, "memory": "64GB", "walltime": "04:00:00"}
+    assert options == {"queue": "cpu", "cores": 32, "memory": "64GB", "walltime": "04:00:00",
+                       "processes": 32}
     assert parse_slurm_spec("slurm") == (1, {})
+
+
+def test_slurm_options_make_the_job_script() -> None:
+    """The options reach dask-jobqueue's sbatch script (nothing is submitted: no Slurm here)."""
+    from dask_jobqueue import SLURMCluster
+
+    jobs, options = parse_slurm_spec("slurm:jobs=3,queue=cpu,cores=4,memory=8GB,"
+                                     "walltime=01:00:00")
+    assert jobs == 3
+    with SLURMCluster(**options, scheduler_options={"host": "127.0.0.1",
+                                                    "dashboard_address": None}) as slurm:
+        script = slurm.job_script()
+    for line in ("#SBATCH -p cpu", "#SBATCH --cpus-per-task=4", "#SBATCH --mem=8G",
+                 "#SBATCH -t 01:00:00"):
+        assert line in script
+    assert "--nthreads 1" in script and "--nworkers 4" in script
 
 
 def test_cli_executor_option(tmp_path: Path) -> None:

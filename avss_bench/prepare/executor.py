@@ -17,7 +17,8 @@ Specs (`--executor`):
   to start, default 1) and any `SLURMCluster` argument (`queue`, `cores`, `memory`,
   `walltime`, `processes`, `account`, ...); `config=PATH` reads the same keys from a YAML file
   (command-line keys win). Unset keys come from dask-jobqueue's own configuration
-  (`~/.config/dask/jobqueue.yaml`).
+  (`~/.config/dask/jobqueue.yaml`). `processes` defaults to `cores`: one single-threaded worker
+  process per core, as `dask-local`.
 
 Faults: a Dask task whose worker dies is rescheduled by the scheduler (up to
 `distributed.scheduler.allowed-failures` worker deaths, default 3); a task that raises is retried
@@ -202,6 +203,8 @@ def parse_slurm_spec(spec: str) -> tuple[int, dict]:
     jobs = int(options.pop("jobs", 1))
     if jobs < 1:
         raise AvssError(f"--executor slurm: jobs must be >= 1, got {jobs}")
+    if "cores" in options:  # single-threaded worker processes, like dask-local (MediaPipe, GIL)
+        options.setdefault("processes", options["cores"])
     return jobs, options
 
 
