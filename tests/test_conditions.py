@@ -22,7 +22,7 @@ from avss_bench.prepare.conditions import Conditions
 from avss_bench.prepare.mixing import level_8k
 from avss_bench.prepare.reverb import early_part
 from avss_bench.prepare.validate import validate_prepared
-from tests.shared_data import SHARED_DATA
+from shared_data import SHARED_DATA
 
 LRS2 = SHARED_DATA / "corpus" / "lrs2"
 NOISE = SHARED_DATA / "noise" / "speechbrain"

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import torch
@@ -272,3 +273,35 @@ def test_profile_made_before_the_evaluation_is_kept_when_it_matches(corpus: Path
     (other / "profile.json").write_text(json.dumps(profile.to_json()))
     with pytest.raises(AvssError, match="profile of another model"):
         evaluate("mixture", None, corpus, out_dir=other, metrics=("si_snr",), quiet=True)
+
+
+class HalfSeparator(torch.nn.Module):
+    """Returns half the mixture whatever the lips: it leaks 20 log10(0.5) = -6.02 dB."""
+
+    config: dict = {}
+
+    def forward(self, mixture: torch.Tensor, lips: torch.Tensor | None = None) -> torch.Tensor:
+        return 0.5 * mixture
+
+
+def test_target_absent_leak_is_output_to_mixture_energy(corpus: Path, tmp_path: Path) -> None:
+    """A manifest with an absent face (prepare --target-absent) gets absent.csv: the leak of
+    the separator given a silent face's lips, 10 log10(E_out / E_mix)."""
+    import shutil
+
+    from avss_bench.io.manifest import read_manifest, write_manifest
+
+    data = tmp_path / "data"
+    shutil.copytree(corpus, data)
+    manifest = data / "manifests" / "tt.csv"
+    frame = read_manifest(manifest)
+    frame["absent_utt"] = list(frame["s2_utt"].iloc[1:]) + [frame["s2_utt"].iloc[0]]
+    frame["absent_lips"] = list(frame["s2_lips"].iloc[1:]) + [frame["s2_lips"].iloc[0]]
+    write_manifest(frame, manifest)
+    summary = evaluate(f"{HERE}:HalfSeparator", None, data, out_dir=tmp_path / "out",
+                       metrics=("si_snr",), quiet=True)
+    leak = pd.read_csv(tmp_path / "out" / "absent.csv")
+    assert len(leak) == len(frame)
+    assert leak["leak_db"].to_numpy() == pytest.approx(20 * np.log10(0.5), abs=1e-4)
+    assert summary["target_absent_leak_db"]["n"] == len(frame)
+    assert summary["target_absent_leak_db"]["mean"] == pytest.approx(-6.0206, abs=1e-3)

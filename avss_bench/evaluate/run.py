@@ -38,6 +38,7 @@ from avss_bench.data.dataset import TargetSpeakerDataset
 from avss_bench.data.sampling import shard_range
 from avss_bench.data.visual_conditions import parse_condition
 from avss_bench.evaluate import stamp as stamps
+from avss_bench.evaluate.absent import has_absent_targets, score_absent
 from avss_bench.io.manifest import canonical_split, manifest_path
 from avss_bench.metrics.utterance import output_keys
 from avss_bench.models.checkpoints import sha256_of
@@ -235,6 +236,11 @@ def evaluate(model: str | None, checkpoint: str | Path | None, data: str | Path,
         raise RuntimeError(f"evaluation produced {len(frame)} rows for {len(items)} targets")
     with atomic_path(out / "results.csv") as tmp:
         frame.to_csv(tmp, index=False)
+    absent = None
+    if has_absent_targets(manifest):  # prepared with --target-absent: the leak through a
+        table, absent = score_absent(separator, manifest, device, lip_rows)  # silent face
+        with atomic_path(out / "absent.csv") as tmp:
+            table.to_csv(tmp, index=False)
     summary = {
         "model": model, "model_target": entry.target, "name": name,
         "split": split, "data": str(Path(data).resolve()),
@@ -242,6 +248,7 @@ def evaluate(model: str | None, checkpoint: str | Path | None, data: str | Path,
                               + ("" if condition is None else f" [{condition.spec}]")),
         "visual_condition": None if condition is None else condition.as_dict(),
         "num_targets": len(frame), "metrics": summarize(frame, metrics_of(fields)),
+        "target_absent_leak_db": absent,
         "checkpoint": None if checkpoint is None else str(checkpoint),
         "checkpoint_sha256": stamp["checkpoint_sha256"],
         "random_init": options["random_init"], "lip_rows": lip_rows,
