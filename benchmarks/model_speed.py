@@ -1,4 +1,16 @@
-"""Speed of our IIANet, IIANet-fast and CTCNet: forward latency and training-step throughput.
+"""Speed of every bundled model (IIANet, IIANet-fast, CTCNet, Dolphin, RTFS-Net-4/6/12): forward
+latency and training-step throughput, optionally side by side with the official code.
+
+Part 0 (`--official-repo NAME=PATH`, repeatable; NAME = iianet, ctcnet, dolphin or rtfsnet): the
+official implementation is imported from the user's checkout at PATH (never copied here), built
+with the parity fixture's constructor arguments and loaded with the same fixture weights
+(`../shared/data/reference/<folder>/state_dict.pt`, official key layout) as ours; both get the
+same inputs (the fixture's real LRS2 mixture and lips / lip embedding) and are timed in the same
+run, interleaved: forward (batch 1, `inference_mode`) and one training step (forward + backward
++ Adam, batch `--train-batch`, negative SNR against 0.5 x mixture, the visual encoder under
+`no_grad`). The output difference ours vs official is reported as the proof that the same
+function was timed. Dolphin is timed as its whole forward (its video encoder is inside the
+model in both codes); the others as the separation network given the lip embedding.
 
 Part 1 (forward, batch 1): the separation network alone (`model.separate(mixture, embedding)`)
 and the lip front-end alone, each timed `--reps` times after `--warmup` untimed passes, the
@@ -70,9 +82,23 @@ SHARED = ROOT.parent / "shared"
 MODELS = {"iianet": ("iianet.model:IIANet", {}),
           "iianet-fast": ("iianet.model:IIANetFast", {}),
           "ctcnet": ("ctcnet.model:CTCNet", {}),
-          "ctcnet+cbu": ("ctcnet.model:CTCNet", {"conv_before_upsample": True})}
+          "ctcnet+cbu": ("ctcnet.model:CTCNet", {"conv_before_upsample": True}),
+          "dolphin": ("dolphin.model:Dolphin", {}),
+          "rtfsnet-4": ("rtfsnet.model:RTFSNet", {"repeats": 4}),
+          "rtfsnet-6": ("rtfsnet.model:RTFSNet", {"repeats": 6}),
+          "rtfsnet-12": ("rtfsnet.model:RTFSNet", {"repeats": 12})}
 FIXTURES = {"iianet": "iianet16", "iianet-fast": "iianet16", "ctcnet": "ctcnet",
-            "ctcnet+cbu": "ctcnet"}
+            "ctcnet+cbu": "ctcnet", "dolphin": "dolphin", "rtfsnet-4": "rtfsnet4",
+            "rtfsnet-6": "rtfsnet6", "rtfsnet-12": "rtfsnet12"}
+#: official code per model family: (public repository, commit the fixtures were made with,
+#: default `module:Class` inside the checkout, extra constructor arguments). Override the class
+#: with `--official-repo NAME=PATH:module.path:Class`.
+OFFICIAL = {
+    "iianet": ("JusperLee/IIANet", "86f3538", "look2hear.models.IIANet:IIANet", {}),
+    "ctcnet": ("JusperLee/CTCNet", "c8112b7", "nichang.models.ctcnet:CTCNet", {}),
+    "dolphin": ("JusperLee/Dolphin", "5a4e5e8", "look2hear.models.dolphin:Dolphin", {}),
+    "rtfsnet": ("spkgyk/RTFS-Net", "a4cd736", "src.models:AVNet", {"print_macs": False}),
+}
 VARIANTS = ("eager", "bf16", "compile", "compile-bf16")
 
 
@@ -89,6 +115,8 @@ def sync(device: torch.device) -> None:
 def official_key(name: str, model: torch.nn.Module) -> str | None:
     if name.startswith("ctcnet"):
         return "ctcnet"
+    if not name.startswith("iianet"):
+        return None  # no stored official timings (use --official-repo)
     blocks = model.config.get("num_blocks")
     return f"iianet_nb{blocks}" if blocks is not None else None
 
@@ -108,11 +136,15 @@ def build(name: str, device: torch.device, use_fixture: bool) -> tuple[torch.nn.
     folder = SHARED / "data" / "reference" / FIXTURES[name]
     frontend = SHARED / "data" / "reference" / "lipfrontend" / "state_dict.pt"
     if not (use_fixture and (folder / "state_dict.pt").is_file()):
-        return cls(**kwargs).to(device).eval(), False
-    model = cls.load_checkpoint(folder / "state_dict.pt", **kwargs)
-    if frontend.is_file():
-        from avss_bench.models.lip_frontend import load_frontend_weights
+        from avss_bench.evaluate.profile import fill_untrained_codebooks
 
+        model = cls(**kwargs)
+        fill_untrained_codebooks(model)  # a fresh Dolphin cannot run otherwise
+        return model.to(device).eval(), False
+    model = cls.load_checkpoint(folder / "state_dict.pt", **kwargs)
+    from avss_bench.models.lip_frontend import LipFrontend, load_frontend_weights
+
+    if frontend.is_file() and isinstance(model.lip_frontend, LipFrontend):
         load_frontend_weights(model.lip_frontend, frontend)
     return model.to(device).eval(), True
 
@@ -190,15 +222,18 @@ def part_forward(args, device, numbers) -> list[dict]:
     rows = []
     models = {name: build(name, device, args.fixtures)[0] for name in args.models}
     mix, lips, _ = inputs(args.seconds, 1, device, use_fixture=False)
-    frontend = models[args.models[0]].lip_frontend
-    with torch.inference_mode():
-        emb = frontend(lips)
+    lrw = next((m.lip_frontend for m in models.values()
+                if type(m.lip_frontend).__name__ == "LipFrontend"), None)
+    with torch.inference_mode():  # each model's own visual encoder output
+        embs = {name: m.lip_frontend(lips) for name, m in models.items()}
     for threads in args.threads:
         if device.type == "cpu":
             torch.set_num_threads(threads)
         log(f"[forward] {args.seconds:g} s, {threads} thread(s) ...")
-        calls = {name: (lambda m=m: m.separate(mix, emb)) for name, m in models.items()}
-        calls["lip front-end"] = lambda: frontend(lips)
+        calls = {name: (lambda m=m, e=embs[name]: m.separate(mix, e))
+                 for name, m in models.items()}
+        if lrw is not None:
+            calls["lip front-end"] = lambda: lrw(lips)
         timings = time_interleaved(calls, args.reps, args.warmup, device)
         for name, stats in timings.items():
             key = "video_resnet18" if name == "lip front-end" else official_key(
@@ -286,8 +321,8 @@ def part_training(args, device) -> list[dict]:
             log(f"[training] {name} {variant}, batch {batch} ...")
             model, _ = build(name, device, use_fixture=False)
             model.train()
-            params = [p for n, p in model.named_parameters()
-                      if p.requires_grad and not n.startswith("lip_frontend.")]
+            frozen = {id(p) for p in model.lip_frontend.parameters()}
+            params = [p for p in model.parameters() if p.requires_grad and id(p) not in frozen]
             optimizer = torch.optim.Adam(params, lr=1e-3)
             separate = model.separate
             if variant.startswith("compile"):
@@ -333,6 +368,137 @@ def part_training(args, device) -> list[dict]:
     return rows
 
 
+# ---------------------------------------------------------------- the official code, same run
+def parse_official(specs: list[str]) -> dict[str, tuple[Path, str]]:
+    """`NAME=PATH[:module:Class]` -> {NAME: (checkout, "module:Class")}."""
+    out = {}
+    for spec in specs:
+        name, sep, rest = spec.partition("=")
+        if not sep or name not in OFFICIAL:
+            raise SystemExit(f"--official-repo {spec!r}: expected NAME=PATH with NAME one of "
+                             f"{', '.join(OFFICIAL)}")
+        path, _, target = rest.partition(":")
+        if not Path(path).is_dir():
+            raise SystemExit(f"--official-repo {spec!r}: {path} is not a folder (a checkout "
+                             f"of github.com/{OFFICIAL[name][0]})")
+        out[name] = (Path(path).resolve(), target or OFFICIAL[name][2])
+    return out
+
+
+def import_official(path: Path, target: str) -> type:
+    """The class `module:Class` from the checkout at `path` (its top-level package is dropped
+    from `sys.modules` first: IIANet and Dolphin both call theirs `look2hear`)."""
+    import importlib
+
+    module_name, _, cls_name = target.partition(":")
+    top = module_name.split(".")[0]
+    for key in [k for k in sys.modules if k == top or k.startswith(top + ".")]:
+        del sys.modules[key]
+    sys.path.insert(0, str(path))
+    try:
+        return getattr(importlib.import_module(module_name), cls_name)
+    finally:
+        sys.path.remove(str(path))
+
+
+def family(name: str) -> str:
+    return name.split("-")[0].split("+")[0]
+
+
+def build_official(name: str, path: Path, target: str, device: torch.device
+                   ) -> torch.nn.Module:
+    """The official model with the fixture's constructor arguments and weights, eval mode."""
+    folder = SHARED / "data" / "reference" / FIXTURES[name]
+    params = json.loads((folder / "params.json").read_text())
+    kwargs = {**params["constructor_args"], **OFFICIAL[family(name)][3]}
+    if name == "iianet-fast":
+        kwargs["num_blocks"] = 10
+    model = import_official(path, target)(**kwargs)
+    state = torch.load(folder / "state_dict.pt", map_location="cpu", weights_only=True)
+    model.load_state_dict(state, strict=True)
+    return model.to(device).eval()
+
+
+def part_official(args, device, official: dict[str, tuple[Path, str]]) -> list[dict]:
+    """Ours and the official code: same weights, same inputs, same run, interleaved."""
+    rows = []
+    if args.seconds not in (1, 2):
+        raise SystemExit("--official-repo needs --seconds 1 or 2 (the fixtures' inputs)")
+    mix, lips, emb = inputs(args.seconds, 1, device, use_fixture=True)
+    for name in args.models:
+        if family(name) not in official or name == "ctcnet+cbu":
+            continue
+        path, target = official[family(name)]
+        try:
+            ours = build(name, device, use_fixture=True)[0]
+            theirs = build_official(name, path, target, device)
+        except Exception as err:  # noqa: BLE001 - missing deps of the official code, ...
+            rows.append({"part": "official", "model": name, "error":
+                         f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"})
+            continue
+        whole = family(name) == "dolphin"  # its video encoder is inside both models
+        arg = lips if whole else emb
+        ours_fn = (lambda m=ours: m(mix, lips)) if whole else (lambda m=ours: m.separate(mix, emb))
+        with torch.inference_mode():
+            diff = (ours_fn().reshape(-1) - theirs(mix, arg).reshape(-1)[:mix.shape[-1]]
+                    ).abs().max().item()
+        for threads in args.threads:
+            if device.type == "cpu":
+                torch.set_num_threads(threads)
+            log(f"[official] {name} forward, {threads} thread(s) ...")
+            t = time_interleaved({"ours": ours_fn, "official": lambda m=theirs, a=arg: m(mix, a)},
+                                 args.reps, args.warmup, device)
+            rows.append({"part": "official", "kind": "forward", "model": name,
+                         "threads": threads, "seconds": args.seconds, "batch": 1,
+                         "ours_s": t["ours"]["wall_median_s"],
+                         "official_s": t["official"]["wall_median_s"],
+                         "ours_cpu_s": t["ours"]["cpu_median_s"],
+                         "official_cpu_s": t["official"]["cpu_median_s"],
+                         "ratio": t["ours"]["wall_median_s"] / t["official"]["wall_median_s"],
+                         "max_abs_diff": diff, "repo": OFFICIAL[family(name)][0],
+                         "official_path": str(path)})
+        if "training" in args.skip:
+            continue
+        batch = args.train_batch
+        bmix, barg = mix.repeat(batch, 1), arg.repeat(batch, *[1] * (arg.ndim - 1))
+        target_wave = 0.5 * bmix
+        steps = {}
+        for label, model in (("ours", ours), ("official", theirs)):
+            model.train()
+            encoder = getattr(model, "lip_frontend", None) if label == "ours" else getattr(
+                model, "video_encoder", None)
+            frozen = {id(p) for p in encoder.parameters()} if encoder is not None else set()
+            optim = torch.optim.Adam([p for p in model.parameters()
+                                      if p.requires_grad and id(p) not in frozen], lr=1e-3)
+            fwd = (model if label == "official" or whole else model.separate)
+
+            def step(fwd=fwd, optim=optim, x=bmix, v=barg, y=target_wave):
+                loss = neg_snr(fwd(x, v).reshape(x.shape[0], -1)[:, :x.shape[-1]], y)
+                optim.zero_grad(set_to_none=True)
+                loss.backward()
+                optim.step()
+
+            steps[label] = step
+        times: dict[str, list[float]] = {"ours": [], "official": []}
+        for i in range(args.train_warmup + args.train_steps):
+            for label, step in steps.items():
+                sync(device)
+                start = time.perf_counter()
+                step()
+                sync(device)
+                if i >= args.train_warmup:
+                    times[label].append(time.perf_counter() - start)
+        ours_s, theirs_s = statistics.median(times["ours"]), statistics.median(times["official"])
+        rows.append({"part": "official", "kind": "training step", "model": name,
+                     "threads": torch.get_num_threads(), "seconds": args.seconds,
+                     "batch": batch, "ours_s": ours_s, "official_s": theirs_s,
+                     "ratio": ours_s / theirs_s, "max_abs_diff": None,
+                     "repo": OFFICIAL[family(name)][0], "official_path": str(path)})
+        del ours, theirs
+        gc.collect()
+    return rows
+
+
 # ---------------------------------------------------------------- report
 def _f(value: Any, fmt: str = ".3f") -> str:
     if value is None:
@@ -344,6 +510,18 @@ def _f(value: Any, fmt: str = ".3f") -> str:
 
 def markdown(rows: list[dict]) -> str:
     lines = []
+    off = [r for r in rows if r["part"] == "official"]
+    if off:
+        lines += ["| model | official code | pass | threads | batch | ours s | official s | "
+                  "ours / official | max abs diff |", "|---|---|---|---:|---:|---:|---:|---:|---:|"]
+        for r in off:
+            if "error" in r:
+                lines.append(f"| {r['model']} | | error: {r['error']} | | | | | | |")
+                continue
+            lines.append(f"| {r['model']} | {r['repo']} | {r['kind']} | {r['threads']} | "
+                         f"{r['batch']} | {_f(r['ours_s'])} | {_f(r['official_s'])} | "
+                         f"{_f(r['ratio'], '.2f')} | {_f(r['max_abs_diff'], '.1e')} |")
+        lines.append("")
     fwd = [r for r in rows if r["part"] == "forward"]
     if fwd:
         lines += ["| model | input | threads | wall median s | wall min s | CPU median s | "
@@ -405,6 +583,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-fixtures", dest="fixtures", action="store_false",
                         help="random weights/inputs for the variant parity check")
     parser.add_argument("--json", type=Path, default=None, help="write every row as JSON")
+    parser.add_argument("--official-repo", action="append", default=[], metavar="NAME=PATH",
+                        help="time the official code from this checkout side by side (NAME: "
+                             + ", ".join(f"{k} = github.com/{v[0]}" for k, v in OFFICIAL.items())
+                             + "; optional ':module:Class' after PATH)")
     args = parser.parse_args(argv)
 
     device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available()
@@ -430,6 +612,9 @@ def main(argv: list[str] | None = None) -> int:
               "command": " ".join([Path(sys.argv[0]).name, *(argv or sys.argv[1:])])}
     log(json.dumps(header))
     rows: list[dict] = []
+    official = parse_official(args.official_repo)
+    if official:
+        rows += part_official(args, device, official)
     if "forward" not in args.skip:
         rows += part_forward(args, device, numbers)
     if "variants" not in args.skip and args.variants:
