@@ -35,6 +35,8 @@ def cluster() -> DaskExecutor:
     assert isinstance(executor, DaskExecutor) and executor.workers == 2
     addresses = list(executor.client.scheduler_info()["workers"])
     assert all(a.startswith("tcp://127.0.0.1:") for a in addresses)  # loopback only
+    assert executor.client.scheduler.address.startswith("tcp://127.0.0.1:")
+    assert executor.client.dashboard_link.startswith("http://127.0.0.1:")
     yield executor
     executor.close()
 
@@ -49,9 +51,17 @@ def test_dask_local_writes_the_bytes_of_a_local_run(tmp_path: Path,
     hashes = tree_hashes(tmp_path / "local")
     assert len([k for k in hashes if k.endswith(".wav")]) > 30
     assert tree_hashes(tmp_path / "dask") == hashes
+    # data problems (a silent clip, an undecodable one) are records, as in the local run
+    assert dask["skipped"] == local["skipped"] and len(local["skipped"]) >= 2
     # a rerun on the cluster resumes: nothing to do, same bytes
     run("lrs2", tmp_path / "dask", skip_lips=True, executor=cluster)
     assert tree_hashes(tmp_path / "dask") == hashes
+    # the same cluster reached by its address (`--executor dask://HOST:PORT`) is left running
+    address = cluster.client.scheduler.address.split("://", 1)[1]
+    by_address = run("lrs2", tmp_path / "address", skip_lips=True, executor=f"dask://{address}")
+    assert by_address["options"]["executor"] == f"dask://{address}"
+    assert tree_hashes(tmp_path / "address") == hashes
+    assert cluster.client.submit(sum, [1, 2]).result() == 3
 
 
 def _kill_a_busy_worker(executor: DaskExecutor, prefix: str, killed: list) -> None:

@@ -11,8 +11,9 @@ Specs (`--executor`):
 - `local` (default): `avss_bench.prepare.parallel.run_batches`, `jobs` joblib processes.
 - `dask://HOST:PORT` (or `tcp://HOST:PORT`): an existing Dask scheduler. The workers must see
   the corpus and OUT at the same paths (a shared file system) and have avss-bench installed.
-- `dask-local:N`: a `distributed.LocalCluster` of N single-threaded worker processes that listen
-  on 127.0.0.1 only (no dashboard), started and closed with the run.
+- `dask-local:N`: a `distributed.LocalCluster` of N single-threaded worker processes; the
+  scheduler, the workers and the dashboard (a free port) listen on 127.0.0.1 only. Started and
+  closed with the run.
 - `slurm` or `slurm:key=value,...`: a `dask_jobqueue.SLURMCluster`. Keys: `jobs` (Slurm jobs
   to start, default 1) and any `SLURMCluster` argument (`queue`, `cores`, `memory`,
   `walltime`, `processes`, `account`, ...); `config=PATH` reads the same keys from a YAML file
@@ -168,11 +169,11 @@ def make_executor(spec: str | Executor | None, jobs: int = 1) -> Executor:
 
 
 def _local_cluster(n: int, spec: str) -> DaskExecutor:
-    """N single-threaded worker processes on the loopback interface, no dashboard."""
+    """N single-threaded worker processes, everything on the loopback interface."""
     from distributed import Client, LocalCluster
 
     cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, host="127.0.0.1",
-                           dashboard_address=None, silence_logs=40)
+                           dashboard_address="127.0.0.1:0", silence_logs=40)
     client = Client(cluster)
     client.wait_for_workers(n)
     return DaskExecutor(client, spec, cluster)
