@@ -24,7 +24,8 @@ from avss_bench.cli._common import quiet_option
 @click.option("--out", "-o", type=click.Path(file_okay=False, path_type=Path),
               default=Path("results/eval"), help="Results folder: results.csv, summary.json.")
 @click.option("--save-audio", default=0, help="Keep the first N estimates as wavs.")
-@click.option("--metrics", default="si_snr,sdr,pesq,stoi", help="Comma-separated metrics.")
+@click.option("--metrics", default="si_snr,sdr,pesq,stoi",
+              help="Comma-separated metrics among si_snr, sdr, pesq, stoi, estoi, dnsmos.")
 @click.option("--dataset-name", default=None,
               help="Dataset label in tables (default: the prepared corpus, e.g. LRS2-2Mix, "
                    "when the split uses its official list; else the data folder's name).")

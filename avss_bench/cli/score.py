@@ -20,7 +20,8 @@ GREEDY = ("--reference", "--estimate")
 FILE_METRICS = "si_snr,sdr,pesq,stoi,estoi"
 SPLIT_METRICS = "si_snr,sdr,pesq,stoi"
 LABELS = {"si_snr": "SI-SNR", "si_snr_i": "SI-SNRi", "sdr": "SDR", "sdr_i": "SDRi",
-          "pesq": "PESQ", "stoi": "STOI", "estoi": "ESTOI"}
+          "pesq": "PESQ", "stoi": "STOI", "estoi": "ESTOI", "dnsmos_sig": "DNSMOS SIG",
+          "dnsmos_bak": "DNSMOS BAK", "dnsmos_ovrl": "DNSMOS OVRL"}
 
 
 class _ScoreCommand(click.Command):
@@ -112,7 +113,8 @@ def _table(result: dict[str, Any], keys: list[str]) -> str:
 @click.option("--jobs", "-j", default=1, show_default=True, type=click.IntRange(1),
               help="Worker processes for --manifest (one thread each).")
 @click.option("--metrics", default=None,
-              help=f"Comma-separated subset of si_snr,sdr,pesq,stoi,estoi "
+              help=f"Comma-separated subset of si_snr,sdr,pesq,stoi,estoi,dnsmos (DNSMOS: "
+                   "reference-free SIG/BAK/OVRL, see README) "
                    f"[files: {FILE_METRICS}; split: {SPLIT_METRICS}].")
 @click.option("--permute/--no-permute", default=None,
               help="Match estimates to references by SI-SNR [files: on; split: off, since "
