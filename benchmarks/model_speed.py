@@ -512,15 +512,18 @@ def markdown(rows: list[dict]) -> str:
     lines = []
     off = [r for r in rows if r["part"] == "official"]
     if off:
-        lines += ["| model | official code | pass | threads | batch | ours s | official s | "
-                  "ours / official | max abs diff |", "|---|---|---|---:|---:|---:|---:|---:|---:|"]
+        lines += ["| model | official code | pass | threads | batch | ours wall s | official wall "
+                  "s | ours / official (wall) | ours / official (CPU) | max abs diff |",
+                  "|---|---|---|---:|---:|---:|---:|---:|---:|---:|"]
         for r in off:
             if "error" in r:
-                lines.append(f"| {r['model']} | | error: {r['error']} | | | | | | |")
+                lines.append(f"| {r['model']} | | error: {r['error']} | | | | | | | |")
                 continue
+            cpu = (r["ours_cpu_s"] / r["official_cpu_s"] if r.get("official_cpu_s") else None)
             lines.append(f"| {r['model']} | {r['repo']} | {r['kind']} | {r['threads']} | "
                          f"{r['batch']} | {_f(r['ours_s'])} | {_f(r['official_s'])} | "
-                         f"{_f(r['ratio'], '.2f')} | {_f(r['max_abs_diff'], '.1e')} |")
+                         f"{_f(r['ratio'], '.2f')} | {_f(cpu, '.2f')} | "
+                         f"{_f(r['max_abs_diff'], '.1e')} |")
         lines.append("")
     fwd = [r for r in rows if r["part"] == "forward"]
     if fwd:
