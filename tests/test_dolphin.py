@@ -262,3 +262,28 @@ def test_training_step_gradients(ref):
     assert grads["video_encoder.recon_model.conv_in.weight"].abs().sum() > 0
     assert grads["video_encoder.semantic_model.quantizer.project_out.weight"] is not None
     assert grads["video_encoder.semantic_model.conv_in.weight"] is None
+
+
+def test_training_starts_from_the_released_video_encoder(ref, tmp_path: Path) -> None:
+    """A recipe's frontend_checkpoint for Dolphin fills DP-LipCoder (trained codebook) and
+    nothing else; a file without encoder weights is a one-line error."""
+    from avss_bench.models.registry import build_separator
+    from avss_bench.train.config import load_config
+    from avss_bench.train.loop import load_lrw_frontend
+
+    released = tmp_path / "model.pt"
+    torch.save(ref["sd"], released)
+    config = load_config(None, ["model.name=dolphin", f"model.frontend_checkpoint={released}"])
+    fresh = build_separator(config.model.name, **config.model.config)
+    separator_before = {k: v.clone() for k, v in fresh.state_dict().items()
+                        if not k.startswith("video_encoder.")}
+    load_lrw_frontend(fresh, config)
+    for key, value in fresh.video_encoder.state_dict().items():
+        assert torch.equal(value, ref["sd"][f"video_encoder.{key}"]), key
+    for key, value in separator_before.items():
+        assert torch.equal(fresh.state_dict()[key], value), key
+    no_encoder = tmp_path / "separator_only.pt"
+    torch.save({k: v for k, v in ref["sd"].items() if not k.startswith("video_encoder.")},
+               no_encoder)
+    with pytest.raises(AvssError, match="no video_encoder"):
+        fresh.load_visual_encoder(no_encoder)

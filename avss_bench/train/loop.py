@@ -446,9 +446,11 @@ class Trainer:
 def load_lrw_frontend(model: torch.nn.Module, config: RunConfig) -> None:
     """Fill the LRW lip front-end the recipe names, or refuse to train a random one silently.
 
-    Models whose `lip_frontend` is the LRW ResNet-18 (IIANet, CTCNet) need
-    `model.frontend_checkpoint` (a file) or the explicit "random"; other models (the demo
-    separators train their own small lip encoder) accept a file or nothing.
+    Models whose `lip_frontend` is the LRW ResNet-18 (IIANet, CTCNet, RTFS-Net) need
+    `model.frontend_checkpoint` (a file) or the explicit "random"; a model with its own visual
+    encoder and a `load_visual_encoder(path)` method (Dolphin) loads it from the file named;
+    other models (the demo separators train their own small lip encoder) accept a file or
+    nothing.
     """
     from avss_bench.models.lip_frontend import (
         RANDOM,
@@ -460,6 +462,10 @@ def load_lrw_frontend(model: torch.nn.Module, config: RunConfig) -> None:
     name = config.model.frontend_checkpoint
     frontend = getattr(model, "lip_frontend", None)
     if name == RANDOM:
+        return
+    if name is not None and hasattr(model, "load_visual_encoder"):
+        # a model with its own visual encoder (Dolphin) loads it from its released weights
+        model.load_visual_encoder(find_frontend_checkpoint(name))
         return
     if name is None:
         if isinstance(frontend, LipFrontend):

@@ -247,6 +247,36 @@ class Dolphin(nn.Module):
         self.load_state_dict(state, strict=True)
         return self
 
+    def load_visual_encoder(self, path: str | Path) -> Dolphin:
+        """Fill `video_encoder` (DP-LipCoder) from released Dolphin weights, strictly.
+
+        Training starts from the released encoder (its codebook is trained; a fresh one is
+        not): `path` is the hub folder or weights file; only its `video_encoder.*` tensors are
+        used.
+
+        Raises:
+            AvssError: unreadable file, missing/unexpected encoder keys, untrained codebook.
+        """
+        weights = Path(path)
+        if weights.is_dir():
+            weights = next((weights / n for n in ("model.safetensors", "pytorch_model.bin",
+                                                  "model.pt") if (weights / n).is_file()),
+                           weights / "model.safetensors")
+        source = str(weights)
+        state = _state_dict_of(_read_weights(weights), source)
+        prefix = "video_encoder."
+        encoder = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
+        if not encoder:
+            raise AvssError("no video_encoder.* weights in this file", source)
+        encoder = fit_state_dict(encoder, self.video_encoder.state_dict(),
+                                 "Dolphin's video encoder", source)
+        if any(not bool(v.flatten()[0]) for k, v in encoder.items()
+               if k.endswith("_codebook.initted")):
+            raise AvssError("the video codebook is not initialised (initted = 0): not trained "
+                            "weights", source)
+        self.video_encoder.load_state_dict(encoder, strict=True)
+        return self
+
     @classmethod
     def load_checkpoint(cls, path: str | Path | Mapping[str, Any],
                         config: Mapping[str, Any] | str | Path | None = None,
