@@ -2,6 +2,7 @@
 
 Files:  avss-bench score --mixture m.wav --reference s1.wav s2.wav --estimate e1.wav e2.wav
 Split:  avss-bench score --manifest DIR/tt.csv --estimates EST_DIR --out RESULTS_DIR --jobs 2
+        (or --executor dask-local:N | dask://HOST:PORT | slurm[:k=v,...], as for prepare)
 """
 
 from __future__ import annotations
@@ -111,7 +112,13 @@ def _table(result: dict[str, Any], keys: list[str]) -> str:
 @click.option("--out", "out_dir", type=click.Path(file_okay=False),
               help="With --manifest: where results.csv and summary.json go.")
 @click.option("--jobs", "-j", default=1, show_default=True, type=click.IntRange(1),
-              help="Worker processes for --manifest (one thread each).")
+              help="Worker processes for --manifest with --executor local (one thread each).")
+@click.option("--executor", default="local", show_default=True,
+              metavar="local|dask-local:N|dask://HOST:PORT|slurm[:k=v,...]",
+              help="With --manifest: where the chunks of targets are scored (as for prepare: "
+                   "this machine's process pool, a local Dask cluster of N worker processes, "
+                   "an existing Dask scheduler, or Slurm jobs via dask-jobqueue). Outputs are "
+                   "identical.")
 @click.option("--metrics", default=None,
               help=f"Comma-separated subset of si_snr,sdr,pesq,stoi,estoi,dnsmos (DNSMOS: "
                    "reference-free SIG/BAK/OVRL, see README) "
@@ -126,8 +133,8 @@ def _table(result: dict[str, Any], keys: list[str]) -> str:
                    "keyed by the mixture and reference files (path, size, mtime).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 @quiet_option
-def command(mixture, references, estimates, manifest, estimates_dir, out_dir, jobs, metrics,
-            permute, trim, baseline_cache, as_json, quiet) -> None:
+def command(mixture, references, estimates, manifest, estimates_dir, out_dir, jobs, executor,
+            metrics, permute, trim, baseline_cache, as_json, quiet) -> None:
     """Score separated audio: SI-SNR(i), SDR(i) (BSS-Eval as mir_eval), PESQ, STOI, ESTOI.
 
     \b
@@ -147,7 +154,7 @@ def command(mixture, references, estimates, manifest, estimates_dir, out_dir, jo
         if not estimates_dir or not out_dir:
             raise click.UsageError("--manifest needs --estimates EST_DIR and --out RESULTS_DIR")
         _score_split(manifest, estimates_dir, out_dir, jobs, metrics or SPLIT_METRICS,
-                     bool(permute), trim, baseline_cache, as_json, quiet)
+                     bool(permute), trim, baseline_cache, as_json, quiet, executor)
         return
     if not (mixture and references and estimates):
         raise click.UsageError("give --mixture, --reference and --estimate (or --manifest)")
@@ -179,13 +186,14 @@ def _metric_list(text: str, check) -> tuple[str, ...]:
 
 
 def _score_split(manifest, estimates_dir, out_dir, jobs, metrics, permute, trim, baseline_cache,
-                 as_json, quiet) -> None:
+                 as_json, quiet, executor="local") -> None:
     from avss_bench.metrics.split import score_split
     from avss_bench.metrics.utterance import check_metrics
 
     names = _metric_list(metrics, check_metrics)
     summary = score_split(manifest, estimates_dir, out_dir, jobs=jobs, metrics=names, trim=trim,
-                          quiet=quiet, permute=permute, baseline_cache=baseline_cache)
+                          quiet=quiet, permute=permute, baseline_cache=baseline_cache,
+                          executor=executor)
     if as_json:
         click.echo(json.dumps(summary, indent=2))
         return

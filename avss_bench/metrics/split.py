@@ -10,10 +10,12 @@ with the metric values, improvements, the mixture baselines (``mix_<metric>``), 
 samples scored and a ``<column>_error`` reason for every failed value; ``summary.json`` with
 mean, std, 95% bootstrap CI, n and n_failed per metric and the provenance stamp.
 
-Resuming: mixtures are scored in chunks; each finished chunk is written atomically to
-``OUT/.partial/``. A rerun with the same options skips finished chunks' mixtures, and the final
-CSV is assembled from the chunk files and sorted, so an interrupted-and-resumed run writes the
-same bytes as an uninterrupted one.
+Resuming: mixtures are scored in chunks, the unit of work of the executor (``local``, or a
+Dask cluster: ``avss_bench.core.executor``); each finished chunk is written atomically to
+``OUT/.partial/`` by the task that scored it. A rerun with the same options skips finished
+chunks' mixtures, and the final CSV is assembled from the chunk files and sorted, so an
+interrupted-and-resumed run, or one on another executor, writes the same bytes as an
+uninterrupted local one.
 
 Baselines (SI-SNR and SDR of the unprocessed mixture) depend only on the split, so they are
 cached in ``<cache>/<key>.csv`` (default ``OUT/../.baselines``), ``key`` hashing the manifest's
@@ -29,7 +31,7 @@ import hashlib
 import json
 import shutil
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +40,7 @@ import pandas as pd
 
 from avss_bench.core.atomic import atomic_path, write_text
 from avss_bench.core.errors import AvssError
+from avss_bench.core.executor import Executor, chunks, make_executor
 from avss_bench.core.provenance import provenance
 from avss_bench.io.audio import read_audio
 from avss_bench.io.manifest import read_manifest, resolve_path
@@ -198,26 +201,28 @@ def _score_mixture(
     return rows
 
 
-def _score_chunk(items: list[dict[str, Any]], metrics: tuple[str, ...], trim: bool,
-                 permute: bool, cached: dict | None) -> list[dict[str, Any]]:
+def _score_chunk(partial: Path, columns: list[str], metrics: tuple[str, ...], trim: bool,
+                 permute: bool, items: list[dict[str, Any]]) -> int:
+    """The executor's task: score one chunk of mixtures and write its rows atomically to
+    ``partial/part-<first index>.csv``; returns the number of rows. Deterministic, so any
+    executor (local, Dask) writes the same bytes."""
     from threadpoolctl import threadpool_limits
 
     with threadpool_limits(1):
-        return [row for item in items for row in _score_mixture(item, metrics, trim, permute,
-                                                                cached)]
+        rows = [row for item in items
+                for row in _score_mixture(item, metrics, trim, permute, item["cached"])]
+    first = min(item["index"] for item in items)
+    _write_atomic_csv(pd.DataFrame(rows).reindex(columns=columns),
+                      partial / f"part-{first:08d}.csv")
+    return len(rows)
 
 
-def _subset(cached: dict | None, chunk: list[dict[str, Any]]) -> dict | None:
-    """The cached baselines of one chunk's mixtures (what a worker needs to receive)."""
+def _subset(cached: dict | None, mixture_id: str) -> dict | None:
+    """The cached baselines of one mixture (what a worker needs to receive)."""
     if cached is None:
         return None
-    ids = {item["mixture_id"] for item in chunk}
-    return {key: value for key, value in cached.items() if key[0] in ids}
-
-
-def _chunks(items: list[dict[str, Any]], size: int) -> Iterator[list[dict[str, Any]]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
+    return {(mixture_id, t): cached[(mixture_id, t)] for t in TARGETS
+            if (mixture_id, t) in cached}
 
 
 def score_split(
@@ -231,6 +236,7 @@ def score_split(
     permute: bool = False,
     baseline_cache: str | Path | None = None,
     chunk_size: int = CHUNK,
+    executor: str | Executor | None = None,
 ) -> dict[str, Any]:
     """Score every (mixture, target) of a manifest split; returns what summary.json holds.
 
@@ -238,21 +244,22 @@ def score_split(
         manifest_csv: the split's manifest (DESIGN.md Manifest contract).
         estimates_dir: ``<mixture_id>/s1.wav``, ``<mixture_id>/s2.wav`` for every mixture.
         out_dir: where results.csv and summary.json go.
-        jobs: worker processes (joblib/loky, one BLAS/FFT thread each).
+        jobs: worker processes of the ``local`` executor (joblib/loky, one BLAS/FFT thread
+            each).
         metrics: any of ``si_snr, sdr, pesq, stoi, estoi``.
         trim: cut signals to the shortest instead of failing a length mismatch.
         quiet: no progress bar.
         permute: pick the estimate for each target by SI-SNR (blind separation).
         baseline_cache: folder of cached mixture baselines (default ``out_dir/../.baselines``).
-        chunk_size: mixtures per atomically written chunk.
+        chunk_size: mixtures per atomically written chunk (the unit of work of the executor).
+        executor: where the chunks are scored: ``local`` (default), ``dask-local:N``,
+            ``dask://HOST:PORT``, ``slurm[:k=v,...]`` (``avss_bench.core.executor``) or an
+            ``Executor`` (left open). Every executor writes the same bytes.
 
     Raises:
         AvssError: unreadable manifest, missing estimates (listed before any work starts),
             unreadable wav, or partial results from a run with other options.
     """
-    from joblib import Parallel, delayed
-    from tqdm import tqdm
-
     metrics = check_metrics(metrics)
     manifest_csv = Path(manifest_csv)
     estimates_dir = Path(estimates_dir)
@@ -302,29 +309,21 @@ def score_split(
     done: set[str] = set()
     for part in sorted(partial.glob("part-*.csv")):
         done.update(pd.read_csv(part, dtype=str, keep_default_na=False)["mixture_id"])
-    index_of = {item["mixture_id"]: i for i, item in enumerate(items)}
-    todo = [item for item in items if item["mixture_id"] not in done]
+    todo = [item | {"index": i, "cached": _subset(cached, item["mixture_id"])}
+            for i, item in enumerate(items) if item["mixture_id"] not in done]
     columns = result_columns(metrics)
     started = time.monotonic()
+    runner = executor if executor is not None and not isinstance(executor, str) else None
+    executor_name = getattr(runner, "name", executor or "local")
     if todo:
         _warm_up()
-        chunks = list(_chunks(todo, chunk_size))
-        bar = tqdm(total=len(todo), desc="score", unit="mix", disable=quiet)
-        calls = (delayed(_score_chunk)(chunk, metrics, trim, permute, _subset(cached, chunk))
-                 for chunk in chunks)
-        if jobs == 1:
-            results: Any = (call[0](*call[1], **call[2]) for call in calls)
-        else:
-            try:  # joblib >= 1.4; 1.3 only yields in order
-                results = Parallel(n_jobs=jobs, return_as="generator_unordered")(calls)
-            except ValueError:  # pragma: no cover
-                results = Parallel(n_jobs=jobs, return_as="generator")(calls)
-        for rows in results:
-            first = min(index_of[r["mixture_id"]] for r in rows)
-            chunk_frame = pd.DataFrame(rows).reindex(columns=columns)
-            _write_atomic_csv(chunk_frame, partial / f"part-{first:08d}.csv")
-            bar.update(len(rows) // len(TARGETS))
-        bar.close()
+        runner = runner or make_executor(executor, jobs)
+        try:
+            runner.map_batches(_score_chunk, chunks(todo, chunk_size),
+                               ((partial, columns, metrics, trim, permute), ()), "score", quiet)
+        finally:
+            if runner is not executor:
+                runner.close()
     elapsed = time.monotonic() - started
 
     parts = [pd.read_csv(p, dtype=str, keep_default_na=False)
@@ -357,7 +356,7 @@ def score_split(
         "seconds": round(elapsed, 3),
         "rows_scored_this_run": len(todo) * len(TARGETS),
         "baselines": {"cache": str(cache_file), "reused": cached is not None},
-        "provenance": provenance(options | {"jobs": jobs}),
+        "provenance": provenance(options | {"jobs": jobs, "executor": executor_name}),
     }
     write_text(out / "summary.json", json.dumps(_jsonable(summary), indent=2))
     shutil.rmtree(partial, ignore_errors=True)
