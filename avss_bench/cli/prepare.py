@@ -53,6 +53,19 @@ def _summary(report: dict) -> str:
     return "\n".join(lines)
 
 
+def _corpus_options(cls: type):  # noqa: ANN202 - a click decorator
+    """The corpus class's own options (`Corpus.options`, e.g. AVSpeech's --csv)."""
+    def decorate(func):  # noqa: ANN001, ANN202
+        for opt in reversed(tuple(getattr(cls, "options", ()))):
+            kind = click.Path(dir_okay=False, path_type=Path) if opt.is_path else str
+            extra = {} if opt.default is None else {"default": opt.default,
+                                                    "show_default": True}
+            func = click.option(opt.flag, opt.name, required=opt.required, type=kind,
+                                help=opt.help, **extra)(func)
+        return func
+    return decorate
+
+
 def make_command(name: str) -> click.Command:
     """The `prepare <name>` subcommand of one registered corpus."""
     from avss_bench.corpora.registry import corpora
@@ -62,7 +75,9 @@ def make_command(name: str) -> click.Command:
     module_doc = (__import__(cls.__module__, fromlist=["_"]).__doc__ or "").strip()
 
     @click.command(name=name, help=module_doc or doc, short_help=doc)
-    @click.option("--root", required=True, type=click.Path(file_okay=False, path_type=Path),
+    @_corpus_options(cls)
+    @click.option("--root", *getattr(cls, "root_aliases", ()), "root", required=True,
+                  type=click.Path(file_okay=False, path_type=Path),
                   help="The raw corpus in its real on-disk layout.")
     @click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path),
                   help="Output folder (created; a rerun resumes in it).")
@@ -106,6 +121,7 @@ def make_command(name: str) -> click.Command:
                 recipe: Path | None, quiet: bool, executor: str, **condition_kw) -> None:
         from avss_bench.prepare.pipeline import load_prepare_config, prepare_corpus
 
+        corpus_kw = {opt.name: condition_kw.pop(opt.name) for opt in getattr(cls, "options", ())}
         config = load_prepare_config(name, recipe)
         report = prepare_corpus(
             name, root, out,
@@ -118,11 +134,17 @@ def make_command(name: str) -> click.Command:
             min_source_seconds=(min_source_seconds if min_source_seconds is not None
                                 else config.min_source_seconds),
             segment_seconds=config.segment_seconds, executor=executor,
-            conditions=conditions_from_options(**condition_kw))
+            conditions=conditions_from_options(**condition_kw),
+            corpus_options={k: v for k, v in corpus_kw.items() if v is not None})
         where = "report.json" if shard is None else "shards/"
         click.echo(f"prepared {name} into {out} ({where}; "
                    f"{report['timings_s']['total']:.1f} s)")
         click.echo(_summary(report))
+        corpus_summary = report.get("corpus") or {}
+        if "clips_missing" in corpus_summary:
+            click.echo(f"  clips: {corpus_summary['clips_found']} of {corpus_summary['rows']} "
+                       f"CSV rows on disk, {corpus_summary['clips_missing']} missing "
+                       "(report.json: corpus)")
         if report["dropped"]:
             click.echo(f"  {len(report['dropped'])} mixtures dropped, with reasons: "
                        f"{out}/report.json")

@@ -37,6 +37,9 @@ class Utterance:
     subset: str  # on-disk subset: main, pretrain, trainval, test, dev
     video: str  # the clip (.mp4): the manifest's `source` and the lip-ROI input
     audio: str  # the file whose audio track is decoded (the .mp4, or Vox2's .m4a twin)
+    #: the speaker's face centre (x, y) as fractions of the frame, when the clip may show
+    #: several faces (AVSpeech's CSV); the lip tracker then follows the face nearest it
+    face: tuple[float, float] | None = None
 
 
 @dataclass(frozen=True)
@@ -45,6 +48,19 @@ class OfficialList:
 
     url: str
     sha256: str
+
+
+@dataclass(frozen=True)
+class CorpusOption:
+    """A corpus-specific `prepare <corpus>` option (e.g. AVSpeech's `--csv`), passed to the
+    corpus constructor as the keyword `name`."""
+
+    flag: str  # e.g. "--csv"
+    name: str  # the constructor keyword
+    help: str
+    default: str | None = None
+    required: bool = False
+    is_path: bool = False
 
 
 class Corpus:
@@ -58,6 +74,14 @@ class Corpus:
     #: how generated lists write their paths per split (`{utt}` is replaced)
     list_path_format: ClassVar[Mapping[str, str]] = {
         "tr": "raw_audio/{utt}.wav", "cv": "raw_audio/{utt}.wav", "tt": "raw_audio/{utt}.wav"}
+    #: extra `prepare <name>` options, given to the constructor as keywords
+    options: ClassVar[Sequence[CorpusOption]] = ()
+    #: other names of `--root` on the command line (AVSpeech: `--clips`)
+    root_aliases: ClassVar[Sequence[str]] = ()
+
+    def summary(self) -> dict | None:
+        """What the corpus wants in report.json (e.g. AVSpeech's missing clips), or None."""
+        return None
 
     def __init__(self, root: str | Path) -> None:
         self.root = Path(root).expanduser()

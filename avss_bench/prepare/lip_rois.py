@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from contextlib import ExitStack
 from pathlib import Path
 
 import numpy as np
@@ -16,11 +17,27 @@ from avss_bench.prepare.records import Layout, read_status, reason_of, save_lips
 #: extra frames given to the lip tracker past the segment, so the 12-frame smoothing window of
 #: the last kept frames sees the real future frames (as when the whole clip is processed)
 LIP_LOOKAHEAD = 11
+#: faces the landmarker may report when an utterance names its face centre (the nearest is kept)
+FACE_CENTRE_NUM_FACES = 4
+#: smallest face-centre search box, as a fraction of the frame's width and height
+MIN_FACE_BOX = 0.25
 
 
 def lip_frames_for(num_samples: int) -> int:
     """Video frames (25 fps) covering `num_samples` of 16 kHz audio: round(T * 25 / 16000)."""
     return max(1, int(math.floor(num_samples * VIDEO_FPS / SAMPLE_RATE + 0.5)))
+
+
+def face_region(face: tuple[float, float], width: int, height: int) -> tuple[int, int, int, int]:
+    """The search box of a face centre given as frame fractions: the largest box centred on
+    it that fits the frame (so any face centred there and inside the frame is whole in it,
+    and the face nearest the box centre is the one named), at least `MIN_FACE_BOX` of the
+    frame wide and high."""
+    cx, cy = face[0] * width, face[1] * height
+    half_w = max(min(cx, width - cx), MIN_FACE_BOX * width / 2)
+    half_h = max(min(cy, height - cy), MIN_FACE_BOX * height / 2)
+    return (int(round(cx - half_w)), int(round(cy - half_h)),
+            int(round(cx + half_w)), int(round(cy + half_h)))
 
 
 def lips_batch(root: str, items: Sequence[tuple[Utterance, int]], out: str,
@@ -31,7 +48,9 @@ def lips_batch(root: str, items: Sequence[tuple[Utterance, int]], out: str,
 
     layout = Layout(out)
     records = []
-    with MouthRoiExtractor(landmarker) as extractor:
+    located: MouthRoiExtractor | None = None  # several faces per frame, for face centres
+    with ExitStack() as stack:
+        extractor = stack.enter_context(MouthRoiExtractor(landmarker))
         for utt, samples in items:
             need = lip_frames_for(samples)
             record: dict = {"utt": utt.utt, "media": utt.video}
@@ -41,7 +60,15 @@ def lips_batch(root: str, items: Sequence[tuple[Utterance, int]], out: str,
                 if frames.shape[0] < need - 1:
                     raise AvssError(f"video too short: {frames.shape[0]} frames, its "
                                     f"{samples / SAMPLE_RATE:.3f} s of audio need {need}", path)
-                rois = extractor.extract_frames(frames[:need + LIP_LOOKAHEAD], fps, source=path)
+                clip = frames[:need + LIP_LOOKAHEAD]
+                if utt.face is None:
+                    rois = extractor.extract_frames(clip, fps, source=path)
+                else:
+                    if located is None:
+                        located = stack.enter_context(MouthRoiExtractor(
+                            landmarker, num_faces=FACE_CENTRE_NUM_FACES))
+                    region = face_region(utt.face, clip.shape[2], clip.shape[1])
+                    rois = located.extract_frames(clip, fps, region=region, source=path)
             except AvssError as err:
                 record.update(ok=False, reason=reason_of(err))
             else:

@@ -42,7 +42,7 @@ from pathlib import Path
 
 from avss_bench.core.errors import AvssError
 from avss_bench.corpora.base import Corpus, Utterance
-from avss_bench.corpora.registry import get_corpus
+from avss_bench.corpora.registry import corpora, get_corpus
 from avss_bench.io.manifest import SPLITS, canonical_split
 from avss_bench.prepare.conditions import Conditions
 from avss_bench.prepare.config import SEGMENT_SECONDS, PrepareConfig, load_prepare_config  # noqa: F401
@@ -92,7 +92,8 @@ def prepare_corpus(corpus: str, root: str | Path, out: str | Path,
                    min_source_seconds: float = 0.0,
                    segment_seconds: float = SEGMENT_SECONDS,
                    executor: str | Executor | None = None,
-                   conditions: Conditions | None = None) -> dict:
+                   conditions: Conditions | None = None,
+                   corpus_options: Mapping[str, object] | None = None) -> dict:
     """Prepare the 2-speaker benchmark of a raw corpus (see the module docstring).
 
     Args:
@@ -116,12 +117,13 @@ def prepare_corpus(corpus: str, root: str | Path, out: str | Path,
             `avss_bench.prepare.conditions`); None: the clean 2-speaker benchmark.
         executor: where the batch tasks run: `local` (None; `jobs` processes), `dask-local:N`,
             `dask://HOST:PORT`, `slurm[:k=v,...]` or an `Executor` (`avss_bench.prepare.executor`).
+        corpus_options: keywords for the corpus class (its `options`, e.g. AVSpeech's `csv`).
 
     Returns:
         the report (also written to `OUT/report.json`, or to `OUT/shards/` for a shard).
     """
     t_start = time.perf_counter()
-    run = _start_run(corpus, root, out, splits, jobs, shard, merge, landmarker)
+    run = _start_run(corpus, root, out, splits, jobs, shard, merge, landmarker, corpus_options)
     run.executor = executor
     lists, needed = _index_lists(run, mix_list, seed, num_mixtures, conditions)
     my_lines = {split: [line for line in item.lines
@@ -149,6 +151,11 @@ def prepare_corpus(corpus: str, root: str | Path, out: str | Path,
         executor=run.executor.name,
         shard=None if run.shard is None else f"{run.shard[0]}/{run.shard[1]}", merge=merge,
         landmarker=run.landmarker, conditions=(conditions or Conditions()).options()))
+    if corpus_options:
+        report["options"]["corpus_options"] = {k: str(v) for k, v in corpus_options.items()}
+    corpus_summary = getattr(run.corp, "summary", lambda: None)()
+    if corpus_summary is not None:
+        report["corpus"] = corpus_summary
     _write_outputs(run, kept, skip_lips, report, t_start)
     return report
 
@@ -186,7 +193,8 @@ class _Run:
 
 def _start_run(corpus: str, root: str | Path, out: str | Path, splits: Sequence[str],
                jobs: int, shard: str | tuple[int, int] | None, merge: bool,
-               landmarker: str | Path | None) -> _Run:
+               landmarker: str | Path | None,
+               corpus_options: Mapping[str, object] | None = None) -> _Run:
     """Check the options, find the corpus, create OUT and clear temp files of killed runs."""
     splits = [canonical_split(s) for s in splits]
     if len(set(splits)) != len(splits) or not splits:
@@ -198,7 +206,9 @@ def _start_run(corpus: str, root: str | Path, out: str | Path, splits: Sequence[
     layout.out.mkdir(parents=True, exist_ok=True)
     if shard_ is None:
         remove_stale_temp_files(layout.out)
-    return _Run(get_corpus(corpus, root), layout, splits, max(1, int(jobs)), shard_, merge,
+    corp = (get_corpus(corpus, root) if not corpus_options
+            else corpora.get(corpus)(root, **corpus_options))
+    return _Run(corp, layout, splits, max(1, int(jobs)), shard_, merge,
                 None if landmarker is None else str(landmarker))
 
 
