@@ -1,11 +1,11 @@
 """What `separate` leaves in its output folder, and the stamp that says what made it.
 
 ``tracks.json`` is written last and carries the stamp (the input video's identity: resolved
-path, size, mtime; the model; the checkpoint's sha256; the options). Before a run writes
-anything, every earlier ``speaker_k.wav`` / ``speaker_k.mp4`` / ``tracks.json`` in the folder is
-removed, so a ``-n 1`` run into the folder of a ``-n 2`` run cannot leave a stale
-``speaker_2.wav`` behind, and a half-written earlier run (no ``tracks.json``) is never trusted.
-Other files in the folder are left alone.
+path, size, mtime; the model; the checkpoint's sha256; the options); ``index.html`` shows the
+same stamp. Before a run writes anything, every earlier ``speaker_k.wav`` / ``speaker_k.mp4`` /
+``index.html`` / ``tracks.json`` in the folder is removed, so a ``-n 1`` run into the folder of
+a ``-n 2`` run cannot leave a stale ``speaker_2.wav`` behind, and a half-written earlier run
+(no ``tracks.json``) is never trusted. Other files in the folder are left alone.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Any
 
 from avss_bench.core.errors import AvssError
 
-OUTPUT_NAME = re.compile(r"^(speaker_\d+\.(wav|mp4)|tracks\.json)$")
+OUTPUT_NAME = re.compile(r"^(speaker_\d+\.(wav|mp4)|tracks\.json|index\.html)$")
 
 
 def input_identity(path: Path) -> dict[str, Any]:

@@ -12,7 +12,9 @@
 4. the separator extracts each speaker from the mixture given their lips, over windows of
    ``chunk_seconds`` with 50% overlap (:func:`separate_chunked`), so any length fits in memory;
 5. writes ``speaker_k.wav`` (16 kHz int16), ``speaker_k.mp4`` (the 25-fps video with that face
-   boxed, muxed with that voice) and ``tracks.json`` (boxes per frame, detection coverage).
+   boxed, muxed with that voice), ``index.html`` (those videos, the face tracks and each
+   track's DNSMOS, :mod:`avss_bench.separate.page`; with the videos only) and ``tracks.json``
+   (boxes per frame, detection coverage, DNSMOS), written last.
 
 Speakers are numbered left to right (by the mean centre of their face box).
 """
@@ -304,6 +306,7 @@ class SeparationResult:
         estimates: ``float64 [N, T]`` the separated voices (before any peak scaling).
         num_samples: ``T``, the soundtrack's length at 16 kHz.
         timings: seconds spent per stage.
+        page: the ``index.html`` path (``None`` without videos).
     """
 
     out_dir: Path
@@ -315,6 +318,7 @@ class SeparationResult:
     estimates: np.ndarray
     num_samples: int
     timings: dict[str, float]
+    page: Path | None = None
 
 
 def audio_start_time(path: Path) -> float:
@@ -444,6 +448,7 @@ def separate_video(video: str | Path, out_dir: str | Path, *,
     from avss_bench.lips.roi import roi_geometry
     from avss_bench.lips.tracking import track_faces
     from avss_bench.separate.outputs import clear_outputs, make_stamp
+    from avss_bench.separate.page import score_dnsmos, write_page
 
     if speakers < 1:
         raise AvssError(f"--speakers must be at least 1, got {speakers}")
@@ -536,20 +541,27 @@ def separate_video(video: str | Path, out_dir: str | Path, *,
                               quiet)
             videos.append(mp4_path)
             entry["mp4"] = mp4_path.name
+            entry["dnsmos"] = score_dnsmos(voice)
         speakers_json.append(entry)
     lap("write")
     tracks_json = out_dir / "tracks.json"
-    _write_json(tracks_json, {
+    meta = {
         "video": str(video), "fps": VIDEO_FPS, "num_frames": num_frames, "width": int(width),
         "height": int(height), "sample_rate": SAMPLE_RATE, "num_samples": int(len(mixture)),
         "model": model_name, "checkpoint": None if checkpoint is None else str(checkpoint),
         "chunk_seconds": chunk_seconds, "av_offset_seconds": round(offset_s, 6),
         "box_format": "x0, y0, x1, y1 (pixels, per 25-fps frame)",
         "stamp": stamp, "seconds": timings, "speakers": speakers_json,
-    })
+    }
+    page = None
+    if write_videos:  # the page shows the videos; tracks.json stays the last file written
+        meta["mixture_dnsmos"] = score_dnsmos(mixture)
+        lap("dnsmos")
+        page = write_page(out_dir, meta, meta["mixture_dnsmos"], PALETTE)
+    _write_json(tracks_json, meta)
     return SeparationResult(out_dir=out_dir, wavs=wavs, videos=videos, tracks_json=tracks_json,
                             tracks=list(tracks), lips=lips, estimates=np.stack(estimates),
-                            num_samples=int(len(mixture)), timings=timings)
+                            num_samples=int(len(mixture)), timings=timings, page=page)
 
 
 def write_speaker_mp4(path: Path, stream: Any, track: FaceTrack, k: int, voice: np.ndarray,
