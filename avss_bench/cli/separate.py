@@ -27,7 +27,8 @@ from avss_bench.cli._common import quiet_option
               help="Separation window (50% overlap-add), bounds memory on long videos.")
 @click.option("--device", default=None, help="cpu, cuda, ... (default: cuda if present).")
 @click.option("--no-video", is_flag=True,
-              help="Write only the wavs and tracks.json (skips encoding speaker_k.mp4).")
+              help="Write only the wavs and tracks.json (skips encoding speaker_k.mp4 and the "
+                   "index.html page).")
 @quiet_option
 def command(video: Path, speakers: int, model: str, checkpoint: Path | None, out: Path | None,
             landmarker: Path | None, chunk_seconds: float, device: str | None,
@@ -37,7 +38,8 @@ def command(video: Path, speakers: int, model: str, checkpoint: Path | None, out
     Tracks the faces (MediaPipe), extracts each one's lip ROIs like `prepare`, separates
     each voice from the soundtrack at 16 kHz, and writes per speaker (numbered left to right)
     OUT/speaker_k.wav, OUT/speaker_k.mp4 (that voice on the video, the face boxed), plus
-    OUT/tracks.json (face box per frame, detection coverage).
+    OUT/index.html (open from disk: switch between the speakers' videos, face tracks, DNSMOS
+    of every track) and OUT/tracks.json (face box per frame, detection coverage, DNSMOS).
 
     \b
       avss-bench separate debate.mp4 --speakers 2 --model iianet -c iianet_lrs2.pt
@@ -56,5 +58,6 @@ def command(video: Path, speakers: int, model: str, checkpoint: Path | None, out
             click.echo(f"speaker {k + 1}: {wav.name}, {mp4}  face detected in "
                        f"{100 * track.coverage:.0f}% of frames, lips in "
                        f"{100 * lips.coverage:.0f}%")
+        page = f", {result.page.name}" if result.page is not None else ""
         click.echo(f"wrote {result.out_dir} ({result.num_samples / 16000:.2f} s, "
-                   f"tracks.json)")
+                   f"tracks.json{page})")
