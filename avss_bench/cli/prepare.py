@@ -170,7 +170,7 @@ class CorpusCommands(click.Group):
 
 @click.group(cls=CorpusCommands, context_settings={"help_option_names": ["-h", "--help"]})
 def command() -> None:
-    """Turn a raw corpus (LRS2, LRS3, VoxCeleb2) into the standard 2-speaker benchmark.
+    """Turn a raw corpus (LRS2, LRS3, VoxCeleb2, AVSpeech) into the standard 2-speaker benchmark.
 
     Writes OUT/wav16k/min/{tr,cv,tt}/{mix,s1,s2}/*.wav (the official names), OUT/lips/*.npz
     (96x96 grey mouth crops, 25 fps), OUT/manifests/{tr,cv,tt}.csv and OUT/report.json, e.g.

@@ -77,7 +77,7 @@ def read_csv(path: Path) -> list[Segment]:
 
 
 class AVSpeech(Corpus):
-    """AVSpeech (YouTube talking heads, downloaded clips + the official CSV), mixed in 2s."""
+    """AVSpeech (YouTube clips + the official CSV), mixed into AVSpeech-2Mix."""
 
     name = "avspeech"
     title = "AVSpeech"
