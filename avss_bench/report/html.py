@@ -10,31 +10,10 @@ from typing import Any
 
 from avss_bench.evaluate.leaderboard import QUALITY, Entry, Stat
 from avss_bench.evaluate.plots import macs_per_second
+from avss_bench.io.html import CSS
 from avss_bench.report.examples import Clip, Example, fmt
 from avss_bench.report.figures import LABELS
 from avss_bench.report.runs import Run, dnsmos_stat, failures
-
-CSS = """
-body{font:15px/1.45 system-ui,sans-serif;margin:0 auto;max-width:1200px;padding:0 12px;
-color:#1b1b1b;background:#fff}
-h1{font-size:1.5em}h2{border-bottom:1px solid #ccc;padding-bottom:4px;margin-top:2em}
-nav a{margin-right:1em}.wrap{overflow-x:auto}
-table{border-collapse:collapse;font-size:.9em;margin:.5em 0}
-th,td{padding:3px 8px;border-bottom:1px solid #e2e2e2;text-align:right;vertical-align:top}
-td{white-space:nowrap}th:first-child,td:first-child{text-align:left;white-space:normal}
-table.lb th{cursor:pointer;background:#f3f3f3;position:sticky;top:0;user-select:none}
-table.lb th:after{content:" \\2195";color:#999;font-size:.8em}
-tr.ours td:first-child{font-weight:600}tr.reported{color:#555}tr.delta{color:#777;font-style:italic}
-details pre{text-align:left;white-space:pre-wrap;max-width:560px;font-size:.8em;background:#f7f7f7;
-padding:6px}
-img{max-width:100%;height:auto}.figs{display:flex;flex-wrap:wrap;gap:8px}
-.figs figure{margin:0;flex:1 1 440px;max-width:600px}.figs img{width:100%}
-.figs img.pareto{max-width:800px}
-.ex{border:1px solid #ddd;border-radius:6px;padding:8px 12px;margin:1em 0}
-.clips{display:flex;flex-wrap:wrap;gap:12px}.clip{flex:1 1 300px;max-width:400px}
-.clip audio{width:100%}.clip table{font-size:.8em}.note{color:#a33;font-size:.85em}
-.muted{color:#666;font-size:.85em}
-"""
 
 JS = """
 document.querySelectorAll('table.lb th').forEach(function(th,i){th.addEventListener('click',

@@ -169,7 +169,7 @@ def _tracks_svg(width: int, height: int, speakers: list[dict[str, Any]],
 def render_page(meta: dict[str, Any], mixture_dnsmos: dict[str, Any] | None,
                 palette: list[tuple[int, int, int]]) -> str:
     """The page's HTML from the ``tracks.json`` payload (speakers with ``dnsmos`` scores)."""
-    from avss_bench.report.html import CSS
+    from avss_bench.io.html import CSS
 
     speakers = meta["speakers"]
     name = Path(str(meta["video"])).name
