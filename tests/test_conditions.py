@@ -16,13 +16,13 @@ import numpy as np
 import pandas as pd
 import pytest
 import soundfile as sf
+from shared_data import SHARED_DATA
 
 from avss_bench.prepare import prepare_corpus
 from avss_bench.prepare.conditions import Conditions
 from avss_bench.prepare.mixing import level_8k
 from avss_bench.prepare.reverb import early_part
 from avss_bench.prepare.validate import validate_prepared
-from shared_data import SHARED_DATA
 
 LRS2 = SHARED_DATA / "corpus" / "lrs2"
 NOISE = SHARED_DATA / "noise" / "speechbrain"

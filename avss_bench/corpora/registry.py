@@ -17,6 +17,7 @@ BUNDLED = {
     "lrs2": "avss_bench.corpora.lrs2:LRS2",
     "lrs3": "avss_bench.corpora.lrs3:LRS3",
     "vox2": "avss_bench.corpora.vox2:VoxCeleb2",
+    "avspeech": "avss_bench.corpora.avspeech:AVSpeech",
 }
 
 
