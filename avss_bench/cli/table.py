@@ -43,7 +43,6 @@ def command(results: tuple[Path, ...], fmt: str, reported: bool, no_ci: bool, ou
       avss-bench table results/iianet results/ctcnet --format latex --out table.tex
       avss-bench table results/ --reported --plot pareto.png --plot-examples plots/
     """
-    from avss_bench.core.errors import AvssError
     from avss_bench.evaluate.leaderboard import collect, render, with_reported
 
     if robustness_view:
@@ -56,8 +55,8 @@ def command(results: tuple[Path, ...], fmt: str, reported: bool, no_ci: bool, ou
             out.write_text(text + "\n")
         return
     if not results and not reported:
-        raise AvssError("no RESULTS given (results folders, or --reported for the published "
-                        "comparison alone)")
+        raise click.UsageError("no RESULTS given (results folders, or --reported for the "
+                               "published comparison alone)")
     entries = collect(list(results), allow_empty=reported)
     shown = with_reported(entries) if reported else entries
     text = render(shown, fmt=fmt, with_ci=not no_ci)
