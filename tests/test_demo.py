@@ -67,7 +67,7 @@ def test_cli_end_to_end_prints_the_table(demo_cli) -> None:
     header = next(line for line in out.splitlines() if line.startswith("| Method"))
     assert [c.strip() for c in header.strip("|").split("|")] == [
         "Method", "SI-SNRi", "SDRi", "PESQ", "STOI", "Params (M)", "MACs (G per 1 s)",
-        "Latency (ms)"]
+        "Params w/ visual enc. (M)", "MACs w/ visual enc. (G per 1 s)", "Latency (ms)"]
     rows = _table_rows(out)
     assert set(rows) == set(ROWS)
     assert rows["Mixture (unprocessed)"][:2] == ["0.00 ± 0.00", "0.00 ± 0.00"]

@@ -241,9 +241,12 @@ def with_reported(entries: list[Entry]) -> list[Entry]:
 
 
 def _num(value: float | None) -> str:
-    """Params / MACs without losing published digits: 55.87, 167.2, 7.0, 3.04."""
+    """Params / MACs without losing published digits: 55.87, 167.2, 7.0, 3.04; values below 1
+    keep three significant digits (a demo model's 0.114 M)."""
     if value is None or math.isnan(value):
         return "–"
+    if abs(value) < 1:
+        return f"{value:.3g}"
     text = f"{value:.2f}"
     return text[:-1] if text.endswith("0") else text
 
