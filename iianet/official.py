@@ -37,6 +37,7 @@ import torch
 from avss_bench.models import (
     AvssError,
     download,
+    fit_state_dict,
     frontend_state_dict_from,
     load_frontend_weights,
     sha256_of,
@@ -202,10 +203,6 @@ def _constructor_keys(cls: type) -> set[str]:
     return keys
 
 
-def _fmt(keys: list[str]) -> str:
-    return f"{len(keys)} {keys[:10]}{' ...' if len(keys) > 10 else ''}"
-
-
 def load_official(cls: type, path: str | Path | Mapping[str, Any], **config: Any):
     """Build `cls` (IIANet or a subclass) from any layout listed in the module docstring."""
     label: str
@@ -227,11 +224,8 @@ def load_official(cls: type, path: str | Path | Mapping[str, Any], **config: Any
 
     if payload.get("format") == FORMAT:  # our own format (also handled by avss_bench)
         model = cls(**{**payload["config"], **config})
-        state = payload["state_dict"]
-        missing, unexpected = model.load_state_dict(state, strict=False)
-        if missing or unexpected:
-            raise AvssError(f"checkpoint does not fit {cls.__name__}: missing {_fmt(missing)}, "
-                            f"unexpected {_fmt(unexpected)}", label)
+        model.load_state_dict(fit_state_dict(payload["state_dict"], model.state_dict(),
+                                             cls.__name__, label))
         return model.eval()
 
     file_config = {k: v for k, v in _config_from(payload, conf).items()
@@ -246,17 +240,8 @@ def load_official(cls: type, path: str | Path | Mapping[str, Any], **config: Any
             state = payload[name]
             break
     separator, frontend = split_official_state_dict(state)
-    expected = model.separation_state_dict()
-    missing = [k for k in expected if k not in separator]
-    unexpected = [k for k in separator if k not in expected]
-    if missing or unexpected:
-        raise AvssError(f"checkpoint does not fit {cls.__name__} (official key layout): "
-                        f"missing {_fmt(missing)}, unexpected {_fmt(unexpected)}", label)
-    wrong = [f"{k}: {list(separator[k].shape)} != {list(v.shape)}"
-             for k, v in expected.items() if separator[k].shape != v.shape]
-    if wrong:
-        raise AvssError(f"wrongly shaped tensors for {cls.__name__} (check the config, e.g. "
-                        f"num_sources / channel widths): {wrong[:6]}", label)
+    separator = fit_state_dict(separator, model.separation_state_dict(),
+                               f"{cls.__name__} (official key layout)", label)
     model.load_state_dict(separator, strict=False)  # the key sets were checked just above
     if frontend:
         load_frontend_weights(model.lip_frontend, frontend)
