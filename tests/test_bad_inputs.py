@@ -483,12 +483,12 @@ def test_prepare_killed_at_seeded_moments_then_rerun_is_byte_identical(tmp_path:
     for _ in range(5):
         proc = subprocess.Popen(_prepare_argv(out), env=env, stdout=subprocess.DEVNULL,
                                 stderr=subprocess.DEVNULL, start_new_session=True)
-        time.sleep(rng.uniform(0.2, 0.8) * full)
+        time.sleep(rng.uniform(0.15, 0.7) * full)
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
             kills += 1
         proc.wait()
-    assert kills >= 3, "the run finished before most kills: moments too late"
+    assert kills >= 2, "the run finished before the kills: moments too late"
     subprocess.run(_prepare_argv(out), check=True, env=env, capture_output=True)
     assert _tree(out) == expected
     assert (out / "report.json").is_file()
