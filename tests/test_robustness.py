@@ -6,6 +6,7 @@ import json
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import torch
@@ -21,7 +22,24 @@ from avss_bench.robustness.table import read_robustness, robustness_table
 sys.path.insert(0, str(Path(__file__).parent))
 from synthetic import make_prepared_corpus  # noqa: E402
 
+from avss_bench.io.manifest import write_manifest  # noqa: E402
+
 CONDITIONS = "zero:100,offset:3,fps:12.5"
+
+
+def make_target_absent(root: Path) -> Path:
+    """A prepared 2-speaker corpus whose mixtures also name a third, silent face (as `prepare
+    --target-absent` writes it: absent_utt, absent_speaker, absent_lips)."""
+    make_prepared_corpus(root, {"tt": 2}, seconds=1.0, seed=2)
+    lips = np.full((25, 96, 96), 60, np.uint8)
+    lips[::2, 40:56, 30:66] = 200  # a mouth that moves, of a face that does not speak
+    np.savez_compressed(root / "lips" / "silent.npz", data=lips)
+    manifest = root / "manifests" / "tt.csv"
+    frame = pd.read_csv(manifest)
+    frame["absent_utt"], frame["absent_speaker"] = "silent_u", "spk3"
+    frame["absent_lips"] = "../lips/silent.npz"
+    write_manifest(frame, manifest)
+    return root
 
 
 @pytest.fixture(scope="module")
@@ -29,6 +47,7 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, object]:
     root = tmp_path_factory.mktemp("robust")
     clean = make_prepared_corpus(root / "clean", {"tt": 2}, seconds=1.0, seed=0)
     harder = make_prepared_corpus(root / "snr5", {"tt": 2}, seconds=1.0, seed=1)
+    absent = make_target_absent(root / "absent")
     torch.manual_seed(0)
     checkpoint = root / "tiny.pt"
     save_checkpoint(TinyAVSeparator(enc_channels=16, hidden=32, num_blocks=2, repeats=1,
@@ -36,7 +55,8 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, object]:
     out = root / "out"
     runner = CliRunner()
     first = runner.invoke(main, ["robustness", "-c", str(checkpoint), "-d", str(clean),
-                                 "-d", f"snr5={harder}", "--conditions", CONDITIONS,
+                                 "-d", f"snr5={harder}", "-d", f"absent={absent}",
+                                 "--conditions", CONDITIONS,
                                  "--seed", "3", "--name", "tiny", "-o", str(out), "-q",
                                  "--device", "cpu"])
     assert first.exit_code == 0, first.output
@@ -51,10 +71,13 @@ def test_csv_has_one_row_per_model_and_condition(run: tuple[Path, object]) -> No
     out, _ = run
     frame = pd.read_csv(out / "robustness.csv")
     tiny = frame[frame["model"] == "tiny"]
-    assert list(tiny["condition"]) == ["clean", "zero100", "offset3", "fps12.5", "snr5"]
-    assert list(tiny["kind"]) == ["clean", "zero", "offset", "fps", "snr"]
-    assert tiny["value"].tolist()[1:] == [100.0, 3.0, 12.5, 5.0]
-    assert (tiny["n"] == 4).all() and (tiny["n_failed"] == 0).all()
+    assert list(tiny["condition"]) == ["clean", "zero100", "offset3", "fps12.5", "snr5",
+                                       "absent"]
+    assert list(tiny["kind"]) == ["clean", "zero", "offset", "fps", "snr", "absent"]
+    assert tiny["value"].tolist()[1:5] == [100.0, 3.0, 12.5, 5.0]
+    assert tiny["n"].tolist() == [4] * 5 + [2]  # targets; the absent row counts mixtures
+    assert (tiny["n_failed"] == 0).all()
+    tiny = tiny[tiny["kind"] != "absent"]
     clean = tiny["si_snr_i"].iloc[0]
     assert tiny["drop"].iloc[0] == 0.0
     pd.testing.assert_series_equal(tiny["drop"], tiny["si_snr_i"] - clean, check_names=False,
@@ -63,6 +86,21 @@ def test_csv_has_one_row_per_model_and_condition(run: tuple[Path, object]) -> No
     mixture = frame[frame["model"] == "mixture"]
     assert list(mixture["condition"]) == ["clean", "zero100"]
     assert mixture["si_snr_i"].abs().max() < 1e-3  # the unprocessed mixture: 0 dB everywhere
+
+
+def test_target_absent_leak_is_the_evaluations(run: tuple[Path, object]) -> None:
+    out, _ = run
+    frame = pd.read_csv(out / "robustness.csv").set_index(["model", "condition"])
+    row = frame.loc[("tiny", "absent")]
+    summary = json.loads((out / "tiny" / "absent" / "summary.json").read_text())
+    leak = summary["target_absent_leak_db"]
+    assert row["leak_db"] == float(f"{leak['mean']:.6g}")  # the CSV's 6 significant digits
+    assert [row["leak_db_ci_low"], row["leak_db_ci_high"]] == [float(f"{v:.6g}")
+                                                             for v in leak["ci95"]]
+    absent_csv = pd.read_csv(out / "tiny" / "absent" / "absent.csv")
+    assert abs(row["leak_db"] - absent_csv["leak_db"].mean()) < 1e-4 and len(absent_csv) == 2
+    assert np.isnan(row["si_snr_i"]) and np.isnan(row["drop"])  # no target: no SI-SNRi
+    assert frame.loc[("tiny", "clean"), ["leak_db"]].isna().all()  # leak only where absent
 
 
 def test_each_condition_is_an_evaluation_stamped_with_its_seed(run: tuple[Path, object]) -> None:
@@ -90,15 +128,19 @@ def test_table_robustness_view(run: tuple[Path, object]) -> None:
     out, runner = run
     table = robustness_table(read_robustness([out]))
     assert list(table.index) == ["mixture", "tiny"]  # the CSV order: by model
-    assert list(table.columns) == ["clean", "zero100", "offset3", "fps12.5", "snr5"]
+    assert list(table.columns) == ["clean", "zero100", "offset3", "fps12.5", "snr5", "absent"]
     assert table.loc["mixture", "offset3"] == "–"
     frame = pd.read_csv(out / "robustness.csv").set_index(["model", "condition"])
     value, drop = frame.loc[("tiny", "zero100"), ["si_snr_i", "drop"]]
     assert table.loc["tiny", "zero100"] == f"{value:.2f} ({drop:+.2f})"
     shown = runner.invoke(main, ["table", str(out), "--robustness"])
     assert shown.exit_code == 0, shown.output
-    assert "| model | clean | zero100 | offset3 | fps12.5 | snr5 |" in shown.output
+    leak = frame.loc[("tiny", "absent"), "leak_db"]
+    assert table.loc["tiny", "absent"] == f"SI-SNRi undefined; leak {leak:.2f} dB"
+    assert table.loc["mixture", "absent"] == "–"
+    assert "| model | clean | zero100 | offset3 | fps12.5 | snr5 | absent |" in shown.output
     assert f"| tiny | {frame.loc[('tiny', 'clean'), 'si_snr_i']:.2f} |" in shown.output
+    assert "absent: target absent" in shown.output and "lower is better" in shown.output
 
 
 def test_grid_parsing() -> None:
@@ -112,6 +154,15 @@ def test_grid_parsing() -> None:
         parse_data(["a", "x=b", "x=c"])
     with pytest.raises(AvssError, match="unknown visual condition"):
         build_grid(data, ["blur:2"])
+
+
+def test_a_target_absent_corpus_cannot_be_the_clean_one(run: tuple[Path, object],
+                                                         tmp_path: Path) -> None:
+    out, runner = run
+    result = runner.invoke(main, ["robustness", "-m", "mixture", "-d", str(out.parent / "absent"),
+                                  "-o", str(tmp_path / "o")])
+    assert result.exit_code == 1 and "-d absent=DIR" in result.output
+    assert not (tmp_path / "o").exists()
 
 
 def test_a_missing_corpus_folder_stops_before_any_evaluation(run: tuple[Path, object],

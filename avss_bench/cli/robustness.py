@@ -6,21 +6,24 @@ from pathlib import Path
 
 import click
 
-from avss_bench.cli._common import quiet_option
+from avss_bench.cli._common import (
+    device_option,
+    lip_rows_option,
+    quiet_option,
+    random_init_option,
+    separator_options,
+)
 
 
 @click.command(context_settings={"show_default": True})
-@click.option("--model", "-m", default=None,
-              help="Registered separator name or package.module:Class [default: the separator "
-                   "the checkpoint records].")
-@click.option("--checkpoint", "-c", type=click.Path(dir_okay=False, path_type=Path),
-              help="Weights: an avss-bench checkpoint, or an official state dict / release zip.")
-@click.option("--frontend-checkpoint", type=click.Path(dir_okay=False, path_type=Path),
-              help="Lip front-end weights (LRW lip-reading checkpoint), if separate.")
+@separator_options
 @click.option("--data", "-d", "data", multiple=True, required=True,
               help="Prepared corpus folder; the first is the clean one, on which the visual "
                    "conditions run. Repeat as NAME=DIR for corpus conditions (snr0=data/snr0, "
-                   "rt60_0.6=..., 3spk=...): a trailing number in NAME is the plot's x value.")
+                   "rt60_0.6=..., 3spk=...): a trailing number in NAME is the plot's x value. "
+                   "A folder prepared with --target-absent (absent=DIR) is scored by its leak "
+                   "(output-to-mixture energy, dB, lower is better; SI-SNRi is undefined "
+                   "without a target), in the leak_db column of robustness.csv.")
 @click.option("--conditions", multiple=True,
               help="Visual conditions, comma-separated or repeated: zero:K, freeze:K (K % of "
                    "frames), offset:K (frames), lowres:P (pixels), fps:R. [default: zero:10,"
@@ -34,12 +37,11 @@ from avss_bench.cli._common import quiet_option
               help="Folder: <model>/<condition>/ results, robustness.csv, robustness.png.")
 @click.option("--metrics", default="si_snr", help="Comma-separated metrics (si_snr needed).")
 @click.option("--name", default=None, help="The model's name in the CSV, plot and table.")
-@click.option("--lip-rows", type=click.IntRange(1, 88), default=88,
-              help="Lip crop height fed to the model (50 = the official IIANet slice).")
-@click.option("--random-init", is_flag=True, help="Allow random weights (debugging).")
+@lip_rows_option
+@random_init_option
 @click.option("--overwrite", is_flag=True,
               help="Start over in condition folders holding another evaluation.")
-@click.option("--device", default=None, help="cpu, cuda, ... (default: cuda if present).")
+@device_option
 @quiet_option
 def command(model: str | None, checkpoint: Path | None, frontend_checkpoint: Path | None,
             data: tuple[str, ...], conditions: tuple[str, ...], seed: int, split: str,
@@ -51,12 +53,15 @@ def command(model: str | None, checkpoint: Path | None, frontend_checkpoint: Pat
     holds one row per (model, condition): SI-SNRi, its 95% CI and the drop from the model's
     clean SI-SNRi; OUT/robustness.png plots SI-SNRi against each condition's parameter, one
     line per model (run a second model into the same OUT to compare). `avss-bench table
-    --robustness OUT` prints models x conditions.
+    --robustness OUT` prints models x conditions. A corpus prepared with `prepare
+    --target-absent`, given as -d absent=DIR, is reported by its leak in dB (leak_db; lower is
+    better) instead of SI-SNRi, which is undefined without a target.
 
     \b
       avss-bench robustness -m iianet -c IIANet_LRS2.zip -d data/lrs2 --lip-rows 50
       avss-bench robustness -c runs/mine/best.pt -d data/lrs2 -d snr0=data/lrs2_snr0 \\
           --conditions zero:30,offset:2,fps:12.5 --name mine
+      avss-bench robustness -c best.pt -d data/lrs2 -d absent=data/lrs2-absent --conditions none
     """
     from avss_bench.robustness.grid import (
         DEFAULT_CONDITIONS,
@@ -79,5 +84,6 @@ def command(model: str | None, checkpoint: Path | None, frontend_checkpoint: Pat
         click.echo(f"wrote {robustness_plot(frame, out / 'robustness.png')}", err=True)
     click.echo(f"wrote {out / 'robustness.csv'}", err=True)
     if not quiet:
-        shown = frame[["model", "condition", "si_snr_i", "drop"]]
+        columns = ["model", "condition", "si_snr_i", "drop"]
+        shown = frame[columns + (["leak_db"] if frame["leak_db"].notna().any() else [])]
         click.echo(shown.to_string(index=False, float_format=lambda v: f"{v:.2f}"))

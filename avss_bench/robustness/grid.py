@@ -23,7 +23,7 @@ class Condition:
     """One point of the grid: its folder name, its kind and parameter, the data it reads."""
 
     label: str
-    kind: str  # clean, zero, freeze, offset, lowres, fps, or a corpus condition's name
+    kind: str  # clean, zero, freeze, offset, lowres, fps, absent, or a corpus condition's name
     value: float | None
     data_name: str
     data: Path
@@ -81,6 +81,28 @@ def build_grid(data: list[tuple[str, Path]], visual: list[str], seed: int = 0
         raise AvssError(f"condition '{repeated[0]}' is given twice (a --data name may not "
                         "repeat a visual condition's folder name)")
     return grid
+
+
+def mark_target_absent(grid: list[Condition], split: str) -> list[Condition]:
+    """Corpus conditions prepared with `--target-absent` become kind `absent` (scored by leak).
+
+    Read from each folder's manifest (an `absent_lips` column), whatever its --data name. The
+    clean corpus may not be one: its visual conditions would all repeat the same leak.
+    """
+    from avss_bench.evaluate.absent import has_absent_targets
+    from avss_bench.io.manifest import manifest_path
+
+    out = []
+    for index, condition in enumerate(grid):
+        if condition.visual is None and has_absent_targets(manifest_path(condition.data, split)):
+            if index == 0:  # the clean point
+                raise AvssError("the clean corpus (first --data) was prepared with "
+                                "--target-absent; give a clean corpus first and this one as "
+                                "a condition: -d absent=DIR", condition.data)
+            condition = Condition(condition.label, "absent", None, condition.data_name,
+                                  condition.data)
+        out.append(condition)
+    return out
 
 
 def split_conditions(values: tuple[str, ...] | list[str]) -> list[str]:

@@ -27,15 +27,19 @@ def robustness_plot(frame: pd.DataFrame, path: Path) -> Path:
     The clean point is a star on the line where the clean input sits on that axis (0 % frames
     lost, offset 0, 96 px, 25 fps) and a dashed horizontal line of the model's colour where it
     has no place on the axis (SNR, RT60, named corpora, which are drawn as categories).
+    Target-absent conditions have no SI-SNRi: a last panel shows their leak (output-to-mixture
+    energy, dB, lower is better), one marker per model.
     """
-    kinds = sorted((k for k in dict.fromkeys(frame["kind"]) if k != "clean"),
+    kinds = sorted((k for k in dict.fromkeys(frame["kind"]) if k not in ("clean", "absent")),
                    key=lambda k: condition_order(k, None)[:2])  # the grid's order of kinds
-    if not kinds:
+    absent = frame[frame["kind"] == "absent"]
+    if not kinds and absent.empty:
         raise AvssError("no condition besides clean to plot", path)
     models = list(dict.fromkeys(frame["model"]))
     colours = {m: plt.cm.tab10(i % 10) for i, m in enumerate(models)}
-    columns = min(3, len(kinds))
-    rows = math.ceil(len(kinds) / columns)
+    panels = len(kinds) + (not absent.empty)
+    columns = min(3, panels)
+    rows = math.ceil(panels / columns)
     fig, axes = plt.subplots(rows, columns, figsize=(4.2 * columns, 3.4 * rows), dpi=120,
                              squeeze=False)
     for ax, kind in zip(axes.flat, kinds, strict=False):
@@ -70,7 +74,9 @@ def robustness_plot(frame: pd.DataFrame, path: Path) -> Path:
         ax.set_xlabel(AXES.get(kind, kind))
         ax.set_ylabel("SI-SNRi (dB)")
         ax.grid(alpha=0.3)
-    for ax in list(axes.flat)[len(kinds):]:
+    if not absent.empty:
+        _leak_panel(list(axes.flat)[len(kinds)], absent, colours)
+    for ax in list(axes.flat)[panels:]:
         ax.axis("off")
     legend: dict[str, object] = {}  # every panel's entries once (stars and dashed lines)
     for ax in axes.flat:
@@ -85,3 +91,16 @@ def robustness_plot(frame: pd.DataFrame, path: Path) -> Path:
         fig.savefig(tmp, format="png")
     plt.close(fig)
     return path
+
+
+def _leak_panel(ax: plt.Axes, absent: pd.DataFrame, colours: dict[str, object]) -> None:
+    """Leak (dB) of each model on each target-absent condition, drawn as categories."""
+    names = list(dict.fromkeys(absent["condition"]))
+    for model, mine in absent.groupby("model", sort=False):
+        ax.plot([names.index(c) for c in mine["condition"]], mine["leak_db"], "s",
+                color=colours[model], label=model)
+    ax.axhline(0.0, color="grey", linestyle=":", linewidth=1)  # the mixture passed through
+    ax.set_xticks(range(len(names)), names, rotation=20)
+    ax.set_xlabel("target absent")
+    ax.set_ylabel("leak (dB, lower is better)")
+    ax.grid(alpha=0.3)

@@ -4,7 +4,10 @@ Layout: `OUT/<model>/<condition>/` is an ordinary evaluation folder (results.csv
 evaluate.stamp.json) plus `condition.json` naming its point of the grid. `robustness.csv` is
 rebuilt from every such folder under OUT, so running a second model into the same OUT adds its
 rows and its line to the plot. `drop` is the condition's SI-SNRi minus the same model's clean
-SI-SNRi (negative = worse).
+SI-SNRi (negative = worse). A target-absent corpus condition (kind `absent`) has no SI-SNRi
+(no target): its row gives `leak_db`, the output-to-mixture energy in dB that `evaluate` writes
+as `target_absent_leak_db` in its summary.json (lower is better), with its CI; its `n` counts
+mixtures.
 """
 
 from __future__ import annotations
@@ -22,12 +25,13 @@ from avss_bench.core.atomic import atomic_path, write_text
 from avss_bench.core.errors import AvssError
 from avss_bench.evaluate.run import corpus_name, evaluate
 from avss_bench.io.manifest import manifest_path
-from avss_bench.robustness.grid import Condition
+from avss_bench.robustness.grid import Condition, mark_target_absent
 
 CONDITION_FILE = "condition.json"
 CSV = "robustness.csv"
 COLUMNS = ["model", "condition", "kind", "value", "data", "visual", "visual_seed", "si_snr_i",
-           "si_snr_i_ci_low", "si_snr_i_ci_high", "drop", "n", "n_failed", "folder"]
+           "si_snr_i_ci_low", "si_snr_i_ci_high", "drop", "leak_db", "leak_db_ci_low",
+           "leak_db_ci_high", "n", "n_failed", "folder"]
 
 
 def slug(text: str) -> str:
@@ -50,6 +54,7 @@ def run_robustness(model: str | None, checkpoint: str | Path | None, grid: list[
     label = name or model or Path(str(checkpoint)).stem
     for condition in grid:  # a missing folder stops before the first (long) evaluation
         manifest_path(condition.data, split)
+    grid = mark_target_absent(grid, split)
     for condition in grid:
         folder = out / slug(label) / condition.label
         if not quiet:
@@ -80,16 +85,11 @@ def collect(out_dir: Path) -> pd.DataFrame:
             summary = json.loads(summary_path.read_text())
         except (OSError, json.JSONDecodeError) as err:
             raise AvssError(f"cannot read robustness results: {err}", folder) from err
-        stat = summary.get("metrics", {}).get("si_snr_i")
-        if stat is None:
-            raise AvssError("summary.json has no si_snr_i", summary_path)
-        low, high = stat.get("ci95") or [math.nan, math.nan]
         rows.append({
             "model": point["model"], "condition": point["label"], "kind": point["kind"],
             "value": point["value"], "data": point["data_name"], "visual": point["visual"],
-            "visual_seed": point.get("visual_seed"), "si_snr_i": stat["mean"],
-            "si_snr_i_ci_low": low, "si_snr_i_ci_high": high, "drop": math.nan,
-            "n": stat["n"], "n_failed": stat["n_failed"],
+            "visual_seed": point.get("visual_seed"), **_scores(point["kind"], summary,
+                                                               summary_path),
             "folder": str(folder.relative_to(out_dir)),
         })
     frame = pd.DataFrame(rows, columns=COLUMNS)
@@ -105,9 +105,26 @@ def collect(out_dir: Path) -> pd.DataFrame:
     return frame
 
 
+def _scores(kind: str, summary: dict[str, Any], path: Path) -> dict[str, Any]:
+    """SI-SNRi and its CI, or for a target-absent condition the leak and its CI (no SI-SNRi)."""
+    nan = math.nan
+    key, stat = (("target_absent_leak_db", summary.get("target_absent_leak_db"))
+                 if kind == "absent" else ("si_snr_i", summary.get("metrics", {}).get("si_snr_i")))
+    if stat is None:
+        raise AvssError(f"summary.json has no {key}", path)
+    low, high = stat.get("ci95") or [nan, nan]
+    scores = {"si_snr_i": nan, "si_snr_i_ci_low": nan, "si_snr_i_ci_high": nan, "drop": nan,
+              "leak_db": nan, "leak_db_ci_low": nan, "leak_db_ci_high": nan,
+              "n": stat["n"], "n_failed": stat["n_failed"]}
+    name = "leak_db" if kind == "absent" else "si_snr_i"
+    scores.update({name: stat["mean"], f"{name}_ci_low": low, f"{name}_ci_high": high})
+    return scores
+
+
 def condition_order(kind: str, value: Any) -> tuple[int, str, float]:
-    """Sort key of the grid: clean, zero, freeze, offset, lowres (finer first), fps, corpora."""
-    rank = {"clean": 0, "zero": 1, "freeze": 2, "offset": 3, "lowres": 4, "fps": 5}
+    """Sort key of the grid: clean, zero, freeze, offset, lowres (finer first), fps, corpora,
+    target absent last."""
+    rank = {"clean": 0, "zero": 1, "freeze": 2, "offset": 3, "lowres": 4, "fps": 5, "absent": 7}
     number = -math.inf if value is None or pd.isna(value) else float(value)
     if kind == "lowres":
         number = -number  # lower resolution = harder, listed after

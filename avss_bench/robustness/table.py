@@ -1,4 +1,8 @@
-"""The robustness view of `avss-bench table`: models x conditions, SI-SNRi and drop from clean."""
+"""The robustness view of `avss-bench table`: models x conditions, SI-SNRi and drop from clean.
+
+A target-absent condition has no target, so no SI-SNRi: its cell says so and gives the leak
+(output-to-mixture energy, dB, lower is better) instead.
+"""
 
 from __future__ import annotations
 
@@ -45,25 +49,29 @@ def robustness_table(frame: pd.DataFrame) -> pd.DataFrame:
         row = {}
         for condition in conditions:
             found = frame[(frame["model"] == model) & (frame["condition"] == condition)]
-            row[condition] = _cell(found.iloc[-1], condition) if len(found) else "–"
+            row[condition] = _cell(found.iloc[-1]) if len(found) else "–"
         cells[model] = row
     table = pd.DataFrame.from_dict(cells, orient="index", columns=conditions)
     table.index.name = "model"
     return table
 
 
-def _cell(row: pd.Series, condition: str) -> str:
+def _cell(row: pd.Series) -> str:
+    if row.get("kind") == "absent":
+        leak = float(row.get("leak_db", math.nan))
+        return "SI-SNRi undefined; leak " + ("n/a" if math.isnan(leak) else f"{leak:.2f} dB")
     value, drop = float(row["si_snr_i"]), float(row["drop"])
     if math.isnan(value):
         return "n/a"
-    if condition == "clean" or math.isnan(drop):
+    if row.get("kind", row["condition"]) == "clean" or math.isnan(drop):
         return f"{value:.2f}"
     return f"{value:.2f} ({drop:+.2f})"
 
 
 def render_robustness(paths: list[Path], fmt: str = "markdown") -> str:
     """The robustness table as Markdown (default) or CSV text."""
-    table = robustness_table(read_robustness(paths))
+    frame = read_robustness(paths)
+    table = robustness_table(frame)
     if fmt == "csv":
         return table.to_csv().rstrip("\n")
     if fmt != "markdown":
@@ -76,4 +84,11 @@ def render_robustness(paths: list[Path], fmt: str = "markdown") -> str:
     lines.append("")
     lines.append("SI-SNRi (dB) on each condition; in brackets the change from the same model's "
                  "clean SI-SNRi.")
+    kinds = frame["kind"] if "kind" in frame else pd.Series("", index=frame.index)
+    absent = sorted(set(frame.loc[kinds == "absent", "condition"]))
+    if absent:
+        lines.append(f"{', '.join(absent)}: target absent (the lips of a silent third face); "
+                     "SI-SNRi is undefined without a target, so the cell is the leak, the "
+                     "separator's output-to-mixture energy in dB (lower is better; 0 dB passes "
+                     "the mixture through).")
     return "\n".join(lines)
