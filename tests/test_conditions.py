@@ -184,31 +184,82 @@ def test_four_speakers(tmp_path: Path) -> None:
     assert np.max(np.abs(read(mdir, row.mix_path) - total)) <= 2  # 5 files rounded
 
 
-def test_musan_and_demand_layouts(tmp_path: Path) -> None:
+def miniature_musan(root: Path, n: int = 10) -> Path:
+    """musan/{noise/{free-sound,sound-bible},music/fma}/*.wav: n noise files cut from a real
+    recording (0.8 s each, a different piece each), one music file that must not be drawn."""
+    x, rate = sf.read(str(NOISE / "noise3.wav"), dtype="int16")
+    piece = int(0.8 * rate)
+    for i in range(n):
+        subset = "free-sound" if i < n - 2 else "sound-bible"
+        folder = root / "musan" / "noise" / subset
+        folder.mkdir(parents=True, exist_ok=True)
+        sf.write(str(folder / f"noise-{subset}-{i:04d}.wav"), x[i * piece:(i + 1) * piece], rate)
+    (root / "musan" / "music" / "fma").mkdir(parents=True)
+    sf.write(str(root / "musan" / "music" / "fma" / "music-fma-0000.wav"), x, rate)
+    return root / "musan"
+
+
+def miniature_demand(root: Path, envs: tuple[str, ...]) -> Path:
+    """<ENV>/ch01.wav, ch02.wav at 48 kHz (as the original release), each a different piece."""
     from scipy.signal import resample_poly
 
+    x, _ = sf.read(str(NOISE / "noise3.wav"), dtype="int16")
+    for i, env in enumerate(envs):
+        (root / env).mkdir(parents=True)
+        piece = x[i * 16000:(i + 1) * 16000 + 8000] / 32768
+        x48 = np.clip(np.round(resample_poly(piece, 3, 1) * 32768), -32768, 32767)
+        for ch in ("ch01", "ch02"):
+            sf.write(str(root / env / f"{ch}.wav"), x48.astype(np.int16), 48000)
+    return root
+
+
+def test_musan_splits_are_file_level_and_disjoint(tmp_path: Path) -> None:
+    from avss_bench.prepare.noise import noise_files, split_rule
+
+    musan = miniature_musan(tmp_path)
+    split = {s: noise_files(musan, s) for s in ("tr", "cv", "tt")}
+    assert {layout for layout, _, _ in split.values()} == {"musan"}
+    names = {s: [f.relative_to(musan / "noise").as_posix() for f in files]
+             for s, (_, _, files) in split.items()}
+    assert [len(names[s]) for s in ("tr", "cv", "tt")] == [8, 1, 1]  # 80/10/10 % of 10
+    everything = sorted(f.relative_to(musan / "noise").as_posix()
+                        for f in (musan / "noise").rglob("*.wav"))
+    assert sorted(names["tr"] + names["cv"] + names["tt"]) == everything  # a partition
+    assert not set(names["tr"]) & set(names["tt"]) and not set(names["cv"]) & set(names["tt"])
+    assert names == {s: [f.relative_to(musan / "noise").as_posix()
+                         for f in noise_files(tmp_path, s)[2]]
+                     for s in ("tr", "cv", "tt")}  # deterministic, from the parent folder too
+    assert split_rule(musan)["layout"] == "musan" and "file-level" in split_rule(musan)["rule"]
+    # a mixture of tt draws only tt noise, and report.json names the rule
+    frame = build(tmp_path / "out", Conditions(noise_dir=str(musan), snr_db=(0.0, 0.0)), n=2)
+    assert set(frame.noise_file) <= {f"noise/{n}" for n in names["tt"]}
+    import json
+
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert report["options"]["conditions"]["noise_split"] == split_rule(musan)
+
+
+def test_demand_splits_are_environment_level(tmp_path: Path) -> None:
+    from avss_bench.core.errors import AvssError
     from avss_bench.prepare.noise import noise_files, noise_segment
 
-    x, rate = sf.read(str(NOISE / "noise3.wav"), dtype="int16")
-    (tmp_path / "musan" / "noise" / "free-sound").mkdir(parents=True)
-    (tmp_path / "musan" / "music" / "fma").mkdir(parents=True)
-    sf.write(str(tmp_path / "musan" / "noise" / "free-sound" / "noise-free-sound-0000.wav"), x,
-             rate)
-    sf.write(str(tmp_path / "musan" / "music" / "fma" / "music-fma-0000.wav"), x, rate)
-    layout, _, files = noise_files(tmp_path / "musan", "tt")
-    assert layout == "musan" and [f.name for f in files] == ["noise-free-sound-0000.wav"]
-    demand = tmp_path / "demand"
-    (demand / "DKITCHEN").mkdir(parents=True)
-    x48 = np.clip(np.round(resample_poly(x / 32768, 3, 1) * 32768), -32768, 32767)
-    for ch in ("ch01", "ch02"):
-        sf.write(str(demand / "DKITCHEN" / f"{ch}.wav"), x48.astype(np.int16), 48000)
-    layout, _, files = noise_files(demand, "tr")
-    assert layout == "demand" and [f.name for f in files] == ["ch01.wav"]
-    seg = noise_segment(files[0], 100, 32000)  # back at 16 kHz
-    assert seg.size == 32000
-    assert np.corrcoef(seg, x[100:32100] / 32768)[0, 1] > 0.99
+    envs = ("DKITCHEN", "DLIVING", "NPARK", "OOFFICE", "PCAFETER", "TBUS")
+    demand = miniature_demand(tmp_path / "demand", envs)
+    split = {s: [f.relative_to(demand).as_posix() for f in noise_files(demand, s)[2]]
+             for s in ("tr", "cv", "tt")}
+    assert [len(split[s]) for s in ("tr", "cv", "tt")] == [4, 1, 1]  # 60/20/20 % of 6
+    assert sorted(sum(split.values(), [])) == [f"{e}/ch01.wav" for e in envs]
+    tt = split["tt"][0]
+    assert noise_files(demand, "test")[2] == [demand / tt]  # test = tt
+    seg = noise_segment(demand / tt, 100, 16000)  # back at 16 kHz
+    i = envs.index(tt.split("/")[0])
+    x, _ = sf.read(str(NOISE / "noise3.wav"), dtype="int16")
+    assert seg.size == 16000
+    assert np.corrcoef(seg, x[i * 16000 + 100:i * 16000 + 16100] / 32768)[0, 1] > 0.99
     frame = build(tmp_path / "out", Conditions(noise_dir=str(demand), snr_db=(3.0, 3.0)), n=1)
-    assert frame.snr_db.tolist() == [3.0] and frame.noise_file.tolist() == ["DKITCHEN/ch01.wav"]
+    assert frame.snr_db.tolist() == [3.0] and frame.noise_file.tolist() == [tt]
+    with pytest.raises(AvssError, match="at least 3"):
+        noise_files(miniature_demand(tmp_path / "two", envs[:2]), "tt")
 
 
 def test_cli_options_build_the_conditions(tmp_path: Path, wham: Path) -> None:

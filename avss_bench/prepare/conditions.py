@@ -50,9 +50,12 @@ class Conditions:
                 or self.target_absent)
 
     def options(self) -> dict:
-        """For report.json."""
+        """For report.json (with the noise corpus's layout and split rule, `noise.SPLIT_RULES`)."""
+        from avss_bench.prepare.noise import split_rule
+
         return {"speakers": self.speakers, "noise_dir": self.noise_dir,
                 "snr_db": list(self.snr_db) if self.noise_dir else None,
+                "noise_split": split_rule(Path(self.noise_dir)) if self.noise_dir else None,
                 "rir_dir": self.rir_dir, "simulate_rooms": self.simulate_rooms,
                 "rt60": list(self.rt60) if self.simulate_rooms else None,
                 "target_absent": self.target_absent}

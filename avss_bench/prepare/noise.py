@@ -4,10 +4,21 @@ Layouts read (as /work/shared/data/noise/README.md lists them):
 
 * WHAM! noise: `[wham_noise/]{tr,cv,tt}/*.wav` -> each split draws from its own folder, so
   train and test noise never overlap (the WHAM! split);
-* MUSAN: `[musan/]noise/<subset>/*.wav` -> only the `noise` part (not music or speech), every
-  split draws from all of it (MUSAN has no splits);
-* DEMAND: `<ENVIRONMENT>/ch01.wav ... ch16.wav` -> channel 1 of each environment, all splits;
-* anything else: every `*.wav` under DIR, all splits.
+* MUSAN: `[musan/]noise/<subset>/*.wav` -> only the `noise` part (not music or speech). MUSAN
+  has no splits, so we make one at the file level: `split_assignment` (80/10/10 % tr/cv/tt);
+* DEMAND: `<ENVIRONMENT>/ch01.wav ... ch16.wav` -> channel 1 of each environment. No splits
+  either; ours is at the environment level (60/20/20 %): one environment is one continuous
+  recording session whose 16 channels are the same sound scene, so any cut finer than the
+  environment (channels, or time spans of one session) would leave train and test sharing the
+  same noise source; test environments are unseen in training, as in VoiceBank-DEMAND, whose
+  test noises are DEMAND environments absent from its training set;
+* anything else: every `*.wav` under DIR, all splits (no rule is known: they may overlap).
+
+The MUSAN and DEMAND splits are deterministic and independent of `--seed`, so every prepared
+copy of a corpus (any seed, any condition) tests on the same noise: the items (file paths under
+`noise/`, environment names) are ordered by the sha256 of `avss-bench-noise-split:<item>`, the
+first go to tr, then cv, then tt (at least one each; fewer than 3 items is an error). The rule
+used is recorded in report.json (`options.conditions.noise_split`).
 
 Files at another rate (DEMAND is 48 kHz) are resampled to 16 kHz with `resample_poly`;
 multichannel files give their first channel; a file shorter than the mixture is repeated.
@@ -15,6 +26,7 @@ multichannel files give their first channel; a file shorter than the mixture is 
 
 from __future__ import annotations
 
+import hashlib
 import math
 from pathlib import Path
 
@@ -22,8 +34,21 @@ import numpy as np
 
 from avss_bench.core.constants import SAMPLE_RATE
 from avss_bench.core.errors import AvssError
+from avss_bench.io.manifest import canonical_split
 
 SPLIT_DIRS = ("tr", "cv", "tt")
+#: (tr, cv, tt) fractions of the corpora without official splits: MUSAN's 930 noise files give
+#: 744/93/93; DEMAND's 18 environments give 10/4/4 (about VoiceBank-DEMAND's 5 test noises).
+SPLIT_FRACTIONS = {"musan": (0.8, 0.1, 0.1), "demand": (0.6, 0.2, 0.2)}
+#: What each layout's split is, as report.json records it.
+SPLIT_RULES = {
+    "wham": "official: the corpus's own tr/cv/tt folders",
+    "musan": "file-level, 80/10/10 % tr/cv/tt by sha256 of each file's path under noise/ "
+             "(avss-bench-noise-split)",
+    "demand": "environment-level, 60/20/20 % tr/cv/tt by sha256 of each environment's name "
+              "(avss-bench-noise-split); ch01.wav of each",
+    "folder": "none: every split draws from every file (train and test noise may overlap)",
+}
 
 
 def noise_layout(root: Path) -> tuple[str, Path]:
@@ -43,18 +68,52 @@ def noise_layout(root: Path) -> tuple[str, Path]:
     return "folder", root
 
 
+def split_assignment(items: list[str], fractions: tuple[float, float, float],
+                     what: str = "items") -> dict[str, str]:
+    """item -> tr / cv / tt: ordered by sha256, the first to tr, then cv, then tt.
+
+    cv and tt get `round(n * fraction)` items but at least one each, tr the rest (at least
+    one); the order of `items` does not matter.
+    """
+    n = len(items)
+    if n < 3:
+        raise AvssError(f"--noise: {n} {what}: at least 3 are needed to give tr, cv and tt "
+                        "disjoint noise")
+    n_cv, n_tt = (max(1, round(n * f)) for f in fractions[1:])
+    n_cv = min(n_cv, n - 2)
+    n_tt = min(n_tt, n - 1 - n_cv)
+    order = sorted(items, key=lambda item: (hashlib.sha256(
+        f"avss-bench-noise-split:{item}".encode()).hexdigest(), item))
+    names = ["tr"] * (n - n_cv - n_tt) + ["cv"] * n_cv + ["tt"] * n_tt
+    return dict(zip(order, names, strict=True))
+
+
 def noise_files(root: Path, split: str) -> tuple[str, Path, list[Path]]:
-    """(layout, base folder, sorted files) a split draws its noise from."""
+    """(layout, base folder, sorted files) a split draws its noise from (SPLIT_RULES)."""
     layout, base = noise_layout(root)
     if layout == "wham":
         files = sorted((base / split).rglob("*.wav"))
     elif layout == "demand":
-        files = sorted(base.glob("*/ch01.wav"))
+        envs = sorted(p.parent.name for p in base.glob("*/ch01.wav"))
+        where = split_assignment(envs, SPLIT_FRACTIONS["demand"], "DEMAND environments")
+        files = [base / env / "ch01.wav" for env in envs
+                 if where[env] == canonical_split(split)]
+    elif layout == "musan":
+        found = {p.relative_to(base).as_posix(): p for p in base.rglob("*.wav")}
+        where = split_assignment(list(found), SPLIT_FRACTIONS["musan"], "MUSAN noise files")
+        files = sorted(p for rel, p in found.items()
+                       if where[rel] == canonical_split(split))
     else:
         files = sorted(base.rglob("*.wav"))
     if not files:
         raise AvssError(f"--noise: no .wav files for split {split} ({layout} layout)", base)
     return layout, base, files
+
+
+def split_rule(root: Path) -> dict[str, str]:
+    """The layout of a noise corpus and how its splits are made, for report.json."""
+    layout, _ = noise_layout(root)
+    return {"layout": layout, "rule": SPLIT_RULES[layout]}
 
 
 def read_mono_16k(path: str | Path) -> np.ndarray:
