@@ -1,21 +1,41 @@
-"""The `prepare <corpus>` options of the robustness conditions (issue 14), as one decorator."""
+"""The `prepare <corpus>` options of the robustness conditions (issue 14), as one decorator.
+
+Each may also be set in the preparation recipe (`--recipe PATH` or the bundled
+`recipes/<corpus>/prepare.yaml`, keys in `prepare.config.CONDITION_KEYS`); an option given on
+the command line overrides the recipe, which overrides the option's default.
+"""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import click
+from click.core import ParameterSource
 
 from avss_bench.prepare.conditions import Conditions, parse_range
 
+#: option parameter -> recipe key
+RECIPE_KEYS = {"speakers": "speakers", "noise_dir": "noise", "snr": "snr", "rir_dir": "rir",
+               "simulate_rooms": "simulate_rooms", "rt60": "rt60",
+               "target_absent": "target_absent"}
+
 
 def condition_options(func: Callable) -> Callable:
-    """Add --speakers, --noise, --snr, --rir, --simulate-rooms, --rt60, --target-absent."""
+    """Add --speakers, --noise, --snr, --rir, --simulate-rooms, --rt60, --target-absent.
+
+    On a command that also takes `--recipe` (a `prepare <corpus>` subcommand, named after its
+    corpus), the options not given on the command line take the recipe's values.
+    """
     options = [
         click.option("--speakers", default=2, show_default=True, type=click.IntRange(2, 4),
                      help="Speakers per mixture (3, 4: the wsj0-3mix law; lists are "
-                          "generated, none exist for these corpora)."),
+                          "generated, none exist for these corpora). This and the condition "
+                          "options below may also be set in the --recipe YAML (keys speakers, "
+                          "noise, snr, rir, simulate_rooms, rt60, target_absent); the command "
+                          "line wins."),
         click.option("--noise", "noise_dir", default=None,
                      type=click.Path(file_okay=False, exists=True, path_type=Path),
                      help="A noise corpus in its real layout (WHAM! noise, MUSAN, DEMAND): "
@@ -34,9 +54,31 @@ def condition_options(func: Callable) -> Callable:
                      help="2-speaker mixtures whose lips belong to a third, silent face "
                           "(manifest column absent_utt)."),
     ]
+
+    @functools.wraps(func)
+    def with_recipe(*args: Any, **kwargs: Any) -> Any:
+        if "recipe" in kwargs:
+            kwargs.update(recipe_conditions(click.get_current_context(), kwargs["recipe"]))
+        return func(*args, **kwargs)
+
     for option in reversed(options):
-        func = option(func)
-    return func
+        with_recipe = option(with_recipe)
+    return with_recipe
+
+
+def recipe_conditions(ctx: click.Context, recipe: Path | None) -> dict[str, Any]:
+    """The condition options the recipe sets and the command line leaves at their default."""
+    from avss_bench.prepare.config import load_prepare_config
+
+    config = load_prepare_config(str(ctx.command.name), recipe)
+    out: dict[str, Any] = {}
+    for param, key in RECIPE_KEYS.items():
+        value = getattr(config, key)
+        if value is None or ctx.get_parameter_source(param) not in (
+                ParameterSource.DEFAULT, ParameterSource.DEFAULT_MAP):
+            continue
+        out[param] = Path(value) if param.endswith("_dir") else value
+    return out
 
 
 def conditions_from_options(speakers: int = 2, noise_dir: Path | None = None, snr: str = "0:10",

@@ -1,4 +1,10 @@
-"""Corpus preparation settings: `recipes/<corpus>/prepare.yaml`, overridden by CLI options."""
+"""Corpus preparation settings: `recipes/<corpus>/prepare.yaml`, overridden by CLI options.
+
+The robustness conditions (issue 14) may be set here too, under the names of their options:
+`speakers`, `noise`, `snr`, `rir`, `simulate_rooms`, `rt60`, `target_absent` (unset = the
+option's default). `noise` and `rir` are folders, relative to the recipe file's folder; `snr`
+and `rt60` are `LOW:HIGH`, `[LOW, HIGH]` or one number.
+"""
 
 from __future__ import annotations
 
@@ -22,6 +28,46 @@ class PrepareConfig:
     segment_seconds: float = SEGMENT_SECONDS
     min_source_seconds: float = 0.0
     lips: bool = True
+    # robustness conditions (None: the option's default); `condition_options` applies them
+    speakers: int | None = None
+    noise: str | None = None
+    snr: str | None = None
+    rir: str | None = None
+    simulate_rooms: bool | None = None
+    rt60: str | None = None
+    target_absent: bool | None = None
+
+
+CONDITION_KEYS = ("speakers", "noise", "snr", "rir", "simulate_rooms", "rt60", "target_absent")
+
+
+def _condition_value(key: str, value: object, folder: Path | None, source: str) -> object:
+    """A condition key's YAML value, checked; folders made absolute, ranges made `LOW:HIGH`."""
+    if value is None:
+        return None
+    if key == "speakers":
+        if isinstance(value, bool) or not isinstance(value, int) or not 2 <= value <= 4:
+            raise AvssError(f"speakers must be 2, 3 or 4, got {value!r}", source)
+        return value
+    if key in ("simulate_rooms", "target_absent"):
+        if not isinstance(value, bool):
+            raise AvssError(f"{key} must be true or false, got {value!r}", source)
+        return value
+    if key in ("snr", "rt60"):
+        if isinstance(value, list) and len(value) == 2:
+            value = f"{value[0]}:{value[1]}"
+        if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+            raise AvssError(f"{key} must be LOW:HIGH, [LOW, HIGH] or a number, got {value!r}",
+                            source)
+        return str(value)
+    if not isinstance(value, str):  # noise, rir: folders
+        raise AvssError(f"{key} must be a folder path, got {value!r}", source)
+    path = Path(value).expanduser()
+    if not path.is_absolute() and folder is not None:
+        path = folder / path
+    if not path.is_dir():
+        raise AvssError(f"{key}: not a directory: {path}", source)
+    return str(path.resolve())
 
 
 def load_prepare_config(corpus: str, recipe: str | Path | None = None) -> PrepareConfig:
@@ -36,11 +82,13 @@ def load_prepare_config(corpus: str, recipe: str | Path | None = None) -> Prepar
         if not bundled.is_file():
             return PrepareConfig()
         text, source = bundled.read_text(), f"recipes/{corpus}/prepare.yaml"
+        folder = None
     else:
         path = Path(recipe)
         if not path.is_file():
             raise AvssError("preparation recipe not found", path)
         text, source = path.read_text(), str(path)
+        folder = path.resolve().parent
     try:
         raw = yaml.safe_load(text) or {}
     except yaml.YAMLError as err:
@@ -57,5 +105,7 @@ def load_prepare_config(corpus: str, recipe: str | Path | None = None) -> Prepar
         if key not in names:
             raise AvssError(f"unknown key '{key}' (known: corpus, {', '.join(sorted(names))})",
                             source)
+        if key in CONDITION_KEYS:
+            value = _condition_value(key, value, folder, source)
         setattr(config, key, value)
     return config
