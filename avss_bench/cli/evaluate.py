@@ -7,17 +7,17 @@ from pathlib import Path
 
 import click
 
-from avss_bench.cli._common import quiet_option
+from avss_bench.cli._common import (
+    device_option,
+    lip_rows_option,
+    quiet_option,
+    random_init_option,
+    separator_options,
+)
 
 
 @click.command(context_settings={"show_default": True})
-@click.option("--model", "-m", default=None,
-              help="Registered separator name (avss-bench models) or package.module:Class "
-                   "[default: the separator the checkpoint records].")
-@click.option("--checkpoint", "-c", type=click.Path(dir_okay=False, path_type=Path),
-              help="Weights: an avss-bench checkpoint, or an official state dict / release zip.")
-@click.option("--frontend-checkpoint", type=click.Path(dir_okay=False, path_type=Path),
-              help="Lip front-end weights (LRW lip-reading checkpoint), if separate.")
+@separator_options
 @click.option("--data", "-d", required=True, type=click.Path(path_type=Path),
               help="Prepared corpus folder (with manifests/) or a manifest CSV.")
 @click.option("--split", default="tt", help="tr, cv or tt (train/valid/test accepted).")
@@ -31,14 +31,8 @@ from avss_bench.cli._common import quiet_option
                    "when the split uses its official list; else the data folder's name).")
 @click.option("--name", default=None,
               help="Display name of this row in tables (default: the model's name).")
-@click.option("--lip-rows", type=click.IntRange(1, 88), default=88,
-              help="Lip crop height fed to the model. 88 = the full 88x88 crop; 50 = the "
-                   "official IIANet loaders' [:, :50] slice (50x88), the input its released "
-                   "checkpoints were trained and tested on. Recorded in summary.json.")
-@click.option("--random-init", is_flag=True,
-              help="Allow random weights: a trainable separator without --checkpoint, or a "
-                   "checkpoint without lip front-end weights and no --frontend-checkpoint. "
-                   "The row is labelled (random init).")
+@lip_rows_option
+@random_init_option
 @click.option("--overwrite", is_flag=True,
               help="Start over in a folder holding another evaluation (removes its results, "
                    "examples and profile.json).")
@@ -48,7 +42,7 @@ from avss_bench.cli._common import quiet_option
                    "fps:R (held frames at R fps). Seeded; recorded in summary.json.")
 @click.option("--visual-seed", type=click.IntRange(0), default=0,
               help="Seed of the visual condition's random draws.")
-@click.option("--device", default=None, help="cpu, cuda, ... (default: cuda if present).")
+@device_option
 @quiet_option
 def command(model: str | None, checkpoint: Path | None, frontend_checkpoint: Path | None,
             data: Path, split: str, out: Path, save_audio: int, metrics: str,
