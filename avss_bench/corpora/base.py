@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import random
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
@@ -48,6 +48,13 @@ class OfficialList:
 
     url: str
     sha256: str
+
+
+def ctcnet_lists(corpus: str, **sha256: str) -> dict[str, OfficialList]:
+    """The official lists CTCNet publishes for `corpus` (its `Datasets/<corpus>` folder name),
+    one per split keyword, each with its pinned sha256."""
+    return {split: OfficialList(f"{CTCNET_RAW}/{corpus}/mix_2_spk_{split}.scp", digest)
+            for split, digest in sha256.items()}
 
 
 @dataclass(frozen=True)
@@ -149,3 +156,19 @@ def split_speakers(utterances: Sequence[Utterance], fraction: float, min_speaker
 
 def without_speakers(utterances: Iterable[Utterance], speakers: set[str]) -> list[Utterance]:
     return [u for u in utterances if u.speaker not in speakers]
+
+
+def fixed_speaker_set(fixed_speakers: Mapping[str, set[str]]) -> set[str]:
+    """Every speaker the given lists use (see `Corpus.pools`), as one set."""
+    return set().union(*fixed_speakers.values()) if fixed_speakers else set()
+
+
+def merge_subsets(order: Sequence[str],
+                  walk: Callable[[str], Iterable[Utterance]]) -> list[Utterance]:
+    """The utterances of every on-disk subset (`walk(subset)`), sorted by id; an id found in
+    several subsets is taken from the earliest in `order`, the order `locate` looks them up."""
+    found: dict[str, Utterance] = {}
+    for subset in reversed(order):
+        for u in walk(subset):
+            found[u.utt] = u
+    return sorted(found.values(), key=lambda u: u.utt)

@@ -20,7 +20,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from avss_bench.core.errors import AvssError
-from avss_bench.corpora.base import CTCNET_RAW, Corpus, OfficialList, Utterance
+from avss_bench.corpora.base import Corpus, Utterance, ctcnet_lists
 
 LIST_FILES = {"tr": "train.txt", "cv": "val.txt", "tt": "test.txt"}
 
@@ -31,14 +31,11 @@ class LRS2(Corpus):
     name = "lrs2"
     title = "LRS2-BBC"
     utt_pattern = r"\d+_\d{5}"
-    official_lists = {
-        "tr": OfficialList(f"{CTCNET_RAW}/LRS2/mix_2_spk_tr.scp",
-                           "96072348cd519184ad4c718af90f6105eb5f541808a660bd0f675369cbad02b9"),
-        "cv": OfficialList(f"{CTCNET_RAW}/LRS2/mix_2_spk_cv.scp",
-                           "29479564f2de64dc54ce82d11f86360c427a69dbc597d1be1ba4d53304832dd0"),
-        "tt": OfficialList(f"{CTCNET_RAW}/LRS2/mix_2_spk_tt.scp",
-                           "4d856960889e0d1be0b31b8262ba14df8ed969b2ac39b9ef4d200f4efc5ec75e"),
-    }
+    official_lists = ctcnet_lists(
+        "LRS2",
+        tr="96072348cd519184ad4c718af90f6105eb5f541808a660bd0f675369cbad02b9",
+        cv="29479564f2de64dc54ce82d11f86360c427a69dbc597d1be1ba4d53304832dd0",
+        tt="4d856960889e0d1be0b31b8262ba14df8ed969b2ac39b9ef4d200f4efc5ec75e")
     default_sizes = {"tr": 20000, "cv": 5000, "tt": 3000}
     list_path_format = {"tr": "../raw_audio/train/{utt}.wav", "cv": "../raw_audio/val/{utt}.wav",
                         "tt": "../raw_audio/test/{utt}.wav"}

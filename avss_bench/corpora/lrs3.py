@@ -21,10 +21,11 @@ from collections.abc import Mapping, Sequence
 
 from avss_bench.core.errors import AvssError
 from avss_bench.corpora.base import (
-    CTCNET_RAW,
     Corpus,
-    OfficialList,
     Utterance,
+    ctcnet_lists,
+    fixed_speaker_set,
+    merge_subsets,
     split_speakers,
     without_speakers,
 )
@@ -39,12 +40,10 @@ class LRS3(Corpus):
     name = "lrs3"
     title = "LRS3-TED"
     utt_pattern = r".{11}_\d{5}"
-    official_lists = {
-        "cv": OfficialList(f"{CTCNET_RAW}/LRS3/mix_2_spk_cv.scp",
-                           "dd2e1e21c1e8d696db788779a6bfe89aa215d2cfc0502270388eee97452e2021"),
-        "tt": OfficialList(f"{CTCNET_RAW}/LRS3/mix_2_spk_tt.scp",
-                           "24677f81fc1bee75ed75f774920096205917f4181a29a8bb7b4e39d7a4dcb511"),
-    }
+    official_lists = ctcnet_lists(
+        "LRS3",
+        cv="dd2e1e21c1e8d696db788779a6bfe89aa215d2cfc0502270388eee97452e2021",
+        tt="24677f81fc1bee75ed75f774920096205917f4181a29a8bb7b4e39d7a4dcb511")
     default_sizes = {"tr": 50000, "cv": 5000, "tt": 3000}
     #: share of trainval utterances a generated cv takes (LRS3-For-Speech-Separation's
     #: val.txt / (train.txt + val.txt) = 1,500 / 21,500)
@@ -78,17 +77,13 @@ class LRS3(Corpus):
         return found
 
     def utterances(self) -> list[Utterance]:
-        found: dict[str, Utterance] = {}
-        for subset in reversed(SUBSETS):  # earlier subsets win, as in locate()
-            for u in self.subset(subset):
-                found[u.utt] = u
-        return sorted(found.values(), key=lambda u: u.utt)
+        return merge_subsets(SUBSETS, self.subset)
 
     def pools(self, splits: Sequence[str], fixed_speakers: Mapping[str, set[str]],
               seed: int | str) -> dict[str, list[Utterance]]:
         test = self.subset("test")
         trainval = self.subset("trainval")
-        taken = set().union(*fixed_speakers.values()) if fixed_speakers else set()
+        taken = fixed_speaker_set(fixed_speakers)
         pools: dict[str, list[Utterance]] = {}
         if "tt" in splits:
             pools["tt"] = test  # LRS3's test talks are disjoint from trainval/pretrain

@@ -23,10 +23,11 @@ from collections.abc import Mapping, Sequence
 
 from avss_bench.core.errors import AvssError
 from avss_bench.corpora.base import (
-    CTCNET_RAW,
     Corpus,
-    OfficialList,
     Utterance,
+    ctcnet_lists,
+    fixed_speaker_set,
+    merge_subsets,
     without_speakers,
 )
 
@@ -40,12 +41,10 @@ class VoxCeleb2(Corpus):
     name = "vox2"
     title = "VoxCeleb2"
     utt_pattern = r"id\d{5}_.{11}_\d{5}"
-    official_lists = {
-        "cv": OfficialList(f"{CTCNET_RAW}/Vox2/mix_2_spk_cv.scp",
-                           "d4f9569ba9c730b21eca9a4735c1b55920752a3b4e85ca177f1f8738d39fa672"),
-        "tt": OfficialList(f"{CTCNET_RAW}/Vox2/mix_2_spk_tt.scp",
-                           "e1cbebd070c4500837eab8c1888140d1b626e6ca9fa75940edcf622aa2a14bf2"),
-    }
+    official_lists = ctcnet_lists(
+        "Vox2",
+        cv="d4f9569ba9c730b21eca9a4735c1b55920752a3b4e85ca177f1f8738d39fa672",
+        tt="e1cbebd070c4500837eab8c1888140d1b626e6ca9fa75940edcf622aa2a14bf2")
     default_sizes = {"tr": 100000, "cv": 10000, "tt": 2965}
 
     def check_layout(self) -> None:
@@ -90,11 +89,7 @@ class VoxCeleb2(Corpus):
         return sorted(found, key=lambda u: u.utt)
 
     def utterances(self) -> list[Utterance]:
-        found: dict[str, Utterance] = {}
-        for subset in reversed(SUBSETS):
-            for u in self.subset(subset):
-                found[u.utt] = u
-        return sorted(found.values(), key=lambda u: u.utt)
+        return merge_subsets(SUBSETS, self.subset)
 
     def pools(self, splits: Sequence[str], fixed_speakers: Mapping[str, set[str]],
               seed: int | str) -> dict[str, list[Utterance]]:
@@ -104,7 +99,7 @@ class VoxCeleb2(Corpus):
             if split in splits:
                 pools[split] = test  # as the official lists: both from the test identities
         if "tr" in splits:
-            taken = set().union(*fixed_speakers.values()) if fixed_speakers else set()
+            taken = fixed_speaker_set(fixed_speakers)
             test_ids = {u.speaker for u in test}
             pools["tr"] = without_speakers(self.subset("dev"), taken | test_ids)
         return pools
