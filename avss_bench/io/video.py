@@ -58,6 +58,13 @@ def _open(path: Path):  # noqa: ANN202 - av.container.InputContainer, imported l
         raise AvssError(f"undecodable video (cannot open: {_short(exc)})", path) from None
 
 
+def _video_stream(container, path: Path):  # noqa: ANN001, ANN202 - PyAV types, imported lazily
+    """The first video stream of an open container; one-line AvssError when it has none."""
+    if not container.streams.video:
+        raise AvssError("no video stream", path)
+    return container.streams.video[0]
+
+
 def _short(exc: BaseException) -> str:
     """One-line description of a decoder exception, without the file name PyAV repeats."""
     text = getattr(exc, "strerror", None) or str(exc)
@@ -127,9 +134,7 @@ def decode_video(path: str | Path, *, allow_partial: bool = False) -> DecodedVid
     path = Path(path)
     container = _open(path)
     try:
-        if not container.streams.video:
-            raise AvssError("no video stream", path)
-        stream = container.streams.video[0]
+        stream = _video_stream(container, path)
         expected = int(stream.frames or 0)
         frames = _FrameBuffer(expected)
         times: list[float] = []
@@ -242,9 +247,7 @@ def video_duration(path: str | Path) -> float:
     path = Path(path)
     container = _open(path)
     try:
-        if not container.streams.video:
-            raise AvssError("no video stream", path)
-        stream = container.streams.video[0]
+        stream = _video_stream(container, path)
         if stream.duration is not None and stream.time_base is not None:
             return float(stream.duration * stream.time_base)
         rate = stream.average_rate or stream.guessed_rate
@@ -280,9 +283,7 @@ class FrameStream:
         self.start_time = 0.0
         container = _open(self.path)
         try:
-            if not container.streams.video:
-                raise AvssError("no video stream", self.path)
-            stream = container.streams.video[0]
+            stream = _video_stream(container, self.path)
             self.width, self.height = int(stream.width), int(stream.height)
         finally:
             container.close()
