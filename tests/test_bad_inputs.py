@@ -4,19 +4,12 @@ traceback, and nothing left behind that a rerun would trust.
 
 Cases run in-process through click's CliRunner against small fixtures built once per session
 (a 2-s wav, the shared 8-s single-speaker clip, a 2-mixture synthetic prepared corpus, a
-tiny-av checkpoint, a plugin separator that breaks the contract). The last test kills
-`prepare` with SIGKILL at seeded moments and checks the rerun gives the clean bytes.
+tiny-av checkpoint, a plugin separator that breaks the contract). Kill -9 at seeded moments of
+`prepare`, `score` and `evaluate`, then a rerun: `test_killed_runs.py`.
 """
 
 from __future__ import annotations
 
-import hashlib
-import os
-import random
-import signal
-import subprocess
-import sys
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -447,48 +440,3 @@ def test_catalogue_is_large_and_covers_every_command() -> None:
     covered = {c.id.split("-")[0] for c in CASES}
     assert set(VERBS) <= covered
 
-
-# ------------------------------------------------------------------ kill -9, then rerun
-
-def _tree(out: Path) -> dict[str, str]:
-    """sha256 of every output file but report.json (it records timings, paths and how many
-    items this run handled, so a resumed run's differs by design; test_prepare.py alike)."""
-    return {str(p.relative_to(out)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(out.rglob("*")) if p.is_file() and p.name != "report.json"}
-
-
-def _prepare_argv(out: Path) -> list[str]:
-    code = ("import sys; from avss_bench.cli import main; sys.argv[0] = 'avss-bench'; "
-            "sys.exit(main())")
-    return [sys.executable, "-c", code, "prepare", "lrs3", "--root", str(CORPUS / "lrs3"),
-            "--out", str(out), "--mix-list", str(CORPUS / "lrs3"), "--splits", "tt",
-            "--skip-lips", "--quiet"]
-
-
-@pytest.mark.slow
-def test_prepare_killed_at_seeded_moments_then_rerun_is_byte_identical(tmp_path: Path) -> None:
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    # a first run fills the JIT caches (numba), so `full` below times a warm run like the
-    # killed ones; without it the kill moments fall after a warm run has finished
-    subprocess.run(_prepare_argv(tmp_path / "warm-up"), check=True, env=env,
-                   capture_output=True)
-    clean = tmp_path / "clean"
-    start = time.monotonic()
-    subprocess.run(_prepare_argv(clean), check=True, env=env, capture_output=True)
-    full = time.monotonic() - start
-    expected = _tree(clean)
-    rng = random.Random(17)
-    out = tmp_path / "killed"
-    kills = 0
-    for _ in range(5):
-        proc = subprocess.Popen(_prepare_argv(out), env=env, stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL, start_new_session=True)
-        time.sleep(rng.uniform(0.15, 0.7) * full)
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            kills += 1
-        proc.wait()
-    assert kills >= 2, "the run finished before the kills: moments too late"
-    subprocess.run(_prepare_argv(out), check=True, env=env, capture_output=True)
-    assert _tree(out) == expected
-    assert (out / "report.json").is_file()

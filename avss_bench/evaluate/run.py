@@ -17,6 +17,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import struct
 import sys
 import time
 from pathlib import Path
@@ -24,11 +25,10 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import soundfile as sf
 import torch
 from tqdm import tqdm
 
-from avss_bench.core.atomic import atomic_path, write_text
+from avss_bench.core.atomic import atomic_path, write_bytes, write_text
 from avss_bench.core.constants import DEFAULT_METRICS, LIP_CROP, SAMPLE_RATE
 from avss_bench.core.device import resolve_device
 from avss_bench.core.distributed import init_distributed
@@ -80,6 +80,20 @@ def _append_rows(path: Path, rows: list[dict[str, Any]], fields: list[str]) -> N
         writer.writerows(rows)
         handle.flush()
         os.fsync(handle.fileno())
+
+
+def float_wav_bytes(samples: np.ndarray, rate: int) -> bytes:
+    """A mono 32-bit float WAV (fmt, fact and data chunks), the same bytes for the same samples.
+
+    libsndfile adds a PEAK chunk to float WAVs that records the time of writing, so an example
+    written again by a resumed evaluation would differ from the uninterrupted run's.
+    """
+    data = np.ascontiguousarray(samples, dtype="<f4").tobytes()
+    fmt = struct.pack("<HHIIHHH", 3, 1, rate, rate * 4, 4, 32, 0)  # IEEE float, 1 channel
+    body = (b"WAVE" + b"fmt " + struct.pack("<I", len(fmt)) + fmt
+            + b"fact" + struct.pack("<II", 4, len(data) // 4)
+            + b"data" + struct.pack("<I", len(data)) + data)
+    return b"RIFF" + struct.pack("<I", len(body)) + body
 
 
 def _flatten(mixture_id: str, target: str, scored: dict[str, Any]) -> dict[str, Any]:
@@ -212,8 +226,7 @@ def evaluate(model: str | None, checkpoint: str | Path | None, data: str | Path,
             example = out / "examples" / f"{item['mixture_id']}_{item['target_name']}.wav"
             example.parent.mkdir(exist_ok=True)
             peak = max(1.0, float(np.abs(estimate_np).max()))
-            with atomic_path(example) as tmp:
-                sf.write(tmp, estimate_np / peak, SAMPLE_RATE, subtype="FLOAT", format="WAV")
+            write_bytes(example, float_wav_bytes(estimate_np / peak, SAMPLE_RATE))
         if len(pending) >= 16:
             _append_rows(partial, pending, fields)
             pending = []

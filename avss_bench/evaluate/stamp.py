@@ -3,7 +3,8 @@
 `evaluate` writes `evaluate.stamp.json` (model, checkpoint sha256, options, data identity) before
 its first row. A later `evaluate` into the same folder resumes only when its own stamp is equal;
 otherwise it stops with one line naming the first field that differs (`--overwrite` starts
-over). A `profile.json` beside the results must be of the same model and checkpoint.
+over). A `profile.json` beside the results must be of the same model and checkpoint. Temp files
+that a killed evaluation left beside its outputs are removed before the folder is judged.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from avss_bench.core.errors import AvssError
 
 STAMP = "evaluate.stamp.json"
 #: Everything `evaluate` leaves in its folder (what --overwrite removes).
-OUTPUTS = ("results.csv", "summary.json", "profile.json", "examples", STAMP)
+OUTPUTS = ("results.csv", "summary.json", "profile.json", "absent.csv", "examples", STAMP)
 
 
 def files_digest(paths: list[Path]) -> str:
@@ -85,6 +86,10 @@ def check_folder(out: Path, stamp: dict[str, Any], overwrite: bool) -> None:
 
     With `overwrite`, every earlier output of `evaluate` in `out` is removed first.
     """
+    from avss_bench.metrics.split import remove_dead_temp_files
+
+    remove_dead_temp_files(out, OUTPUTS)
+    remove_dead_temp_files(out / "examples")
     partials = sorted(out.glob("results*.partial.csv"))
     present = [out / name for name in OUTPUTS if (out / name).exists()] + partials
     if overwrite:

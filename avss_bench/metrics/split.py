@@ -22,23 +22,26 @@ cached in ``<cache>/<key>.csv`` (default ``OUT/../.baselines``), ``key`` hashing
 bytes and folder and the identity (path, size, mtime) of every mixture and reference wav it lists;
 a second model scored on the same split reuses them, and rewritten mixtures are rescored.
 The partial chunks are stamped with the options, the manifest's sha256 and the identity of the
-estimate files, so a rerun after the estimates changed stops naming the difference.
+estimate files, so a rerun after the estimates changed stops naming the difference; chunks
+without that stamp (a kill -9 while the finished run removed ``.partial``) are never trusted.
+Temp files that killed runs left beside the outputs and the cache are removed on start.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from avss_bench.core.atomic import atomic_path, write_text
+from avss_bench.core.atomic import atomic_path, temp_path, write_text
 from avss_bench.core.errors import AvssError
 from avss_bench.core.executor import Executor, chunks, make_executor
 from avss_bench.core.provenance import provenance
@@ -85,6 +88,39 @@ def files_identity(paths: Sequence[Path]) -> str:
         except OSError:
             digest.update(f"{path}\0missing\n".encode())
     return digest.hexdigest()
+
+
+def remove_dead_temp_files(folder: Path, names: Iterable[str] | None = None) -> int:
+    """Delete the temp files (``core.atomic.temp_path``) in `folder` of writers that are gone.
+
+    A kill -9 between writing a temp file and renaming it leaves ``.<name>.tmp<host>-<pid>``
+    behind. Only files of this host whose process no longer exists are removed (of `names`
+    only, when given), so a live writer sharing the folder (another score run using the same
+    baseline cache) keeps its own. Returns how many were removed.
+    """
+    mine = temp_path(Path("x")).name.removeprefix(".x.tmp")
+    host = mine.rpartition("-")[0]
+    wanted = None if names is None else set(names)
+    removed = 0
+    for path in Path(folder).glob(".*.tmp*") if Path(folder).is_dir() else ():
+        name, _, owner = path.name[1:].rpartition(".tmp")
+        owner_host, _, pid = owner.rpartition("-")
+        if (wanted is not None and name not in wanted) or owner_host != host \
+                or not pid.isdigit() or _alive(int(pid)):
+            continue
+        path.unlink(missing_ok=True)
+        removed += 1
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
 
 
 def _baseline_key(manifest_csv: Path, items: Sequence[dict[str, Any]]) -> str:
@@ -292,6 +328,11 @@ def score_split(
                                                      for t in TARGETS])}
     partial = out / PARTIAL
     partial.mkdir(parents=True, exist_ok=True)
+    cache_dir = Path(baseline_cache) if baseline_cache else out.resolve().parent / ".baselines"
+    cache_file = cache_dir / f"{_baseline_key(manifest_csv, items)}.csv"
+    remove_dead_temp_files(out, ("results.csv", "summary.json"))
+    remove_dead_temp_files(partial)
+    remove_dead_temp_files(cache_dir)
     stamp = partial / "options.json"
     if stamp.is_file():
         old = json.loads(stamp.read_text())
@@ -299,11 +340,10 @@ def score_split(
             raise AvssError("partial results of another run are here "
                             f"({_first_difference(old, options)}); delete this folder or use "
                             "another --out", partial)
-    else:
+    else:  # chunks without the stamp they were written under cannot be trusted: redone
+        for part in partial.glob("part-*.csv"):
+            part.unlink()
         write_text(stamp, json.dumps(options, indent=1, sort_keys=True))
-
-    cache_dir = Path(baseline_cache) if baseline_cache else out.resolve().parent / ".baselines"
-    cache_file = cache_dir / f"{_baseline_key(manifest_csv, items)}.csv"
     cached = _load_baselines(cache_file, metrics)
 
     done: set[str] = set()
