@@ -4,7 +4,6 @@ checkpoint formats, and the Separator contract."""
 from __future__ import annotations
 
 import io
-import json
 import zipfile
 from pathlib import Path
 
@@ -12,6 +11,13 @@ import pytest
 import torch
 from ctcnet import CTCNet
 from ctcnet.model import config_from_official
+from parity_helpers import (
+    load_fixture,
+    reference_fixture,
+    rel_err,
+    save_with_wrong_keys,
+    subsample,
+)
 from shared_data import SHARED
 
 from avss_bench import AvssError, load_separator
@@ -25,27 +31,7 @@ TINY = dict(n_filters=16, kernel_size=21, stride=10, bn_chan=16, hid_chan=16,
             video_depth=3)
 
 
-def _load(path: Path):
-    return torch.load(path, map_location="cpu", weights_only=True)
-
-
-def _rel_err(y: torch.Tensor, ref: torch.Tensor) -> float:
-    return ((y.double() - ref.double()).abs().max() / ref.double().abs().max()).item()
-
-
-def _subsample(full: torch.Tensor, inter: dict, key: str) -> torch.Tensor:
-    v = full
-    for d in range(v.ndim):
-        v = v.index_select(d, inter[f"{key}.idx{d}"])
-    return v
-
-
-@pytest.fixture(scope="module")
-def ref():
-    torch.set_num_threads(2)
-    return {"sd": _load(REF / "state_dict.pt"), "inp": _load(REF / "inputs.pt"),
-            "exp": _load(REF / "expected.pt"),
-            "params": json.loads((REF / "params.json").read_text())}
+ref = reference_fixture(REF)
 
 
 @pytest.fixture(scope="module")
@@ -131,12 +117,12 @@ def test_parity_float32_1s(traced_1s, ref) -> None:
     out, _ = traced_1s
     expected = ref["exp"]["out_1s_f32"][:, 0]
     assert out.shape == expected.shape == (1, 16000)
-    assert _rel_err(out, expected) <= 1e-5
+    assert rel_err(out, expected) <= 1e-5
 
 
 def test_intermediates_1s(traced_1s, ref) -> None:
     _, captured = traced_1s
-    inter = _load(REF / "intermediates.pt")
+    inter = load_fixture(REF / "intermediates.pt")
     names = sorted({k.split("/", 1)[1].rsplit(".", 1)[0] if k.endswith(
         (".shape", ".stats")) or ".idx" in k else k.split("/", 1)[1]
         for k in inter if k.startswith("f32_1s/")})
@@ -149,7 +135,7 @@ def test_intermediates_1s(traced_1s, ref) -> None:
         full = captured[name]
         assert list(full.shape) == inter[f"{key}.shape"].tolist(), name
         scale = inter[f"{key}.stats"][3].abs().clamp_min(inter[f"{key}.stats"][2].abs()).item()
-        diff = (_subsample(full, inter, key) - inter[key]).abs().max().item()
+        diff = (subsample(full, inter, key) - inter[key]).abs().max().item()
         assert diff <= 1e-5 * scale, (name, diff, scale)
 
 
@@ -158,18 +144,18 @@ def test_parity_float64_1s(model, ref) -> None:
     with torch.inference_mode():
         out = model64.separate(ref["inp"]["mix_1s"].double(), ref["inp"]["emb_1s"].double())
     assert out.dtype == torch.float64
-    assert _rel_err(out, ref["exp"]["out_1s_f64"][:, 0]) <= 1e-10
+    assert rel_err(out, ref["exp"]["out_1s_f64"][:, 0]) <= 1e-10
 
 
 @pytest.mark.slow
 def test_parity_2s_float32_and_float64(model, ref) -> None:
     with torch.inference_mode():
         out = model.separate(ref["inp"]["mix_2s"], ref["inp"]["emb_2s"])
-    assert _rel_err(out, ref["exp"]["out_2s_f32"][:, 0]) <= 1e-5
+    assert rel_err(out, ref["exp"]["out_2s_f32"][:, 0]) <= 1e-5
     model64 = CTCNet().load_official_state_dict(ref["sd"]).double().eval()
     with torch.inference_mode():
         out64 = model64.separate(ref["inp"]["mix_2s"].double(), ref["inp"]["emb_2s"].double())
-    assert _rel_err(out64, ref["exp"]["out_2s_f64"][:, 0]) <= 1e-10
+    assert rel_err(out64, ref["exp"]["out_2s_f64"][:, 0]) <= 1e-10
 
 
 def test_forward_with_lips_runs_the_frontend(model, ref) -> None:
@@ -180,8 +166,8 @@ def test_forward_with_lips_runs_the_frontend(model, ref) -> None:
     with torch.inference_mode():
         emb = model.lip_frontend(ref["inp"]["lip_1s"])
         out = model(ref["inp"]["mix_1s"], ref["inp"]["lip_1s"])
-    assert _rel_err(emb, ref["inp"]["emb_1s"]) <= 1e-5
-    assert _rel_err(out, ref["exp"]["out_1s_f32"][:, 0]) <= 1e-4
+    assert rel_err(emb, ref["inp"]["emb_1s"]) <= 1e-5
+    assert rel_err(out, ref["exp"]["out_1s_f32"][:, 0]) <= 1e-4
 
 
 # ---------------------------------------------------------------- contract
@@ -263,7 +249,7 @@ def test_load_checkpoint_formats(ref, tmp_path: Path) -> None:
     torch.save(sd, plain)
     release = tmp_path / "best_model.pth"
     torch.save(_official_release(sd), release)
-    frontend_sd = _load(FRONTEND_REF / "state_dict.pt")
+    frontend_sd = load_fixture(FRONTEND_REF / "state_dict.pt")
     lightning = tmp_path / "epoch=1.ckpt"
     torch.save({"state_dict": {**{f"audio_model.{k}": v for k, v in sd.items()},
                                **{f"video_model.{k}": v for k, v in frontend_sd.items()}}},
@@ -292,10 +278,8 @@ def test_load_checkpoint_formats(ref, tmp_path: Path) -> None:
 
 def test_load_checkpoint_reports_missing_unexpected_and_filterbank(ref, tmp_path: Path) -> None:
     sd = dict(ref["sd"])
-    broken = {k: v for k, v in sd.items() if k != "masker.pre_v.bias"}
-    broken["masker.extra.weight"] = torch.zeros(1)
-    path = tmp_path / "broken.pt"
-    torch.save(broken, path)
+    path = save_with_wrong_keys(sd, tmp_path / "broken.pt", missing="masker.pre_v.bias",
+                                unexpected="masker.extra.weight")
     with pytest.raises(AvssError) as err:
         CTCNet.load_checkpoint(path)
     assert "masker.pre_v.bias" in str(err.value) and "masker.extra.weight" in str(err.value)
@@ -351,7 +335,7 @@ def test_conv_before_upsample_same_output_fewer_macs(ref) -> None:
     model = CTCNet(conv_before_upsample=True).load_official_state_dict(ref["sd"]).eval()
     with torch.inference_mode():
         out = model.separate(ref["inp"]["mix_1s"], ref["inp"]["emb_1s"])
-    assert _rel_err(out, ref["exp"]["out_1s_f32"][:, 0]) <= 1e-5
+    assert rel_err(out, ref["exp"]["out_1s_f32"][:, 0]) <= 1e-5
     macs, _, _, _ = count_macs(model, 2)
     assert 0.66 < macs / 166.767e9 < 0.68
     assert CTCNet(**model.config).config["conv_before_upsample"] is True

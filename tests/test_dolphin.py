@@ -14,6 +14,16 @@ import pytest
 import torch
 from dolphin import Dolphin
 from dolphin.model import DEFAULT_CONFIG, count_parameters, lips_from_uint8, read_safetensors
+from parity_helpers import (
+    assert_matches_dump,
+    assert_refused_in_one_line,
+    dumped_names,
+    load_fixture,
+    reference_fixture,
+    rel_err,
+    run_in_dtype,
+    save_with_wrong_keys,
+)
 from shared_data import SHARED
 
 from avss_bench import AvssError
@@ -23,29 +33,7 @@ F32_TOL = 1e-4      # the official code's own float32-vs-float64 error is 1.4e-5
 F64_TOL = 1e-10
 
 
-def _load(path: Path):
-    if not path.is_file():  # fail, never skip: the fixtures are part of the test
-        pytest.fail(f"parity fixture missing: {path}")
-    return torch.load(path, map_location="cpu", weights_only=True)
-
-
-def _rel_err(y: torch.Tensor, ref: torch.Tensor) -> float:
-    return ((y.double() - ref.double()).abs().max() / ref.double().abs().max()).item()
-
-
-def _subsample(full: torch.Tensor, inter: dict, key: str) -> torch.Tensor:
-    v = full
-    for d in range(v.ndim):
-        v = v.index_select(d, inter[f"{key}.idx{d}"])
-    return v
-
-
-@pytest.fixture(scope="module")
-def ref():
-    torch.set_num_threads(2)
-    return {"sd": _load(REF / "state_dict.pt"), "inp": _load(REF / "inputs.pt"),
-            "exp": _load(REF / "expected.pt"),
-            "params": json.loads((REF / "params.json").read_text())}
+ref = reference_fixture(REF)
 
 
 @pytest.fixture(scope="module")
@@ -54,12 +42,7 @@ def model(ref):
 
 
 def _run(model: Dolphin, inp: dict, dur: str, dtype=torch.float32) -> torch.Tensor:
-    model.to(dtype)
-    try:
-        with torch.no_grad():
-            return model(inp[f"mix_{dur}"].to(dtype), inp[f"lip_{dur}"].to(dtype))
-    finally:
-        model.float()
+    return run_in_dtype(model, model, inp[f"mix_{dur}"], inp[f"lip_{dur}"], dtype=dtype)
 
 
 # ------------------------------------------------------------------ layout and counts
@@ -88,7 +71,7 @@ def test_lip_pipeline_matches_the_fixture_inputs(ref):
 # ------------------------------------------------------------------ parity
 def test_float32_parity_codes_and_intermediates_1s(ref, model):
     """One 1 s float32 forward: output, VQ codes (exactly), every hooked official tensor."""
-    inter = _load(REF / "intermediates.pt")
+    inter = load_fixture(REF / "intermediates.pt")
     got: dict[str, torch.Tensor] = {}
 
     def keep(name, pick=None, use_input=False):
@@ -123,22 +106,13 @@ def test_float32_parity_codes_and_intermediates_1s(ref, model):
         for h in hooks:
             h.remove()
     assert y.shape == (1, 16000)
-    err = _rel_err(y, ref["exp"]["out_1s_f32"][:, 0])
+    err = rel_err(y, ref["exp"]["out_1s_f32"][:, 0])
     assert err <= F32_TOL, err
     assert torch.equal(got["video_codes"], inter["f32_1s/video_codes"])
-    names = {k[len("f32_1s/"):] for k in inter if k.startswith("f32_1s/")
-             and not k.endswith((".shape", ".stats")) and ".idx" not in k}
+    names = dumped_names(inter, "f32_1s/")
     assert len(names) == 25 and names <= set(got)
     for name in sorted(names - {"video_codes"}):
-        key = f"f32_1s/{name}"
-        full = got[name]
-        assert list(full.shape) == inter[f"{key}.shape"].tolist(), name
-        stored = inter[key]
-        scale = stored.abs().max().clamp_min(1e-12)
-        assert (_subsample(full, inter, key) - stored).abs().max() / scale <= 1e-4, name
-        f = full.double()
-        stats = torch.stack([f.mean(), f.std(unbiased=False), f.min(), f.max(), f.abs().mean()])
-        assert torch.allclose(stats, inter[f"{key}.stats"], rtol=1e-3, atol=1e-5), name
+        assert_matches_dump(got[name], inter, f"f32_1s/{name}", tol=1e-4, rtol=1e-3, atol=1e-5)
 
 
 def test_float64_parity_1s(ref, model):
@@ -154,10 +128,10 @@ def test_parity_2s_float32_and_float64(ref, model):
     exp = ref["exp"]
     with torch.no_grad():
         codes = model.video_encoder.codes(ref["inp"]["lip_2s"])
-    assert torch.equal(codes, _load(REF / "intermediates.pt")["f32_2s/video_codes"])
+    assert torch.equal(codes, load_fixture(REF / "intermediates.pt")["f32_2s/video_codes"])
     y = _run(model, ref["inp"], "2s")
     assert y.shape == (1, 32000)
-    assert _rel_err(y, exp["out_2s_f32"][:, 0]) <= F32_TOL
+    assert rel_err(y, exp["out_2s_f32"][:, 0]) <= F32_TOL
     y64 = _run(model, ref["inp"], "2s", torch.float64)
     assert ((y64 - exp["out_2s_f64"][:, 0]).abs().max() / exp["out_2s_f32"].abs().max()
             ) <= F64_TOL
@@ -213,16 +187,9 @@ def test_hub_folder_safetensors_and_torch_formats(ref, tmp_path):
 
 
 def test_loader_errors_are_one_line(ref, tmp_path):
-    sd = dict(ref["sd"])
-    sd.pop("audio_decoder.weight")
-    sd["extra.weight"] = torch.zeros(1)
-    path = tmp_path / "broken.pt"
-    torch.save(sd, path)
-    with pytest.raises(AvssError) as err:
-        Dolphin.load_checkpoint(path)
-    message = str(err.value)
-    assert str(path) in message and "\n" not in message and "extra.weight" in message
-    assert "audio_decoder.weight" in message
+    path = save_with_wrong_keys(ref["sd"], tmp_path / "broken.pt", missing="audio_decoder.weight")
+    assert_refused_in_one_line(Dolphin.load_checkpoint, path, "extra.weight",
+                               "audio_decoder.weight")
     fresh = Dolphin().state_dict()   # initted = 0: an untrained codebook is refused
     torch.save(fresh, path)
     with pytest.raises(AvssError, match="not initialised"):

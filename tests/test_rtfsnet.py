@@ -7,10 +7,19 @@ The fixtures are read from `../shared` (tests/shared_data.py); a missing fixture
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 import torch
+from parity_helpers import (
+    assert_matches_dump,
+    assert_refused_in_one_line,
+    dumped_names,
+    load_fixture,
+    load_reference,
+    rel_err,
+    run_in_dtype,
+    save_with_wrong_keys,
+)
 from rtfsnet import RTFSNet
 from rtfsnet.model import config_from_official, count_parameters
 from shared_data import SHARED
@@ -21,33 +30,11 @@ REFERENCE = SHARED / "data" / "reference"
 FOLDERS = {4: "rtfsnet4", 6: "rtfsnet6", 12: "rtfsnet12"}
 
 
-def _load(path: Path):
-    if not path.is_file():  # fail, never skip: the fixtures are part of the test
-        pytest.fail(f"parity fixture missing: {path}")
-    return torch.load(path, map_location="cpu", weights_only=True)
-
-
-def _rel_err(y: torch.Tensor, ref: torch.Tensor) -> float:
-    return ((y.double() - ref.double()).abs().max() / ref.double().abs().max()).item()
-
-
-def _subsample(full: torch.Tensor, inter: dict, key: str) -> torch.Tensor:
-    v = full
-    for d in range(v.ndim):
-        v = v.index_select(d, inter[f"{key}.idx{d}"])
-    return v
-
-
 @pytest.fixture(scope="module")
 def ref():
     torch.set_num_threads(2)
-    out = {}
-    for repeats, name in FOLDERS.items():
-        folder = REFERENCE / name
-        out[repeats] = {"sd": _load(folder / "state_dict.pt"),
-                        "exp": _load(folder / "expected.pt"),
-                        "params": json.loads((folder / "params.json").read_text())}
-    out["inp"] = _load(REFERENCE / "rtfsnet4" / "inputs.pt")
+    out = {r: load_reference(REFERENCE / name, inputs=False) for r, name in FOLDERS.items()}
+    out["inp"] = load_fixture(REFERENCE / "rtfsnet4" / "inputs.pt")
     return out
 
 
@@ -58,12 +45,7 @@ def models(ref):
 
 
 def _run(model: RTFSNet, inp: dict, dur: str, dtype=torch.float32) -> torch.Tensor:
-    model.to(dtype)
-    try:
-        with torch.no_grad():
-            return model.separate(inp[f"mix_{dur}"].to(dtype), inp[f"emb_{dur}"].to(dtype))
-    finally:
-        model.float()
+    return run_in_dtype(model, model.separate, inp[f"mix_{dur}"], inp[f"emb_{dur}"], dtype=dtype)
 
 
 # ------------------------------------------------------------------ layout and counts
@@ -89,7 +71,7 @@ def test_keys_shapes_and_parameter_counts(ref, models, repeats):
 def test_float32_parity_1s(ref, models, repeats):
     y = _run(models[repeats], ref["inp"], "1s")
     assert y.shape == (1, 16000)
-    assert _rel_err(y, ref[repeats]["exp"]["out_1s_f32"][:, 0]) <= 1e-5
+    assert rel_err(y, ref[repeats]["exp"]["out_1s_f32"][:, 0]) <= 1e-5
 
 
 def test_float64_parity_1s_r4(ref, models):
@@ -105,7 +87,7 @@ def test_parity_2s_and_float64(ref, models, repeats):
     exp = ref[repeats]["exp"]
     y = _run(models[repeats], ref["inp"], "2s")
     assert y.shape == (1, 32000)
-    assert _rel_err(y, exp["out_2s_f32"][:, 0]) <= 1e-5
+    assert rel_err(y, exp["out_2s_f32"][:, 0]) <= 1e-5
     for dur in ("1s", "2s"):
         y64 = _run(models[repeats], ref["inp"], dur, torch.float64)
         peak = exp[f"out_{dur}_f32"].abs().max()
@@ -115,7 +97,7 @@ def test_parity_2s_and_float64(ref, models, repeats):
 def test_intermediates_1s_r4(ref, models):
     """Every hooked official tensor of the 1 s float32 run, on its index grid and its stats."""
     model = models[4]
-    inter = _load(REFERENCE / "rtfsnet4" / "intermediates.pt")
+    inter = load_fixture(REFERENCE / "rtfsnet4" / "intermediates.pt")
     got: dict[str, torch.Tensor] = {}
     calls = [0]
 
@@ -144,21 +126,10 @@ def test_intermediates_1s_r4(ref, models):
     finally:
         for h in hooks:
             h.remove()
-    names = {k[len("f32_1s/"):] for k in inter
-             if k.startswith("f32_1s/") and not k.endswith((".shape", ".stats"))
-             and ".idx" not in k}
+    names = dumped_names(inter, "f32_1s/")
     assert len(names) == 12 and names <= set(got)
     for name in sorted(names):
-        key = f"f32_1s/{name}"
-        full = got[name]
-        assert list(full.shape) == inter[f"{key}.shape"].tolist(), name
-        stored = inter[key]
-        scale = stored.abs().max().clamp_min(1e-12)
-        assert (_subsample(full, inter, key) - stored).abs().max() / scale <= 1e-5, name
-        stats = torch.stack([full.double().mean(), full.double().std(unbiased=False),
-                             full.double().min(), full.double().max(),
-                             full.double().abs().mean()])
-        assert torch.allclose(stats, inter[f"{key}.stats"], rtol=1e-4, atol=1e-6), name
+        assert_matches_dump(got[name], inter, f"f32_1s/{name}", tol=1e-5, rtol=1e-4, atol=1e-6)
 
 
 def test_macs_equal_the_official_count_1s(ref, models):
@@ -208,15 +179,9 @@ def test_load_checkpoint_formats(ref, tmp_path):
 
 
 def test_loader_errors_are_one_line(ref, tmp_path):
-    sd = dict(ref[4]["sd"])
-    sd.pop("decoder.decoder.weight")
-    sd["extra.weight"] = torch.zeros(1)
-    path = tmp_path / "broken.pt"
-    torch.save(sd, path)
-    with pytest.raises(AvssError) as err:
-        RTFSNet.load_checkpoint(path)
-    assert str(path) in str(err.value) and "\n" not in str(err.value)
-    assert "extra.weight" in str(err.value)
+    path = save_with_wrong_keys(ref[4]["sd"], tmp_path / "broken.pt",
+                                missing="decoder.decoder.weight")
+    assert_refused_in_one_line(RTFSNet.load_checkpoint, path, "extra.weight")
     sd = dict(ref[4]["sd"])
     sd.pop("decoder.decoder.weight")
     torch.save(sd, path)
