@@ -11,3 +11,7 @@ from pathlib import Path
 
 SHARED = Path(os.environ.get("AVSS_SHARED", Path(__file__).resolve().parents[2] / "shared"))
 SHARED_DATA = SHARED / "data"
+#: the real talking-head and split-screen videos (separate, tracking, the page tests)
+VIDEOS = SHARED_DATA / "videos"
+#: MediaPipe's FaceLandmarker bundle (face detection and landmarks)
+LANDMARKER = SHARED_DATA / "models" / "face_landmarker.task"

@@ -8,14 +8,10 @@ exists, no console error, a non-blank page at desktop and phone widths, under 2 
 
 from __future__ import annotations
 
-import re
-import shutil
-import subprocess
 import sys
 from html.parser import HTMLParser
 from pathlib import Path
 
-import matplotlib.image
 import numpy as np
 import pytest
 import soundfile as sf
@@ -30,13 +26,11 @@ from avss_bench.models.separators.tiny import TinyAVSeparator
 from avss_bench.report import build_report
 
 sys.path.insert(0, str(Path(__file__).parent))
+from page_helpers import assert_nothing_remote, assert_screenshots_not_blank, dump_dom  # noqa: E402
 from synthetic import make_prepared_corpus  # noqa: E402
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 # ~40 s on 2 busy cores: two evaluations (one with DNSMOS), three reports, three Chromium runs
 pytestmark = pytest.mark.slow
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
-         "--allow-file-access-from-files", "--enable-logging=stderr", "--v=0"]
 
 
 @pytest.fixture(scope="module")
@@ -84,25 +78,16 @@ class _Assets(HTMLParser):
             self.rows.append(a["class"] or "")
 
 
-def _chromium(*args: str) -> subprocess.CompletedProcess:
-    assert CHROMIUM, "chromium is not installed (apt-get install -y chromium; .ci/run does it)"
-    return subprocess.run([CHROMIUM, *FLAGS, *args], capture_output=True, text=True,
-                          timeout=90, check=False)
-
-
 def test_report_renders_in_chromium(site: Path, tmp_path: Path) -> None:
     index = site / "index.html"
     html_bytes = sum(p.stat().st_size for p in site.rglob("*")
                      if p.suffix in (".html", ".js", ".css"))
     assert html_bytes < 2_000_000
-    assert not re.search(r"(src|href)=\"(https?:)?//", index.read_text())  # nothing remote
+    assert_nothing_remote(index.read_text())
 
-    done = _chromium("--dump-dom", index.as_uri())
-    assert done.returncode == 0, done.stderr[-2000:]
-    console = [line for line in done.stderr.splitlines() if ":CONSOLE" in line]
-    assert not console, console
+    rendered = dump_dom(index)
     dom = _Assets()
-    dom.feed(done.stdout)
+    dom.feed(rendered)
     assert dom.rows.count("ours") == 2  # one row per result
     assert dom.rows.count("reported") > 0  # the published rows beside ours
     audio = [src for tag, src in dom.srcs if tag == "audio"]
@@ -117,18 +102,11 @@ def test_report_renders_in_chromium(site: Path, tmp_path: Path) -> None:
         assert rate == 16000 and samples.size == 16000 and np.any(samples)
     for src in images + dom.links:
         assert (site / src).is_file(), f"missing asset {src}"
-    assert "<details>" in done.stdout and "checkpoint_sha256" in done.stdout
-    assert "DNSMOS OVRL*" in done.stdout and "wrong speaker" in done.stdout
+    assert "<details>" in rendered and "checkpoint_sha256" in rendered
+    assert "DNSMOS OVRL*" in rendered and "wrong speaker" in rendered
     assert "figures/dist_dnsmos_ovrl.png" in images
 
-    for width, height in ((1280, 800), (390, 844)):
-        shot = tmp_path / f"shot_{width}.png"
-        done = _chromium(f"--window-size={width},{height}", f"--screenshot={shot}",
-                         index.as_uri())
-        assert done.returncode == 0 and shot.is_file(), done.stderr[-2000:]
-        pixels = matplotlib.image.imread(shot)
-        assert pixels.shape[:2] == (height, width)
-        assert pixels[..., :3].std() > 0.05  # not a blank page
+    assert_screenshots_not_blank(index, tmp_path)
 
 
 def test_report_is_rebuilt_in_place_and_refuses_a_foreign_folder(results: Path,

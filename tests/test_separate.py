@@ -11,7 +11,7 @@ import pytest
 import soundfile as sf
 import torch
 from click.testing import CliRunner
-from shared_data import SHARED
+from shared_data import LANDMARKER, VIDEOS
 
 from avss_bench.core.errors import AvssError
 from avss_bench.io.audio import decode_audio
@@ -26,8 +26,6 @@ from avss_bench.separate.pipeline import (
     separate_video,
 )
 
-VIDEOS = SHARED / "data" / "videos"
-MODEL = SHARED / "data" / "models" / "face_landmarker.task"
 SINGLE = VIDEOS / "sadtalker_WDA_KatieHill_000.mp4"
 
 
@@ -128,7 +126,7 @@ def test_single_speaker_clip_end_to_end(tmp_path: Path) -> None:
     torch.manual_seed(0)
     torch.set_num_threads(2)
     result = separate_video(SINGLE, tmp_path / "out", model="tiny-av", speakers=1,
-                            landmarker=MODEL, quiet=True)
+                            landmarker=LANDMARKER, quiet=True)
     mixture = decode_audio(SINGLE)
     assert result.num_samples == len(mixture) == 128000
     info = sf.info(str(result.wavs[0]))
@@ -153,7 +151,7 @@ def test_cli_identity_separator_returns_the_soundtrack(tmp_path: Path) -> None:
 
     out = tmp_path / "out"
     result = CliRunner().invoke(main, ["separate", str(SINGLE), "-n", "1", "--model", "mixture",
-                                       "-o", str(out), "--landmarker", str(MODEL),
+                                       "-o", str(out), "--landmarker", str(LANDMARKER),
                                        "--chunk-seconds", "3", "--no-video", "--quiet"])
     assert result.exit_code == 0, result.output
     assert sorted(p.name for p in out.iterdir()) == ["speaker_1.wav", "tracks.json"]
@@ -164,7 +162,7 @@ def test_cli_identity_separator_returns_the_soundtrack(tmp_path: Path) -> None:
 
 def test_more_speakers_than_faces_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(AvssError, match="found 1 face.*2 speaker"):
-        separate_video(SINGLE, tmp_path / "out", model="mixture", speakers=2, landmarker=MODEL,
+        separate_video(SINGLE, tmp_path / "out", model="mixture", speakers=2, landmarker=LANDMARKER,
                        quiet=True)
     assert not (tmp_path / "out").exists()
 
@@ -176,7 +174,7 @@ def test_cli_reports_missing_and_corrupt_videos_in_one_line(tmp_path: Path) -> N
     broken.write_bytes(SINGLE.read_bytes()[:20000])
     for video, reason in ((tmp_path / "nope.mp4", "not found"), (broken, "")):
         result = CliRunner().invoke(main, ["separate", str(video), "--model", "mixture",
-                                           "--landmarker", str(MODEL), "--quiet"])
+                                           "--landmarker", str(LANDMARKER), "--quiet"])
         assert result.exit_code == 1
         lines = result.output.strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith("avss-bench: error:") and reason in lines[0]
@@ -193,8 +191,8 @@ def test_cli_separates_split_screen_videos(tmp_path: Path, name: str) -> None:
     video = VIDEOS / name
     out = tmp_path / "out"
     result = CliRunner().invoke(main, ["separate", str(video), "--speakers", "2", "--model",
-                                       "tiny-av", "--out", str(out), "--landmarker", str(MODEL),
-                                       "--quiet"])
+                                       "tiny-av", "--out", str(out), "--landmarker",
+                                       str(LANDMARKER), "--quiet"])
     assert result.exit_code == 0, result.output
     meta = json.loads((out / "tracks.json").read_text())
     num_samples = len(decode_audio(video))
@@ -219,7 +217,7 @@ def test_cli_separates_split_screen_videos(tmp_path: Path, name: str) -> None:
 
     again = CliRunner().invoke(main, ["separate", str(video), "--speakers", "3", "--model",
                                       "tiny-av", "--out", str(tmp_path / "three"),
-                                      "--landmarker", str(MODEL), "--quiet"])
+                                      "--landmarker", str(LANDMARKER), "--quiet"])
     assert again.exit_code == 1
     assert "found 2 face(s) but 3 speaker(s)" in again.output
     assert len(again.output.strip().splitlines()) == 1
@@ -264,7 +262,7 @@ def test_rerun_with_fewer_speakers_leaves_no_stale_outputs(tmp_path: Path) -> No
         (out / name).write_bytes(b"from an earlier -n 2 run")
     (out / "notes.txt").write_text("mine")
     result = CliRunner().invoke(main, ["separate", str(SINGLE), "-n", "1", "--model", "mixture",
-                                       "-o", str(out), "--landmarker", str(MODEL),
+                                       "-o", str(out), "--landmarker", str(LANDMARKER),
                                        "--no-video", "--quiet"])
     assert result.exit_code == 0, result.output
     assert sorted(p.name for p in out.iterdir()) == ["notes.txt", "speaker_1.wav", "tracks.json"]

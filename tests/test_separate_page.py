@@ -13,27 +13,21 @@ from __future__ import annotations
 import json
 import re
 import shutil
-import subprocess
 from html.parser import HTMLParser
 from pathlib import Path
 
-import matplotlib.image
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from shared_data import SHARED
+from page_helpers import assert_nothing_remote, assert_screenshots_not_blank, chromium, dump_dom
+from shared_data import LANDMARKER, VIDEOS
 
 from avss_bench.cli import main
 from avss_bench.io.audio import decode_audio
 from avss_bench.io.video import read_frames_25fps
 from avss_bench.io.video_write import write_mp4_frames
 
-VIDEOS = SHARED / "data" / "videos"
-MODEL = SHARED / "data" / "models" / "face_landmarker.task"
 FACES = ("sadtalker_WDA_KatieHill_000.mp4", "sadtalker_WDA_AlexandriaOcasioCortez_000.mp4")
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
-         "--allow-file-access-from-files", "--enable-logging=stderr", "--v=0"]
 SECONDS = 2.0
 # ~50 s on 2 busy cores (making the clip, separate with two mp4s and DNSMOS, 4 Chromium runs)
 pytestmark = pytest.mark.slow
@@ -56,7 +50,7 @@ def pair_video(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def separated(pair_video: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("sep") / "out"
     result = CliRunner().invoke(main, ["separate", str(pair_video), "-n", "2", "--model",
-                                       "mixture", "-o", str(out), "--landmarker", str(MODEL),
+                                       "mixture", "-o", str(out), "--landmarker", str(LANDMARKER),
                                        "--quiet"])
     assert result.exit_code == 0, result.output
     return out
@@ -84,26 +78,17 @@ class _Dom(HTMLParser):
             self.rows.append(a["class"] or "")
 
 
-def _chromium(*args: str) -> subprocess.CompletedProcess:
-    assert CHROMIUM, "chromium is not installed (apt-get install -y chromium; .ci/run does it)"
-    return subprocess.run([CHROMIUM, *FLAGS, *args], capture_output=True, text=True,
-                          timeout=90, check=False)
-
-
 def test_separate_page_renders_in_chromium(separated: Path, tmp_path: Path) -> None:
     index = separated / "index.html"
     html = index.read_text()
     assert index.stat().st_size < 2_000_000
-    assert not re.search(r"(src|href)=\"(https?:)?//", html)  # nothing remote
+    assert_nothing_remote(html)
     meta = json.loads((separated / "tracks.json").read_text())
     assert (separated / "tracks.json").stat().st_mtime_ns >= index.stat().st_mtime_ns
 
-    done = _chromium("--dump-dom", index.as_uri())
-    assert done.returncode == 0, done.stderr[-2000:]
-    console = [line for line in done.stderr.splitlines() if ":CONSOLE" in line]
-    assert not console, console
+    rendered = dump_dom(index)
     dom = _Dom()
-    dom.feed(done.stdout)
+    dom.feed(rendered)
     videos = [a for tag, a in dom.media if tag == "video"]
     assert [a["src"] for a in videos] == ["speaker_1.mp4", "speaker_2.mp4"]
     assert [a.get("class") for a in videos] == ["on", ""]  # speaker 1 shown first
@@ -123,18 +108,11 @@ def test_separate_page_renders_in_chromium(separated: Path, tmp_path: Path) -> N
         expected = [s["dnsmos"][key] for s in meta["speakers"]] + [meta["mixture_dnsmos"][key]]
         assert shown == pytest.approx(expected, abs=1e-4)
         assert all(1.0 <= v <= 5.0 for v in shown)
-    assert "wrong speaker" in done.stdout
-    assert "checkpoint_sha256" in done.stdout  # the stamp
-    assert done.stdout.count("<polyline") == 2  # one face path per speaker
+    assert "wrong speaker" in rendered
+    assert "checkpoint_sha256" in rendered  # the stamp
+    assert rendered.count("<polyline") == 2  # one face path per speaker
 
-    for width, height in ((1280, 800), (390, 844)):
-        shot = tmp_path / f"shot_{width}.png"
-        done = _chromium(f"--window-size={width},{height}", f"--screenshot={shot}",
-                         index.as_uri())
-        assert done.returncode == 0 and shot.is_file(), done.stderr[-2000:]
-        pixels = matplotlib.image.imread(shot)
-        assert pixels.shape[:2] == (height, width)
-        assert pixels[..., :3].std() > 0.05  # not a blank page
+    assert_screenshots_not_blank(index, tmp_path)
 
 
 def test_voices_load_and_the_buttons_switch_videos(separated: Path) -> None:
@@ -151,7 +129,7 @@ def test_voices_load_and_the_buttons_switch_videos(separated: Path) -> None:
               "v[1].className;});a.load();});</script>")
     probe.write_text(page.replace("</body>", script + "</body>"))
     try:
-        done = _chromium("--virtual-time-budget=5000", "--dump-dom", probe.as_uri())
+        done = chromium("--virtual-time-budget=5000", "--dump-dom", probe.as_uri())
     finally:
         probe.unlink()
     assert done.returncode == 0, done.stderr[-2000:]
@@ -166,7 +144,7 @@ def test_rerun_without_videos_removes_the_page(separated: Path, pair_video: Path
     out = tmp_path / "again"
     shutil.copytree(separated, out)
     result = CliRunner().invoke(main, ["separate", str(pair_video), "-n", "1", "--model",
-                                       "mixture", "-o", str(out), "--landmarker", str(MODEL),
+                                       "mixture", "-o", str(out), "--landmarker", str(LANDMARKER),
                                        "--no-video", "--quiet"])
     assert result.exit_code == 0, result.output
     assert sorted(p.name for p in out.iterdir()) == ["speaker_1.wav", "tracks.json"]

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from shared_data import SHARED
+from shared_data import LANDMARKER, VIDEOS
 
 from avss_bench.core.errors import AvssError
 from avss_bench.lips.tracking import (
@@ -22,8 +22,6 @@ from avss_bench.lips.tracking import (
     select_tracks,
 )
 
-VIDEOS = SHARED / "data" / "videos"
-MODEL = SHARED / "data" / "models" / "face_landmarker.task"
 SPLIT_SCREEN = ["iianet_debate.mp4", "visualvoice_interview.mp4"]
 
 
@@ -103,7 +101,7 @@ def test_selection_prefers_prominent_faces_and_orders_left_to_right() -> None:
 
 
 def test_detector_model_from_bundle_and_errors(tmp_path: Path) -> None:
-    data = detector_model_bytes(MODEL)
+    data = detector_model_bytes(LANDMARKER)
     assert len(data) == 229746  # face_detector.tflite inside the .task zip
     with pytest.raises(AvssError, match="not found"):
         detector_model_bytes(tmp_path / "missing.task")
@@ -128,7 +126,7 @@ def _decode_half(path: Path) -> tuple[np.ndarray, int]:
 @pytest.fixture(scope="module")
 def split_screen_detections() -> dict[str, tuple[list[np.ndarray], int]]:
     out = {}
-    with FaceDetector(MODEL) as detector:
+    with FaceDetector(LANDMARKER) as detector:
         for name in SPLIT_SCREEN:
             frames, width = _decode_half(VIDEOS / name)
             out[name] = (detect_faces(frames, detector), width)
