@@ -21,6 +21,7 @@ from avss_bench.train.loop import Trainer, train
 
 sys.path.insert(0, str(Path(__file__).parent))
 from synthetic import make_prepared_corpus  # noqa: E402
+from train_helpers import resume_killed, train_straight_then_kill  # noqa: E402
 
 MODELS = {
     "iianet": ["model.name=iianet",
@@ -206,29 +207,14 @@ def test_rank0_decides_and_a_nan_on_any_rank_is_seen_by_all(tmp_path: Path) -> N
 
 @pytest.mark.slow  # three CLI processes, ~40 s on 2 cores
 def test_kill_9_mid_epoch_then_resume_is_bit_identical(corpus: Path, tmp_path: Path) -> None:
-    import signal
-    import subprocess
-    import time
-
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
     args = ["--quiet", "--device", "cpu", "--random-frontend", f"data.root={corpus}",
             "data.segment_s=0.2", "data.batch_size=4", "optim.max_epochs=2",
             "optim.checkpoint_every=1", *MODELS["iianet"]]
-    base = [sys.executable, "-m", "avss_bench.cli", "train", "-r", "demo/tiny-av"]
-    subprocess.run(base + ["--out", str(tmp_path / "straight"), *args], env=env, check=True,
-                   capture_output=True, timeout=300)
-    victim = subprocess.Popen(base + ["--out", str(tmp_path / "killed"), *args], env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    last = tmp_path / "killed" / "last.pt"
-    deadline = time.monotonic() + 120
-    while not last.exists() and time.monotonic() < deadline and victim.poll() is None:
-        time.sleep(0.01)
-    victim.send_signal(signal.SIGKILL)  # right after the first mid-epoch checkpoint (step 1)
-    victim.wait()
+    # killed right after the first mid-epoch checkpoint (step 1)
+    last = train_straight_then_kill(args, tmp_path, poll_s=0.01)
     killed_at = _state(last)
     assert killed_at["batch_in_epoch"] == 1 and killed_at["epoch"] == 0
-    subprocess.run(base + ["--out", str(tmp_path / "killed"), "--resume", *args], env=env,
-                   check=True, capture_output=True, timeout=300)
+    resume_killed(args, tmp_path)
     a, b = _state(tmp_path / "straight/last.pt"), _state(last)
     assert b["step"] == a["step"] == 4
     assert _max_diff(a["model"], b["model"]) == 0.0

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +17,7 @@ from avss_bench.train.loop import train
 
 sys.path.insert(0, str(Path(__file__).parent))
 from synthetic import make_prepared_corpus  # noqa: E402
+from train_helpers import resume_killed, train_straight_then_kill  # noqa: E402
 
 TINY = ["model.config.enc_channels=16", "model.config.hidden=32", "model.config.num_blocks=2",
         "model.config.repeats=1", "model.config.video_channels=8"]
@@ -95,21 +94,9 @@ def test_two_rank_ddp_equals_one_process(corpus: Path, tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_kill_then_resume_matches_uninterrupted(corpus: Path, tmp_path: Path) -> None:
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
     args = ["--quiet", "--device", "cpu", *_overrides(corpus, 4), "optim.max_epochs=4"]
-    base = _cli("train", "-r", "demo/tiny-av")
-    subprocess.run(base + ["--out", str(tmp_path / "straight"), *args], env=env, check=True,
-                   capture_output=True, timeout=300)
-    victim = subprocess.Popen(base + ["--out", str(tmp_path / "killed"), *args], env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    last = tmp_path / "killed" / "last.pt"
-    deadline = time.monotonic() + 120
-    while not last.exists() and time.monotonic() < deadline and victim.poll() is None:
-        time.sleep(0.05)
-    victim.send_signal(signal.SIGKILL)
-    victim.wait()
-    subprocess.run(base + ["--out", str(tmp_path / "killed"), "--resume", *args], env=env,
-                   check=True, capture_output=True, timeout=300)
+    last = train_straight_then_kill(args, tmp_path, poll_s=0.05)
+    resume_killed(args, tmp_path)
     a, b = _weights(tmp_path / "straight/last.pt"), _weights(last)
     for key in a:
         assert torch.equal(a[key], b[key]), key
