@@ -31,8 +31,7 @@ import soundfile as sf
 from shared_data import SHARED
 from synthetic import make_prepared_corpus
 
-from avss_bench.core.atomic import temp_path
-from avss_bench.metrics.split import remove_dead_temp_files
+from avss_bench.core.atomic import remove_dead_temp_files, temp_path
 
 CORPUS = SHARED / "data" / "corpus"
 CLI = "import sys; from avss_bench.cli import main; sys.argv[0] = 'avss-bench'; sys.exit(main())"
@@ -275,7 +274,8 @@ def test_temp_files_of_dead_writers_go_those_of_live_or_other_hosts_stay(tmp_pat
 
 def test_evaluate_rerun_removes_killed_temp_files_and_rewrites_examples_bytewise(
         small: tuple[Path, Path], checkpoint: Path, tmp_path: Path) -> None:
-    from avss_bench.evaluate.run import evaluate, float_wav_bytes
+    from avss_bench.evaluate.run import evaluate
+    from avss_bench.io.audio import float_wav_bytes
 
     data, _ = small
     out = tmp_path / "out"

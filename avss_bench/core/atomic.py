@@ -14,7 +14,7 @@ import io
 import json
 import os
 import socket
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -84,3 +84,36 @@ def write_torch(path: str | Path, obj: Any) -> None:
 
     with atomic_path(path) as tmp:
         torch.save(obj, tmp)
+
+
+def remove_dead_temp_files(folder: Path, names: Iterable[str] | None = None) -> int:
+    """Delete the temp files (``core.atomic.temp_path``) in `folder` of writers that are gone.
+
+    A kill -9 between writing a temp file and renaming it leaves ``.<name>.tmp<host>-<pid>``
+    behind. Only files of this host whose process no longer exists are removed (of `names`
+    only, when given), so a live writer sharing the folder (another score run using the same
+    baseline cache) keeps its own. Returns how many were removed.
+    """
+    mine = temp_path(Path("x")).name.removeprefix(".x.tmp")
+    host = mine.rpartition("-")[0]
+    wanted = None if names is None else set(names)
+    removed = 0
+    for path in Path(folder).glob(".*.tmp*") if Path(folder).is_dir() else ():
+        name, _, owner = path.name[1:].rpartition(".tmp")
+        owner_host, _, pid = owner.rpartition("-")
+        if (wanted is not None and name not in wanted) or owner_host != host \
+                or not pid.isdigit() or _alive(int(pid)):
+            continue
+        path.unlink(missing_ok=True)
+        removed += 1
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True

@@ -17,7 +17,6 @@ from __future__ import annotations
 import csv
 import json
 import os
-import struct
 import sys
 import time
 from pathlib import Path
@@ -39,6 +38,7 @@ from avss_bench.data.sampling import shard_range
 from avss_bench.data.visual_conditions import parse_condition
 from avss_bench.evaluate import stamp as stamps
 from avss_bench.evaluate.absent import has_absent_targets, score_absent
+from avss_bench.io.audio import float_wav_bytes
 from avss_bench.io.manifest import canonical_split, manifest_path
 from avss_bench.metrics.utterance import output_keys
 from avss_bench.models.checkpoints import sha256_of
@@ -80,20 +80,6 @@ def _append_rows(path: Path, rows: list[dict[str, Any]], fields: list[str]) -> N
         writer.writerows(rows)
         handle.flush()
         os.fsync(handle.fileno())
-
-
-def float_wav_bytes(samples: np.ndarray, rate: int) -> bytes:
-    """A mono 32-bit float WAV (fmt, fact and data chunks), the same bytes for the same samples.
-
-    libsndfile adds a PEAK chunk to float WAVs that records the time of writing, so an example
-    written again by a resumed evaluation would differ from the uninterrupted run's.
-    """
-    data = np.ascontiguousarray(samples, dtype="<f4").tobytes()
-    fmt = struct.pack("<HHIIHHH", 3, 1, rate, rate * 4, 4, 32, 0)  # IEEE float, 1 channel
-    body = (b"WAVE" + b"fmt " + struct.pack("<I", len(fmt)) + fmt
-            + b"fact" + struct.pack("<II", 4, len(data) // 4)
-            + b"data" + struct.pack("<I", len(data)) + data)
-    return b"RIFF" + struct.pack("<I", len(body)) + body
 
 
 def _flatten(mixture_id: str, target: str, scored: dict[str, Any]) -> dict[str, Any]:

@@ -86,7 +86,7 @@ def check_folder(out: Path, stamp: dict[str, Any], overwrite: bool) -> None:
 
     With `overwrite`, every earlier output of `evaluate` in `out` is removed first.
     """
-    from avss_bench.metrics.split import remove_dead_temp_files
+    from avss_bench.core.atomic import remove_dead_temp_files
 
     remove_dead_temp_files(out, OUTPUTS)
     remove_dead_temp_files(out / "examples")

@@ -11,6 +11,7 @@ this differs by at most 1 LSB on a handful of samples (AAC decoder float roundin
 from __future__ import annotations
 
 import io
+import struct
 from pathlib import Path
 
 import numpy as np
@@ -168,3 +169,17 @@ def write_wav(path: str | Path, samples: np.ndarray, sample_rate: int = SAMPLE_R
     buffer = io.BytesIO()
     sf.write(buffer, data, sample_rate, subtype="PCM_16", format="WAV")
     write_bytes(path, buffer.getvalue())
+
+
+def float_wav_bytes(samples: np.ndarray, rate: int) -> bytes:
+    """A mono 32-bit float WAV (fmt, fact and data chunks), the same bytes for the same samples.
+
+    libsndfile adds a PEAK chunk to float WAVs that records the time of writing, so an example
+    written again by a resumed evaluation would differ from the uninterrupted run's.
+    """
+    data = np.ascontiguousarray(samples, dtype="<f4").tobytes()
+    fmt = struct.pack("<HHIIHHH", 3, 1, rate, rate * 4, 4, 32, 0)  # IEEE float, 1 channel
+    body = (b"WAVE" + b"fmt " + struct.pack("<I", len(fmt)) + fmt
+            + b"fact" + struct.pack("<II", 4, len(data) // 4)
+            + b"data" + struct.pack("<I", len(data)) + data)
+    return b"RIFF" + struct.pack("<I", len(body)) + body

@@ -31,17 +31,16 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from avss_bench.core.atomic import atomic_path, temp_path, write_text
+from avss_bench.core.atomic import atomic_path, remove_dead_temp_files, write_text
 from avss_bench.core.errors import AvssError
 from avss_bench.core.executor import Executor, chunks, make_executor
 from avss_bench.core.provenance import provenance
@@ -88,39 +87,6 @@ def files_identity(paths: Sequence[Path]) -> str:
         except OSError:
             digest.update(f"{path}\0missing\n".encode())
     return digest.hexdigest()
-
-
-def remove_dead_temp_files(folder: Path, names: Iterable[str] | None = None) -> int:
-    """Delete the temp files (``core.atomic.temp_path``) in `folder` of writers that are gone.
-
-    A kill -9 between writing a temp file and renaming it leaves ``.<name>.tmp<host>-<pid>``
-    behind. Only files of this host whose process no longer exists are removed (of `names`
-    only, when given), so a live writer sharing the folder (another score run using the same
-    baseline cache) keeps its own. Returns how many were removed.
-    """
-    mine = temp_path(Path("x")).name.removeprefix(".x.tmp")
-    host = mine.rpartition("-")[0]
-    wanted = None if names is None else set(names)
-    removed = 0
-    for path in Path(folder).glob(".*.tmp*") if Path(folder).is_dir() else ():
-        name, _, owner = path.name[1:].rpartition(".tmp")
-        owner_host, _, pid = owner.rpartition("-")
-        if (wanted is not None and name not in wanted) or owner_host != host \
-                or not pid.isdigit() or _alive(int(pid)):
-            continue
-        path.unlink(missing_ok=True)
-        removed += 1
-    return removed
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # another user's process
-        return True
-    return True
 
 
 def _baseline_key(manifest_csv: Path, items: Sequence[dict[str, Any]]) -> str:
