@@ -77,7 +77,7 @@ def test_cli_end_to_end_prints_the_table(demo_cli) -> None:
     times = re.search(r"^stage wall times: (.*)$", out, re.M)
     assert times is not None
     for stage in ("generate corpus", "prepare", "train", "evaluate iianet-demo", "profile",
-                  "total"):
+                  "robustness", "total"):
         assert re.search(rf"{stage} \d+ s", times.group(1)), stage
     report = json.loads((workdir / "demo_report.json").read_text())
     assert report["options"]["steps"] == STEPS and report["options"]["seed"] == 0
@@ -86,11 +86,18 @@ def test_cli_end_to_end_prints_the_table(demo_cli) -> None:
     log = (workdir / "runs" / "iianet-demo" / "log.csv").read_text().splitlines()
     assert [line.split(",")[:2] for line in log[1:]] == [["1", "8"], ["2", "16"]]
     assert (workdir / "results" / "leaderboard.md").read_text().strip() in out
+    # the short robustness grid: clean + 3 damaged-video conditions, CSV, plot, table
+    robust = workdir / "results" / "robustness"
+    csv = (robust / "robustness.csv").read_text().splitlines()
+    assert [line.split(",")[1] for line in csv[1:]] == ["clean", "zero30", "offset3",
+                                                        "fps12.5"]
+    assert (robust / "robustness.png").stat().st_size > 10_000
+    assert (workdir / "results" / "robustness.md").read_text().strip() in out
     # a rerun resumes everything, with the same table
     again = CliRunner().invoke(main, ["demo", "--workdir", str(workdir), "--steps", str(STEPS),
                                       "--mixtures", str(MIXTURES), "--quiet"])
     assert again.exit_code == 0, again.output
-    assert again.output.count("already complete, skipped") == 6
+    assert again.output.count("already complete, skipped") == 7
     assert _table_rows(again.output) == rows
 
 
@@ -113,6 +120,7 @@ def test_same_seed_same_checkpoint_and_table_also_after_an_interruption(demo_cli
     report = run_demo(second, steps=STEPS, mixtures=MIXTURES, quiet=True, echo=lambda _: None)
     assert sha256_of(second / "checkpoints" / "iianet-demo.pt") == expected
     assert _without_latency(report["table"]) == _without_latency(out)
+    assert report["robustness"] == (workdir / "results" / "robustness.md").read_text().strip()
     # a run interrupted in the middle of epoch 2 (step 12 of 16), then resumed by the demo
     resumed = tmp_path / "resumed"
     _copy_prepared(workdir, resumed)
