@@ -14,7 +14,8 @@ from shared_data import SHARED_DATA  # noqa: E402
 
 # What `avss-bench` sets at start-up (avss_bench.core.runtime.configure_process); the tests run
 # the CLI in-process, so it is set here, before anything imports torch.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+if "OMP_WAIT_POLICY" not in os.environ:
+    os.environ.setdefault("GOMP_SPINCOUNT", "1000")
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:

@@ -4,10 +4,13 @@ only the model layer, and importing the library has no side effects."""
 from __future__ import annotations
 
 import ast
+import json
 import os
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "avss_bench"
@@ -71,7 +74,23 @@ def test_model_packages_use_only_the_model_layer() -> None:
 def test_importing_the_library_changes_no_environment_variable() -> None:
     code = ("import os, json; before = dict(os.environ); import avss_bench, avss_bench.cli, "
             "avss_bench.models; print(json.dumps(dict(os.environ) == before))")
-    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    env = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")}
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
                          check=True)
     assert out.stdout.strip() == "true"
+
+
+@pytest.mark.parametrize(("given", "expected"), [
+    ({}, {"GOMP_SPINCOUNT": "1000", "OMP_WAIT_POLICY": None}),
+    ({"OMP_WAIT_POLICY": "PASSIVE"}, {"GOMP_SPINCOUNT": None, "OMP_WAIT_POLICY": "PASSIVE"}),
+    ({"GOMP_SPINCOUNT": "50"}, {"GOMP_SPINCOUNT": "50", "OMP_WAIT_POLICY": None}),
+])
+def test_the_cli_start_up_picks_a_short_openmp_spin_unless_the_user_chose(
+        given: dict[str, str], expected: dict[str, str | None]) -> None:
+    code = ("import os, json; from avss_bench.core.runtime import configure_process; "
+            "configure_process(); print(json.dumps({k: os.environ.get(k) for k in "
+            "('GOMP_SPINCOUNT', 'OMP_WAIT_POLICY')}))")
+    env = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")}
+    out = subprocess.run([sys.executable, "-c", code], env={**env, **given},
+                         capture_output=True, text=True, check=True)
+    assert json.loads(out.stdout) == expected

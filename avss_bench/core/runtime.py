@@ -4,11 +4,15 @@ Nothing here runs at import: the CLI calls `configure_process()` when a command 
 anything imports torch; a program that uses the library can call it (or set the variables)
 itself.
 
-torch's CPU build runs its kernels on libgomp threads, whose default ACTIVE wait policy makes
-idle threads spin: on a machine where other processes also want the cores, every parallel
-region then waits for a descheduled spinner (measured on a loaded 2-core VM: first training
-step of the demo model 58 s with the default policy, 1.0 s with PASSIVE). libgomp reads
-OMP_WAIT_POLICY once, when torch is first imported.
+torch's CPU build runs its kernels on libgomp threads. Between parallel regions an idle
+thread spins (libgomp's default: 300,000 rounds) or, with OMP_WAIT_POLICY=PASSIVE, sleeps at once.
+Spinning is fastest on an idle machine but disastrous on a busy one: every parallel region waits
+for a descheduled spinner. Sleeping at once makes every hand-over a futex wake-up, which triples
+the time of a small model's step. A short spin (GOMP_SPINCOUNT=1000) keeps most of both:
+`benchmarks/omp_wait.py` (iianet-demo training step, 2 threads, 2-core VM) measured 0.56 s
+(default spin), 0.68 s (1000), 1.89 s (PASSIVE) idle; with two busy processes beside it the
+default spin did not finish 5 steps in 240 s, 1000 took 2.24 s and PASSIVE 1.68 s. libgomp reads
+these variables once, when torch is first imported.
 
 glibc serves every large tensor with a fresh mmap and returns it on free, so each forward pass
 page-faults its activations in again (~0.5 M minor faults per IIANet forward); keeping freed
@@ -23,6 +27,7 @@ import ctypes.util
 import os
 import sys
 
+SPIN_COUNT = "1000"  # libgomp's spin before an idle thread sleeps (see the module docstring)
 M_TRIM_THRESHOLD = -1
 M_MMAP_THRESHOLD = -3
 
@@ -47,8 +52,9 @@ def tune_allocator(mmap_threshold: int = 2**31 - 1, trim_threshold: int = 2**31 
 def configure_process() -> None:
     """Apply this module's tuning to the current process: called where a command starts.
 
-    Sets ``OMP_WAIT_POLICY=PASSIVE`` unless the user set it (effective only if torch is not yet
-    imported) and raises glibc's allocator thresholds (`tune_allocator`).
+    Sets ``GOMP_SPINCOUNT=1000`` unless the user set it or ``OMP_WAIT_POLICY`` (effective only
+    if torch is not yet imported) and raises glibc's allocator thresholds (`tune_allocator`).
     """
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    if "OMP_WAIT_POLICY" not in os.environ:
+        os.environ.setdefault("GOMP_SPINCOUNT", SPIN_COUNT)
     tune_allocator()
