@@ -26,6 +26,8 @@ import time
 SETTINGS = {
     "spin (libgomp default)": {},
     "GOMP_SPINCOUNT=1000 (avss-bench)": {"GOMP_SPINCOUNT": "1000"},
+    "GOMP_SPINCOUNT=3000": {"GOMP_SPINCOUNT": "3000"},
+    "GOMP_SPINCOUNT=10000": {"GOMP_SPINCOUNT": "10000"},
     "GOMP_SPINCOUNT=100000": {"GOMP_SPINCOUNT": "100000"},
     "OMP_WAIT_POLICY=PASSIVE": {"OMP_WAIT_POLICY": "PASSIVE"},
 }
@@ -63,6 +65,8 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=6)
     parser.add_argument("--hogs", type=int, default=0, help="busy processes running beside")
     parser.add_argument("--timeout", type=float, default=300.0, help="seconds per setting")
+    parser.add_argument("--only", nargs="*", default=None,
+                        help="run only the settings whose name contains one of these strings")
     args = parser.parse_args()
     hogs = [subprocess.Popen([sys.executable, "-c", "while True: pass"])
             for _ in range(args.hogs)]
@@ -71,6 +75,8 @@ def main() -> None:
         print(f"| setting ({args.hogs} busy processes beside) | s/step | process wall time |")
         print("|---|---:|---:|")
         for name, extra in SETTINGS.items():
+            if args.only and not any(part in name for part in args.only):
+                continue
             start = time.perf_counter()
             try:
                 run = subprocess.run([sys.executable, "-c", CHILD, str(args.steps)],

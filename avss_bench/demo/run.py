@@ -32,6 +32,7 @@ DEMO_MIXTURES = 500  # split 400 tr / 40 cv / 60 tt
 # 16 voices x 6 clips: 8 training speakers, 4 valid, 4 test (by pitch rank). Twice the voices
 # of 8 x 10 at about the same number of clips: the model generalises to unseen voices better
 DEMO_SPEAKERS, DEMO_CLIPS = 16, 6
+DEMO_JOBS = 2  # worker processes of generate and prepare (their output does not depend on it)
 DEMO_STEPS = 700  # optimiser steps of the default demo: 7 epochs of 100 steps (400 mixtures)
 # the demo's short robustness grid (SI-SNRi only): face lost for 30 % of the frames, video 3
 # frames (120 ms) late, video at half its frame rate
@@ -109,7 +110,7 @@ class DemoRun:
         self._stage("generate corpus", (self.corpus / CORPUS_STAMP).is_file(),
                     lambda: generate_demo_corpus(self.corpus, seed=self.seed, quiet=self.quiet,
                                                  num_speakers=DEMO_SPEAKERS,
-                                                 clips_per_speaker=DEMO_CLIPS))
+                                                 clips_per_speaker=DEMO_CLIPS, jobs=DEMO_JOBS))
 
     def prepare(self) -> None:
         from avss_bench.prepare.pipeline import prepare_corpus
@@ -117,7 +118,8 @@ class DemoRun:
         done = all((self.prepared / "manifests" / f"{s}.csv").is_file() for s in self.mixtures)
         self._stage("prepare", done, lambda: prepare_corpus(
             "lrs2", self.corpus, self.prepared, mix_list="generate", seed=self.seed,
-            landmarker=self.landmarker, num_mixtures=dict(self.mixtures), quiet=self.quiet))
+            landmarker=self.landmarker, num_mixtures=dict(self.mixtures), quiet=self.quiet,
+            jobs=DEMO_JOBS))
 
     def train(self) -> None:
         self._stage("train", self.checkpoint.is_file(), self._train)
