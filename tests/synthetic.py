@@ -65,3 +65,17 @@ def make_prepared_corpus(root: Path, mixtures: dict[str, int], seconds: float = 
                     ("source", f"fake/{mid}_{k}.mp4"))}})
         write_manifest(pd.DataFrame(rows), root / "manifests" / f"{split}.csv")
     return root
+
+
+def make_tiny_checkpoint(path: Path, seed: int = 0) -> Path:
+    """A reduced `tiny-av` checkpoint (random weights from `seed`): the tests' small real model."""
+    import torch
+
+    from avss_bench.models.checkpoints import save_checkpoint
+    from avss_bench.models.separators.tiny import TinyAVSeparator
+
+    torch.manual_seed(seed)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_checkpoint(TinyAVSeparator(enc_channels=16, hidden=32, num_blocks=2, repeats=1,
+                                    video_channels=8), path, "tiny-av")
+    return path

@@ -15,11 +15,9 @@ import torch
 
 from avss_bench.core.errors import AvssError
 from avss_bench.evaluate.run import evaluate
-from avss_bench.models.checkpoints import save_checkpoint
-from avss_bench.models.separators.tiny import TinyAVSeparator
 
 sys.path.insert(0, str(Path(__file__).parent))
-from synthetic import make_prepared_corpus  # noqa: E402
+from synthetic import make_prepared_corpus, make_tiny_checkpoint  # noqa: E402
 
 METRICS = ("si_snr", "sdr", "stoi")
 HERE = Path(__file__).stem
@@ -57,11 +55,7 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("ckpt") / "tiny.pt"
-    save_checkpoint(TinyAVSeparator(enc_channels=16, hidden=32, num_blocks=2, repeats=1,
-                                    video_channels=8), path, "tiny-av")
-    return path
+    return make_tiny_checkpoint(tmp_path_factory.mktemp("ckpt") / "tiny.pt")
 
 
 def test_one_row_per_target_and_a_stamped_summary(corpus: Path, checkpoint: Path,
@@ -127,11 +121,7 @@ def test_two_rank_evaluation_merges_to_the_one_rank_csv(corpus: Path, checkpoint
 
 @pytest.fixture(scope="module")
 def other_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    torch.manual_seed(1)
-    path = tmp_path_factory.mktemp("ckpt2") / "tiny.pt"
-    save_checkpoint(TinyAVSeparator(enc_channels=16, hidden=32, num_blocks=2, repeats=1,
-                                    video_channels=8), path, "tiny-av")
-    return path
+    return make_tiny_checkpoint(tmp_path_factory.mktemp("ckpt2") / "tiny.pt", seed=1)
 
 
 def test_results_keep_every_failure_reason(corpus: Path, tmp_path: Path) -> None:

@@ -29,7 +29,7 @@ import pandas as pd
 import pytest
 import soundfile as sf
 from shared_data import SHARED
-from synthetic import make_prepared_corpus
+from synthetic import make_prepared_corpus, make_tiny_checkpoint
 
 from avss_bench.core.atomic import remove_dead_temp_files, temp_path
 
@@ -194,16 +194,7 @@ def small(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    import torch
-
-    from avss_bench.models.checkpoints import save_checkpoint
-    from avss_bench.models.separators.tiny import TinyAVSeparator
-
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("ckpt") / "tiny.pt"
-    save_checkpoint(TinyAVSeparator(enc_channels=16, hidden=32, num_blocks=2, repeats=1,
-                                    video_channels=8), path, "tiny-av")
-    return path
+    return make_tiny_checkpoint(tmp_path_factory.mktemp("ckpt") / "tiny.pt")
 
 
 @pytest.mark.slow

@@ -15,19 +15,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
-import torch
 from click.testing import CliRunner
 
 from avss_bench.cli import main
 from avss_bench.core.errors import AvssError
 from avss_bench.evaluate.run import evaluate
-from avss_bench.models.checkpoints import save_checkpoint
-from avss_bench.models.separators.tiny import TinyAVSeparator
 from avss_bench.report import build_report
 
 sys.path.insert(0, str(Path(__file__).parent))
 from page_helpers import assert_nothing_remote, assert_screenshots_not_blank, dump_dom  # noqa: E402
-from synthetic import make_prepared_corpus  # noqa: E402
+from synthetic import make_prepared_corpus, make_tiny_checkpoint  # noqa: E402
 
 # ~40 s on 2 busy cores: two evaluations (one with DNSMOS), three reports, three Chromium runs
 pytestmark = pytest.mark.slow
@@ -37,10 +34,7 @@ pytestmark = pytest.mark.slow
 def results(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("report")
     corpus = make_prepared_corpus(root / "corpus", {"tt": 4}, seconds=1.0)
-    torch.manual_seed(0)
-    checkpoint = root / "tiny.pt"
-    save_checkpoint(TinyAVSeparator(enc_channels=16, hidden=32, num_blocks=2, repeats=1,
-                                    video_channels=8), checkpoint, "tiny-av")
+    checkpoint = make_tiny_checkpoint(root / "tiny.pt")
     evaluate("tiny-av", checkpoint, corpus, out_dir=root / "results" / "tiny",
              metrics=("si_snr", "sdr", "stoi"), save_audio=8, quiet=True)
     summary = evaluate("mixture", None, corpus, out_dir=root / "results" / "mixture",

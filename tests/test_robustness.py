@@ -9,18 +9,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 from click.testing import CliRunner
 
 from avss_bench.cli import main
 from avss_bench.core.errors import AvssError
-from avss_bench.models.checkpoints import save_checkpoint
-from avss_bench.models.separators.tiny import TinyAVSeparator
 from avss_bench.robustness.grid import build_grid, corpus_kind, parse_data
 from avss_bench.robustness.table import read_robustness, robustness_table
 
 sys.path.insert(0, str(Path(__file__).parent))
-from synthetic import make_prepared_corpus  # noqa: E402
+from synthetic import make_prepared_corpus, make_tiny_checkpoint  # noqa: E402
 
 from avss_bench.io.manifest import write_manifest  # noqa: E402
 
@@ -48,10 +45,7 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, object]:
     clean = make_prepared_corpus(root / "clean", {"tt": 2}, seconds=1.0, seed=0)
     harder = make_prepared_corpus(root / "snr5", {"tt": 2}, seconds=1.0, seed=1)
     absent = make_target_absent(root / "absent")
-    torch.manual_seed(0)
-    checkpoint = root / "tiny.pt"
-    save_checkpoint(TinyAVSeparator(enc_channels=16, hidden=32, num_blocks=2, repeats=1,
-                                    video_channels=8), checkpoint, "tiny-av")
+    checkpoint = make_tiny_checkpoint(root / "tiny.pt")
     out = root / "out"
     runner = CliRunner()
     first = runner.invoke(main, ["robustness", "-c", str(checkpoint), "-d", str(clean),
