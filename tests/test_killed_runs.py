@@ -17,6 +17,7 @@ import hashlib
 import json
 import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
@@ -109,11 +110,14 @@ def killed_runs_then_rerun(argv: Callable[[Path], list[str]], tmp_path: Path, se
     """Run `argv(folder)` clean and under seeded SIGKILLs; assert the rerun's tree is the clean one.
 
     The clean run's timeline is watched: its start-up (until its output first changed) and its
-    writing window (from then to its last change). Each killed run is killed at the start-up
-    plus a seeded fraction of the window. Each run resumes what the killed ones left, so one
-    may finish before its moment: the window is then shrunk to that fraction, and the later
-    moments fall within the shorter remaining work. A warm-up run first fills the JIT (numba)
-    and file caches, so the timed clean run is as warm as the killed ones.
+    writing window (from then to its last change). Runs alternate: one is killed a seeded
+    fraction of the clean start-up after launch (before it writes, or as it starts), the next
+    waits for its own first write and is killed a seeded fraction of the window later (mid-
+    writing, however slow the machine's start-up). Each run resumes what the killed ones left;
+    one that finishes instead must hold the clean bytes, and the sequence starts again from an
+    empty folder. Runs go on until `kills` have been killed (at most 4x as many). A warm-up run
+    first fills the JIT (numba) and file caches, so the timed clean run is as warm as the
+    killed ones.
     """
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     subprocess.run(argv(tmp_path / "warm-up"), check=True, env=env, capture_output=True)
@@ -138,13 +142,21 @@ def killed_runs_then_rerun(argv: Callable[[Path], list[str]], tmp_path: Path, se
     out = tmp_path / "killed"
     outcome = Outcome(round(time.monotonic() - start, 2), round(startup, 2),
                       round(remaining, 2), 0, 0)
-    for _ in range(kills):
+    for attempt in range(4 * kills):
+        if outcome.kills >= kills:
+            break
         before = _signature(out)
         proc = subprocess.Popen(argv(out), env=env, stdout=subprocess.DEVNULL,
                                 stderr=subprocess.DEVNULL, start_new_session=True)
         fraction = rng.uniform(0.1, 0.9)
-        moment = startup + fraction * remaining
-        time.sleep(moment)
+        launched = time.monotonic()
+        if attempt % 2:  # mid-writing: a fraction of the window after this run's first write
+            while proc.poll() is None and _signature(out) == before:
+                time.sleep(0.005)
+            time.sleep(fraction * remaining)
+        else:  # a fraction of the clean run's start-up: before, or as it starts writing
+            time.sleep(fraction * startup)
+        moment = time.monotonic() - launched
         mark = "-"
         if proc.poll() is None:
             progressed = _signature(out) != before
@@ -152,10 +164,11 @@ def killed_runs_then_rerun(argv: Callable[[Path], list[str]], tmp_path: Path, se
             outcome.kills += 1
             outcome.progressed += progressed
             mark = "p" if progressed else "k"
-        else:  # less was left than the moment assumed: draw the next ones earlier
-            remaining *= fraction
-        outcome.moments.append(f"{moment:.2f}{mark}")
         proc.wait()
+        if mark == "-":  # it finished what the killed runs left: the clean bytes, then anew
+            assert tree(out, volatile) == expected
+            shutil.rmtree(out)
+        outcome.moments.append(f"{moment:.2f}{mark}")
     rerun = subprocess.run(argv(out), env=env, capture_output=True, text=True)
     assert rerun.returncode == 0, rerun.stderr[-2000:]
     print(f"\n{seed}: {outcome}")
