@@ -224,3 +224,35 @@ def test_write_mp4_video_only_mpeg4_and_atomic(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="even"):
         write_mp4(tmp_path / "odd.mp4", frames[:, :31], 25)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["v.mp4"]
+
+
+def test_mp4_writers_side_by_side_fast_colour_and_interrupt(tmp_path: Path) -> None:
+    """Two `Mp4Writer`s open at once (how `separate` writes one video per speaker from one
+    decode): FFmpeg's colour conversion decodes to nearly the exact one's pixels, a writer left
+    without `finish` leaves no file, and `finish` keeps the soundtrack."""
+    from avss_bench.io.video import read_frames_25fps
+    from avss_bench.io.video_write import Mp4Writer
+
+    yy, xx = np.mgrid[0:64, 0:96]
+    frames = np.stack([np.stack([(xx * 2 + t) % 256, (yy * 3) % 256, (xx + yy) % 256], axis=-1)
+                       for t in range(10)]).astype(np.uint8)
+    voice = np.sin(np.arange(6400) / 8.0).astype(np.float32) * 0.5
+    with Mp4Writer(tmp_path / "exact.mp4", 96, 64, 25.0, voice, 16000, crf=10) as exact, \
+            Mp4Writer(tmp_path / "fast.mp4", 96, 64, 25.0, voice, 16000, crf=10,
+                      exact_colour=False) as fast:
+        for frame in frames:
+            exact.write(frame)
+            fast.write(frame)
+        exact.finish()
+        fast.finish()
+    decoded = {name: read_frames_25fps(tmp_path / f"{name}.mp4")[0].astype(int)
+               for name in ("exact", "fast")}
+    assert decoded["exact"].shape == decoded["fast"].shape == frames.shape
+    assert np.abs(decoded["exact"] - frames).mean() < 3.0
+    assert np.abs(decoded["fast"] - decoded["exact"]).mean() < 3.0
+    with av.open(str(tmp_path / "fast.mp4")) as container:
+        assert container.streams.audio[0].duration is not None
+    with pytest.raises(KeyboardInterrupt), Mp4Writer(tmp_path / "cut.mp4", 96, 64) as cut:
+        cut.write(frames[0])
+        raise KeyboardInterrupt
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["exact.mp4", "fast.mp4"]

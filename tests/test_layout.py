@@ -80,15 +80,22 @@ def test_importing_the_library_changes_no_environment_variable() -> None:
     assert out.stdout.strip() == "true"
 
 
-@pytest.mark.parametrize(("given", "expected"), [
-    ({}, {"GOMP_SPINCOUNT": "1000", "OMP_WAIT_POLICY": None}),
-    ({"OMP_WAIT_POLICY": "PASSIVE"}, {"GOMP_SPINCOUNT": None, "OMP_WAIT_POLICY": "PASSIVE"}),
-    ({"GOMP_SPINCOUNT": "50"}, {"GOMP_SPINCOUNT": "50", "OMP_WAIT_POLICY": None}),
+@pytest.mark.parametrize(("verb", "given", "expected"), [
+    ("evaluate", {}, {"GOMP_SPINCOUNT": "1000", "OMP_WAIT_POLICY": None}),
+    ("demo", {}, {"GOMP_SPINCOUNT": "10000", "OMP_WAIT_POLICY": None}),
+    ("evaluate", {"OMP_WAIT_POLICY": "PASSIVE"},
+     {"GOMP_SPINCOUNT": None, "OMP_WAIT_POLICY": "PASSIVE"}),
+    ("demo", {"GOMP_SPINCOUNT": "50"}, {"GOMP_SPINCOUNT": "50", "OMP_WAIT_POLICY": None}),
 ])
 def test_the_cli_start_up_picks_a_short_openmp_spin_unless_the_user_chose(
-        given: dict[str, str], expected: dict[str, str | None]) -> None:
-    code = ("import os, json; from avss_bench.core.runtime import configure_process; "
-            "configure_process(); print(json.dumps({k: os.environ.get(k) for k in "
+        verb: str, given: dict[str, str], expected: dict[str, str | None]) -> None:
+    """What a command sets before torch loads (the demo, run alone, spins longer)."""
+    code = ("import contextlib, io, os, json\n"
+            "from avss_bench.cli import main\n"
+            "with contextlib.redirect_stdout(io.StringIO()), "
+            "contextlib.suppress(SystemExit):\n"
+            f"    main(['{verb}', '--help'])\n"
+            "print(json.dumps({k: os.environ.get(k) for k in "
             "('GOMP_SPINCOUNT', 'OMP_WAIT_POLICY')}))")
     env = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")}
     out = subprocess.run([sys.executable, "-c", code], env={**env, **given},

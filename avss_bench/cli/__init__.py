@@ -15,7 +15,7 @@ import click
 
 from avss_bench import __version__
 from avss_bench.core.errors import AvssError
-from avss_bench.core.runtime import configure_process
+from avss_bench.core.runtime import DEMO_SPIN_COUNT, SPIN_COUNT, configure_process
 
 VERBS: dict[str, str] = {
     "demo": "Run every stage end to end on the embedded demo corpus.",
@@ -42,6 +42,8 @@ class LazyVerbs(click.Group):
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
         if name not in VERBS:
             return None
+        # before the verb's module (or anything it imports) loads torch
+        configure_process(DEMO_SPIN_COUNT if name == "demo" else SPIN_COUNT)
         module = importlib.import_module(f"avss_bench.cli.{name}")
         return module.command
 
@@ -51,7 +53,6 @@ class LazyVerbs(click.Group):
             formatter.write_dl(list(VERBS.items()))
 
     def invoke(self, ctx: click.Context):  # type: ignore[override]
-        configure_process()  # before any verb module imports torch
         try:
             return super().invoke(ctx)
         except AvssError as err:
