@@ -367,3 +367,32 @@ def test_download_checks_sha256(tmp_path: Path) -> None:
     with pytest.raises(AvssError, match="sha256"):
         lm_module.download_model(bad, url=MEAN_FACE.as_uri())
     assert not bad.exists() and list(bad.parent.iterdir()) == []
+
+
+def test_patch_warp_gives_the_bytes_of_the_whole_frame_warp() -> None:
+    """`warp_crop` reads only the patch under the crop; on a 1080p frame of a real video, for
+    crops inside, across the edge of and off the frame, at scales from 0.15 to 2.5, it must
+    give exactly what scikit-image's `warp` gives on the whole frame (the official call)."""
+    from skimage.transform import warp
+
+    from avss_bench.io.video import FrameStream
+    from avss_bench.lips.roi import warp_crop
+
+    frame = next(iter(FrameStream(DATA / "videos" / "iianet_debate.mp4"))).copy()
+    dim = (frame // 2 + 40).astype(np.uint8)  # range [40, 167]: warp's clip widens to 0
+    rng = np.random.default_rng(7)
+    height, width = frame.shape[:2]
+    for case in range(120):
+        angle, scale = rng.uniform(-0.5, 0.5), rng.uniform(0.15, 2.5)
+        matrix = np.array([
+            [scale * np.cos(angle), -scale * np.sin(angle), rng.uniform(-1.2, 0.3) * width],
+            [scale * np.sin(angle), scale * np.cos(angle), rng.uniform(-1.2, 0.3) * height],
+            [0.0, 0.0, 1.0]])
+        origin = (int(rng.integers(-40, 200)), int(rng.integers(-40, 200)))
+        image = dim if case % 3 == 0 else frame
+        shift = np.array([[1.0, 0.0, origin[0]], [0.0, 1.0, origin[1]], [0.0, 0.0, 1.0]])
+        inverse = np.linalg.inv(matrix) @ shift
+        expected = (warp(image, inverse_map=inverse, output_shape=(96, 96)) * 255
+                    ).astype(np.uint8)
+        np.testing.assert_array_equal(warp_crop(image, matrix, origin), expected,
+                                      err_msg=f"case {case}")
