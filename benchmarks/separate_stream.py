@@ -27,6 +27,8 @@ LANDMARKER = ROOT.parent / "shared" / "data" / "models" / "face_landmarker.task"
 
 CHILD = """
 import json, resource, sys, time
+from avss_bench.core.runtime import configure_process
+configure_process()  # what the avss-bench command does first
 from avss_bench.separate.pipeline import separate_video
 video, out, landmarker, write = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4] == "1"
 start = time.perf_counter()
