@@ -4,7 +4,8 @@ Generates a long 1080p talking-heads video by looping a real split-screen clip
 (``../shared/data/videos/iianet_debate.mp4``, 1920x1080, two faces, 13.4 s) with its soundtrack
 (packets remuxed, nothing decoded or re-encoded, so making 10 minutes takes seconds), then runs
 ``separate_video`` (2 speakers, ``tiny-av`` at random init: the pipeline is measured, not the
-model) in a fresh process per length and reports that process's peak RSS (``ru_maxrss``) and
+model) in a fresh process per length, set up as the ``avss-bench`` command sets itself up
+(``configure_process``), and reports that process's peak RSS (``ru_maxrss``) and
 wall time, its CPU time (user + system: the figure that does not depend on what else runs on
 the machine), with the per-stage timings from ``tracks.json``.
 
