@@ -339,3 +339,23 @@ def test_conv_before_upsample_same_output_fewer_macs(ref) -> None:
     macs, _, _, _ = count_macs(model, 2)
     assert 0.66 < macs / 166.767e9 < 0.68
     assert CTCNet(**model.config).config["conv_before_upsample"] is True
+
+
+def test_split_official_keys_strips_wrappers_and_names_stray_keys(ref, tmp_path: Path) -> None:
+    """DDP (`module.`) and torch.compile (`_orig_mod.`) wrappers around a Lightning checkpoint:
+    the real weights land in the right part unchanged; a key of neither part is named."""
+    from ctcnet.model import SEPARATOR_ROOTS
+
+    from avss_bench.models import split_official_keys
+
+    frontend_sd = torch.load(FRONTEND_REF / "state_dict.pt", map_location="cpu",
+                             weights_only=True)
+    wrapped = {f"_orig_mod.module.audio_model.{k}": v for k, v in ref["sd"].items()}
+    wrapped.update({f"module.video_model.{k}": v for k, v in frontend_sd.items()})
+    separator, frontend = split_official_keys(wrapped, SEPARATOR_ROOTS, "CTCNet", "ckpt.pt")
+    assert separator.keys() == ref["sd"].keys() and frontend.keys() == frontend_sd.keys()
+    assert all(separator[k] is v for k, v in ref["sd"].items())
+    path = tmp_path / "stray.pt"
+    with pytest.raises(AvssError, match="stray.pt.*does not fit CTCNet.*optimizer.lr"):
+        split_official_keys({**wrapped, "optimizer.lr": torch.zeros(1)}, SEPARATOR_ROOTS,
+                            "CTCNet", path)

@@ -18,10 +18,15 @@ from avss_bench.models.lip_frontend import (
     load_lip_frontend,
 )
 from avss_bench.models.separators.tiny import TinyLipEncoder
-from avss_bench.models.state import as_batch, fit_state_dict, key_listing
+from avss_bench.models.state import (
+    as_batch,
+    fit_state_dict,
+    key_listing,
+    split_official_keys,
+)
 
 __all__ = [
     "AvssError", "LipFrontend", "TinyLipEncoder", "as_batch", "download", "fit_state_dict",
     "freeze", "frontend_state_dict_from", "key_listing", "load_frontend_weights",
-    "load_lip_frontend", "sha256_of",
+    "load_lip_frontend", "sha256_of", "split_official_keys",
 ]

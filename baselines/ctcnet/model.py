@@ -19,7 +19,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from avss_bench.models import AvssError, as_batch, fit_state_dict, key_listing
+from avss_bench.models import AvssError, as_batch, fit_state_dict, split_official_keys
 from ctcnet.blocks import (
     AudioSubnetwork,
     Conv1d,
@@ -333,26 +333,7 @@ def split_checkpoint(payload: Any, source: str = "checkpoint"
         if isinstance(payload.get(name), Mapping):
             payload = payload[name]
             break
-    separator: dict[str, torch.Tensor] = {}
-    frontend: dict[str, torch.Tensor] = {}
-    unexpected: list[str] = []
-    for key, value in payload.items():
-        if not isinstance(key, str) or not torch.is_tensor(value):
-            unexpected.append(str(key))
-            continue
-        name = key
-        while name.startswith("module."):
-            name = name[len("module."):]
-        if name.startswith("audio_model."):
-            separator[name[len("audio_model."):]] = value
-        elif name.startswith(("video_model.", "lip_frontend.")):
-            frontend[name.split(".", 1)[1]] = value
-        elif name.startswith(SEPARATOR_ROOTS):
-            separator[name] = value
-        else:
-            unexpected.append(key)
-    if unexpected:
-        raise AvssError(f"does not fit CTCNet: {key_listing('unexpected', unexpected)}", source)
+    separator, frontend = split_official_keys(payload, SEPARATOR_ROOTS, "CTCNet", source)
     if not separator:
         raise AvssError(f"{source}: no CTCNet weights found (expected keys under encoder.*, "
                         "masker.*, decoder.* or audio_model.*)")

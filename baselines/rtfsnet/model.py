@@ -18,7 +18,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from avss_bench.models import AvssError, as_batch, fit_state_dict, key_listing
+from avss_bench.models import AvssError, as_batch, fit_state_dict, split_official_keys
 from rtfsnet.blocks import (
     AttentionFusionCell,
     ConvNormAct,
@@ -373,27 +373,7 @@ def split_checkpoint(payload: Any, source: str = "checkpoint"
     args = payload.get("model_args") if isinstance(payload.get("model_args"), Mapping) else None
     if isinstance(payload.get("state_dict"), Mapping):
         payload = payload["state_dict"]
-    separator: dict[str, torch.Tensor] = {}
-    frontend: dict[str, torch.Tensor] = {}
-    unexpected: list[str] = []
-    for key, value in payload.items():
-        if not isinstance(key, str) or not torch.is_tensor(value):
-            unexpected.append(str(key))
-            continue
-        name = key
-        while name.startswith(("module.", "_orig_mod.")):
-            name = name.split(".", 1)[1]
-        if name.startswith("audio_model."):
-            separator[name[len("audio_model."):]] = value
-        elif name.startswith(("video_model.", "lip_frontend.")):
-            frontend[name.split(".", 1)[1]] = value
-        elif name.startswith(SEPARATOR_ROOTS):
-            separator[name] = value
-        else:
-            unexpected.append(key)
-    if unexpected:
-        raise AvssError(f"does not fit RTFSNet: {key_listing('unexpected', unexpected)}",
-                        source)
+    separator, frontend = split_official_keys(payload, SEPARATOR_ROOTS, "RTFSNet", source)
     if not separator:
         raise AvssError("no RTFS-Net weights found (expected encoder.*, refinement_module.*, "
                         "... or audio_model.*)", source)
