@@ -29,6 +29,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import soundfile as sf
+from interrupt_helpers import interrupt_scoring_after
 from shared_data import SHARED
 from synthetic import make_prepared_corpus, make_tiny_checkpoint
 
@@ -307,20 +308,9 @@ def test_score_never_trusts_chunks_without_their_stamp(small: tuple[Path, Path],
     manifest = data / "manifests" / "tt.csv"
     kwargs = {"metrics": ("si_snr",), "quiet": True, "chunk_size": 1}
     split_mod.score_split(manifest, estimates, tmp_path / "clean" / "results", **kwargs)
-    real = split_mod._score_chunk
-    calls = []
-
-    def crashing(*args: object) -> int:
-        calls.append(1)
-        if len(calls) > 2:
-            raise KeyboardInterrupt
-        return real(*args)
-
     out = tmp_path / "killed" / "results"
-    monkeypatch.setattr(split_mod, "_score_chunk", crashing)
-    with pytest.raises(KeyboardInterrupt):
-        split_mod.score_split(manifest, estimates, out, **kwargs)
-    monkeypatch.setattr(split_mod, "_score_chunk", real)
+    interrupt_scoring_after(monkeypatch, 2,
+                            lambda: split_mod.score_split(manifest, estimates, out, **kwargs))
     # a kill -9 while the finished run removed .partial can take the stamp and leave chunks:
     # those are of no known run (here: made wrong on purpose) and must be redone
     (out / ".partial" / "options.json").unlink()

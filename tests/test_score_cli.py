@@ -12,11 +12,11 @@ import pandas as pd
 import pytest
 import soundfile as sf
 from click.testing import CliRunner
+from interrupt_helpers import interrupt_scoring_after
 from shared_data import SHARED
 
 from avss_bench.cli import main
 from avss_bench.core.errors import AvssError
-from avss_bench.metrics import split as split_mod
 from avss_bench.metrics.split import score_split
 
 METRICS_DIR = SHARED / "data" / "metrics"
@@ -149,22 +149,11 @@ def test_split_values_summary_resume_and_cache(tmp_path: Path, monkeypatch) -> N
     reference_bytes = (out_a / "results.csv").read_bytes()
 
     # interrupted after two chunks, then resumed: same bytes, baselines reused from the cache
-    real = split_mod._score_chunk
-    calls = {"n": 0}
-
-    def crashing(*args, **kwargs):
-        calls["n"] += 1
-        if calls["n"] > 2:
-            raise KeyboardInterrupt
-        return real(*args, **kwargs)
-
     out_b = tmp_path / "results" / "model_b"
-    monkeypatch.setattr(split_mod, "_score_chunk", crashing)
-    with pytest.raises(KeyboardInterrupt):
-        score_split(manifest, est_dir, out_b, quiet=True, chunk_size=2)
+    interrupt_scoring_after(monkeypatch, 2, lambda: score_split(manifest, est_dir, out_b,
+                                                                quiet=True, chunk_size=2))
     assert len(list((out_b / ".partial").glob("part-*.csv"))) == 2
     assert not (out_b / "results.csv").exists()
-    monkeypatch.setattr(split_mod, "_score_chunk", real)
     resumed = score_split(manifest, est_dir, out_b, quiet=True, chunk_size=2)
     assert resumed["rows_scored_this_run"] == 4
     assert resumed["baselines"]["reused"] is True
@@ -258,20 +247,8 @@ def test_changed_mixtures_are_rescored_not_taken_from_the_cache(tmp_path: Path) 
 def test_changed_estimates_never_resume_old_chunks(tmp_path: Path, monkeypatch) -> None:
     cases = ["c01_arctic_0db_good", "c04_swapped_order"]
     manifest, est_dir = _copied_split(tmp_path, cases)
-    real = split_mod._score_chunk
-    calls = {"n": 0}
-
-    def crashing(*args, **kwargs):
-        calls["n"] += 1
-        if calls["n"] > 1:
-            raise KeyboardInterrupt
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(split_mod, "_score_chunk", crashing)
-    with pytest.raises(KeyboardInterrupt):
-        score_split(manifest, est_dir, tmp_path / "out", quiet=True, metrics=("si_snr",),
-                    chunk_size=1)
-    monkeypatch.setattr(split_mod, "_score_chunk", real)
+    interrupt_scoring_after(monkeypatch, 1, lambda: score_split(
+        manifest, est_dir, tmp_path / "out", quiet=True, metrics=("si_snr",), chunk_size=1))
     estimate = est_dir / cases[0] / "s1.wav"
     audio, rate = sf.read(estimate)
     sf.write(estimate, 0.9 * audio, rate, subtype="FLOAT")

@@ -15,11 +15,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from click.testing import CliRunner
+from interrupt_helpers import interrupt_scoring_after
 from test_score_cli import SPLIT_CASES, _make_split
 
 from avss_bench.cli import main
 from avss_bench.core.executor import DaskExecutor, make_executor
-from avss_bench.metrics import split as split_mod
 from avss_bench.metrics.split import CHUNK, score_split
 
 COPIES = 3  # 6 fixture cases x 3 = 18 mixtures: two chunks at the default chunk size
@@ -89,21 +89,10 @@ def test_interrupted_local_run_resumes_on_the_cluster(tmp_path: Path, monkeypatc
     metrics = ("si_snr", "sdr", "stoi")
     reference = score_split(manifest, est_dir, tmp_path / "a" / "res", quiet=True,
                             metrics=metrics, chunk_size=1)
-    real = split_mod._score_chunk
-    calls = {"n": 0}
-
-    def crashing(*args, **kwargs):
-        calls["n"] += 1
-        if calls["n"] > 2:
-            raise KeyboardInterrupt
-        return real(*args, **kwargs)
-
     out = tmp_path / "b" / "res"
-    monkeypatch.setattr(split_mod, "_score_chunk", crashing)
-    with pytest.raises(KeyboardInterrupt):
-        score_split(manifest, est_dir, out, quiet=True, metrics=metrics, chunk_size=1)
+    interrupt_scoring_after(monkeypatch, 2, lambda: score_split(
+        manifest, est_dir, out, quiet=True, metrics=metrics, chunk_size=1))
     assert len(list((out / ".partial").glob("part-*.csv"))) == 2
-    monkeypatch.setattr(split_mod, "_score_chunk", real)
 
     from distributed import get_task_stream
 
