@@ -19,7 +19,7 @@ from avss_bench.core.runtime import DEMO_SPIN_COUNT, SPIN_COUNT, configure_proce
 
 VERBS: dict[str, str] = {
     "demo": "Run every stage end to end on the embedded demo corpus.",
-    "prepare": "Turn a raw corpus (LRS2, LRS3, VoxCeleb2) into 2-speaker mixtures with lip ROIs.",
+    "prepare": "Turn a raw corpus (LRS2, LRS3, VoxCeleb2, AVSpeech) into mixtures with lip ROIs.",
     "validate": "Re-check a prepared corpus: paths, lengths, rates, lip frames, mix == s1 + s2.",
     "score": "Score separated audio: SI-SNRi, SDRi, PESQ, STOI for files or a whole split.",
     "train": "Train a separator from a recipe.",
@@ -97,8 +97,10 @@ def fail(message: str) -> None:
 def main() -> None:
     """avss-bench: audio-visual speech separation benchmarks.
 
-    Prepare LRS2/LRS3/VoxCeleb2 2-speaker mixtures with lip ROIs, train and evaluate IIANet,
-    IIANet-fast and CTCNet (or your own separator), and regenerate the leaderboard.
+    Prepare LRS2/LRS3/VoxCeleb2/AVSpeech mixtures (2-4 speakers, noise, reverberation) with lip
+    ROIs; score separators (SI-SNRi, SDRi, PESQ, STOI, DNSMOS); train and evaluate IIANet,
+    IIANet-fast, CTCNet, RTFS-Net and Dolphin (or your own separator); regenerate the
+    leaderboard with Params/MACs/latency; test robustness; separate the speakers of a video.
 
     Start with `avss-bench demo`, which runs every stage on a corpus it generates itself.
     """

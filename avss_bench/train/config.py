@@ -23,7 +23,7 @@ class ModelConfig:
     config: dict[str, Any] = field(default_factory=dict)  # constructor arguments
     # pretrained lip front-end (LRW) weights: a file (path, or name in the cache folder), or
     # "random" to train against a random front-end on purpose. Models with the LRW ResNet-18
-    # front-end (IIANet, CTCNet) refuse to train without one of the two.
+    # front-end (IIANet, CTCNet, RTFS-Net) refuse to train without one of the two.
     frontend_checkpoint: str | None = None
     # BatchNorm statistics over the global batch under DDP (the official IIANet's
     # sync_batchnorm=True); off = per-process statistics (CTCNet's official training).
