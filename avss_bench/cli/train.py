@@ -31,8 +31,8 @@ def command(recipe: str, data: Path | None, out: Path, resume: bool, overwrite: 
             overrides: tuple[str, ...]) -> None:
     """Train a separator as a recipe says, with optional KEY=VALUE overrides.
 
-    Recipes with the LRW lip front-end (IIANet, CTCNet, RTFS-Net) need its checkpoint file (named in
-    the recipe; looked up as given, then in ~/.cache/avss-bench/frontends/), or
+    Recipes with the LRW lip front-end (IIANet, CTCNet, RTFS-Net) need its checkpoint file
+    (named in the recipe; looked up as given, then in ~/.cache/avss-bench/frontends/), or
     --random-frontend. Checkpoints are written atomically every epoch (OUT/last.pt: model,
     optimizer, scheduler, scaler, RNG states, data position) and whenever validation SI-SNR
     improves (OUT/best.pt, loadable with `evaluate --checkpoint`). For several GPUs or
