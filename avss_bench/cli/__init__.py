@@ -21,7 +21,7 @@ VERBS: dict[str, str] = {
     "demo": "Run every stage end to end on the embedded demo corpus.",
     "prepare": "Turn a raw corpus (LRS2, LRS3, VoxCeleb2, AVSpeech) into mixtures with lip ROIs.",
     "validate": "Re-check a prepared corpus: paths, lengths, rates, lip frames, mix == s1 + s2.",
-    "score": "Score separated audio: SI-SNRi, SDRi, PESQ, STOI for files or a whole split.",
+    "score": "Score separated audio: SI-SNRi, SDRi, PESQ, STOI, DNSMOS; files or a split.",
     "train": "Train a separator from a recipe.",
     "evaluate": "Separate and score every target of a prepared split.",
     "robustness": "Evaluate a separator under damaged video and harder corpora.",

@@ -173,7 +173,11 @@ def command() -> None:
     """Turn a raw corpus (LRS2, LRS3, VoxCeleb2, AVSpeech) into the standard 2-speaker benchmark.
 
     Writes OUT/wav16k/min/{tr,cv,tt}/{mix,s1,s2}/*.wav (the official names), OUT/lips/*.npz
-    (96x96 grey mouth crops, 25 fps), OUT/manifests/{tr,cv,tt}.csv and OUT/report.json, e.g.
+    (96x96 grey mouth crops, 25 fps), OUT/manifests/{tr,cv,tt}.csv and OUT/report.json. Options
+    of each corpus's command add harder variants: 3-4 speakers, noise, reverberation, target
+    absent (`avss-bench prepare lrs2 --help`).
 
+    \b
         avss-bench prepare lrs2 --root /data/LRS2 --out data/lrs2 --mix-list official
+        avss-bench prepare lrs2 --root /data/LRS2 --out data/lrs2-3spk --speakers 3
     """

@@ -135,7 +135,7 @@ def _table(result: dict[str, Any], keys: list[str]) -> str:
 @quiet_option
 def command(mixture, references, estimates, manifest, estimates_dir, out_dir, jobs, executor,
             metrics, permute, trim, baseline_cache, as_json, quiet) -> None:
-    """Score separated audio: SI-SNR(i), SDR(i) (BSS-Eval as mir_eval), PESQ, STOI, ESTOI.
+    """Score separated audio: SI-SNR(i), SDR(i) (BSS-Eval), PESQ, STOI, ESTOI, DNSMOS.
 
     \b
     Files (one mixture):
