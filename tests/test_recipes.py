@@ -40,3 +40,18 @@ def test_rtfsnet_recipe_is_the_official_setup(corpus: str) -> None:
             config.optim.max_epochs, config.data.batch_size) == (10, 15, 200, 4)
     override = load_config(RECIPES / corpus / "rtfsnet.yaml", ["model.config.repeats=4"])
     assert override.model.config == {"repeats": 4}
+
+
+def test_every_corpus_has_a_bundled_prepare_recipe() -> None:
+    """`prepare <corpus> --help` promises recipes/<corpus>/prepare.yaml: each exists and loads.
+    Its lists mode is the one the corpus can honour (AVSpeech has no official lists)."""
+    from avss_bench.corpora.registry import corpora
+    from avss_bench.prepare.config import PrepareConfig, load_prepare_config
+
+    for corpus in corpora.names():
+        assert (RECIPES / corpus / "prepare.yaml").is_file(), corpus
+        config = load_prepare_config(corpus)
+        assert config.splits == ["tr", "cv", "tt"] and config.segment_seconds == 2.0
+        assert config.lips and config.seed == 0 and config.num_mixtures is None
+        assert config.mix_list == ("generate" if corpus == "avspeech" else "official")
+    assert load_prepare_config("avspeech") == PrepareConfig(mix_list="generate")
