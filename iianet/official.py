@@ -42,6 +42,7 @@ from avss_bench.models import (
     load_frontend_weights,
     sha256_of,
 )
+from avss_bench.models.state import WRAPPER_PREFIXES
 
 #: Release assets linked from the official README (JusperLee/IIANet, v1.0.0).
 RELEASE_URLS = {
@@ -54,7 +55,6 @@ RELEASE_SHA256: dict[str, str | None] = {"lrs2": None, "lrs3": None, "vox2": Non
 
 LEGACY_NAMES = {"mlp_avfusion": "InterA_T", "concat_block": "InterA_B_A",
                 "video_concat": "InterA_B_V"}
-WRAPPER_PREFIXES = ("module.", "_orig_mod.")
 SEPARATOR_PREFIXES = ("audio_model.", "audionet.")
 FRONTEND_PREFIXES = ("lip_frontend.", "video_model.", "videonet.")
 FORMAT = "avss-bench/1"

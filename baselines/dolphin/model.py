@@ -24,6 +24,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from avss_bench.models import AvssError, as_batch, fit_state_dict
+from avss_bench.models.state import WRAPPER_PREFIXES
 from dolphin.blocks import AVFModule, ConvNormAct, Separator, UConvBlock
 from dolphin.video import DEFAULT_LAYERS, VideoEncoder
 
@@ -432,7 +433,7 @@ def _state_dict_of(payload: Any, source: str) -> dict[str, torch.Tensor]:
         if not isinstance(key, str) or not torch.is_tensor(value):
             raise AvssError(f"entry {key!r} is not a tensor", source)
         name = key
-        while name.startswith(("module.", "_orig_mod.", "audio_model.")):
+        while name.startswith((*WRAPPER_PREFIXES, "audio_model.")):
             name = name.split(".", 1)[1]
         out[name] = value
     return out
