@@ -35,6 +35,7 @@ from typing import Any
 import torch
 
 from avss_bench.models import (
+    WRAPPER_PREFIXES,
     AvssError,
     download,
     fit_state_dict,
@@ -42,7 +43,6 @@ from avss_bench.models import (
     load_frontend_weights,
     sha256_of,
 )
-from avss_bench.models.state import WRAPPER_PREFIXES
 
 #: Release assets linked from the official README (JusperLee/IIANet, v1.0.0).
 RELEASE_URLS = {

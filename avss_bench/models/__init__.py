@@ -19,6 +19,7 @@ from avss_bench.models.lip_frontend import (
 )
 from avss_bench.models.separators.tiny import TinyLipEncoder
 from avss_bench.models.state import (
+    WRAPPER_PREFIXES,
     as_batch,
     fit_state_dict,
     key_listing,
@@ -26,7 +27,7 @@ from avss_bench.models.state import (
 )
 
 __all__ = [
-    "AvssError", "LipFrontend", "TinyLipEncoder", "as_batch", "download", "fit_state_dict",
-    "freeze", "frontend_state_dict_from", "key_listing", "load_frontend_weights",
-    "load_lip_frontend", "sha256_of", "split_official_keys",
+    "WRAPPER_PREFIXES", "AvssError", "LipFrontend", "TinyLipEncoder", "as_batch", "download",
+    "fit_state_dict", "freeze", "frontend_state_dict_from", "key_listing",
+    "load_frontend_weights", "load_lip_frontend", "sha256_of", "split_official_keys",
 ]

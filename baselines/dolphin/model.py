@@ -23,8 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from avss_bench.models import AvssError, as_batch, fit_state_dict
-from avss_bench.models.state import WRAPPER_PREFIXES
+from avss_bench.models import WRAPPER_PREFIXES, AvssError, as_batch, fit_state_dict
 from dolphin.blocks import AVFModule, ConvNormAct, Separator, UConvBlock
 from dolphin.video import DEFAULT_LAYERS, VideoEncoder
 
