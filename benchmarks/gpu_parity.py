@@ -51,22 +51,22 @@ def build(name: str) -> tuple[torch.nn.Module, str]:
 
         return load_lip_frontend(_load("lipfrontend", "state_dict.pt")), "lipfrontend"
     if name.startswith("iianet"):
-        from iianet.model import IIANet
+        from avss_models.iianet.model import IIANet
 
         blocks = int(name.removeprefix("iianet"))
         model = _quiet(IIANet.load_checkpoint, _load("iianet16", "state_dict.pt"),
                        num_blocks=blocks)
         return model, name
     if name == "ctcnet":
-        from ctcnet import CTCNet
+        from avss_models.ctcnet import CTCNet
 
         return CTCNet().load_official_state_dict(_load("ctcnet", "state_dict.pt")), "ctcnet"
     if name == "dolphin":
-        from dolphin import Dolphin
+        from avss_models.dolphin import Dolphin
 
         return Dolphin().load_official_state_dict(_load("dolphin", "state_dict.pt")), "dolphin"
     if name.startswith("rtfsnet"):
-        from rtfsnet import RTFSNet
+        from avss_models.rtfsnet import RTFSNet
 
         repeats = int(name.removeprefix("rtfsnet"))
         return RTFSNet(repeats=repeats).load_official_state_dict(

@@ -78,15 +78,15 @@ from avss_bench.models.registry import import_object  # noqa: E402,I001
 
 SHARED = ROOT.parent / "shared"
 #: name -> (import path, constructor arguments). `ctcnet+cbu` is CTCNet with our
-#: `conv_before_upsample=True` (same function, 33% fewer MACs; see baselines/ctcnet/README.md).
-MODELS = {"iianet": ("iianet.model:IIANet", {}),
-          "iianet-fast": ("iianet.model:IIANetFast", {}),
-          "ctcnet": ("ctcnet.model:CTCNet", {}),
-          "ctcnet+cbu": ("ctcnet.model:CTCNet", {"conv_before_upsample": True}),
-          "dolphin": ("dolphin.model:Dolphin", {}),
-          "rtfsnet-4": ("rtfsnet.model:RTFSNet", {"repeats": 4}),
-          "rtfsnet-6": ("rtfsnet.model:RTFSNet", {"repeats": 6}),
-          "rtfsnet-12": ("rtfsnet.model:RTFSNet", {"repeats": 12})}
+#: `conv_before_upsample=True` (same function, 33% fewer MACs; see avss_models/ctcnet/README.md).
+MODELS = {"iianet": ("avss_models.iianet.model:IIANet", {}),
+          "iianet-fast": ("avss_models.iianet.model:IIANetFast", {}),
+          "ctcnet": ("avss_models.ctcnet.model:CTCNet", {}),
+          "ctcnet+cbu": ("avss_models.ctcnet.model:CTCNet", {"conv_before_upsample": True}),
+          "dolphin": ("avss_models.dolphin.model:Dolphin", {}),
+          "rtfsnet-4": ("avss_models.rtfsnet.model:RTFSNet", {"repeats": 4}),
+          "rtfsnet-6": ("avss_models.rtfsnet.model:RTFSNet", {"repeats": 6}),
+          "rtfsnet-12": ("avss_models.rtfsnet.model:RTFSNet", {"repeats": 12})}
 FIXTURES = {"iianet": "iianet16", "iianet-fast": "iianet16", "ctcnet": "ctcnet",
             "ctcnet+cbu": "ctcnet", "dolphin": "dolphin", "rtfsnet-4": "rtfsnet4",
             "rtfsnet-6": "rtfsnet6", "rtfsnet-12": "rtfsnet12"}

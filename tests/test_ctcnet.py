@@ -9,8 +9,6 @@ from pathlib import Path
 
 import pytest
 import torch
-from ctcnet import CTCNet
-from ctcnet.model import config_from_official
 from parity_helpers import (
     load_fixture,
     reference_fixture,
@@ -21,6 +19,8 @@ from parity_helpers import (
 from shared_data import SHARED
 
 from avss_bench import AvssError, load_separator
+from avss_models.ctcnet import CTCNet
+from avss_models.ctcnet.model import config_from_official
 
 REF = SHARED / "data" / "reference" / "ctcnet"
 FRONTEND_REF = SHARED / "data" / "reference" / "lipfrontend"
@@ -314,7 +314,8 @@ def test_our_checkpoint_roundtrip(tmp_path: Path) -> None:
 # ---------------------------------------------------------------- conv_before_upsample option
 def test_conv1x1_over_concat_equals_conv_of_concat() -> None:
     import torch.nn.functional as F
-    from ctcnet.blocks import conv1x1_over_concat
+
+    from avss_models.ctcnet.blocks import conv1x1_over_concat
 
     torch.manual_seed(0)
     conv = torch.nn.Conv1d(3 + 4 + 5 + 2, 6, 1).double()
@@ -344,9 +345,8 @@ def test_conv_before_upsample_same_output_fewer_macs(ref) -> None:
 def test_split_official_keys_strips_wrappers_and_names_stray_keys(ref, tmp_path: Path) -> None:
     """DDP (`module.`) and torch.compile (`_orig_mod.`) wrappers around a Lightning checkpoint:
     the real weights land in the right part unchanged; a key of neither part is named."""
-    from ctcnet.model import SEPARATOR_ROOTS
-
     from avss_bench.models import split_official_keys
+    from avss_models.ctcnet.model import SEPARATOR_ROOTS
 
     frontend_sd = torch.load(FRONTEND_REF / "state_dict.pt", map_location="cpu",
                              weights_only=True)

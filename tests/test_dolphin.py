@@ -12,8 +12,6 @@ from pathlib import Path
 
 import pytest
 import torch
-from dolphin import Dolphin
-from dolphin.model import DEFAULT_CONFIG, count_parameters, lips_from_uint8, read_safetensors
 from parity_helpers import (
     assert_matches_dump,
     assert_refused_in_one_line,
@@ -27,6 +25,13 @@ from parity_helpers import (
 from shared_data import SHARED
 
 from avss_bench import AvssError
+from avss_models.dolphin import Dolphin
+from avss_models.dolphin.model import (
+    DEFAULT_CONFIG,
+    count_parameters,
+    lips_from_uint8,
+    read_safetensors,
+)
 
 REF = SHARED / "data" / "reference" / "dolphin"
 F32_TOL = 1e-4      # the official code's own float32-vs-float64 error is 1.4e-5 of the peak

@@ -14,8 +14,8 @@ import yaml
 from shared_data import SHARED
 
 from avss_bench import AvssError, load_separator
-from iianet.model import IIANet, IIANetFast
-from iianet.official import split_official_state_dict
+from avss_models.iianet.model import IIANet, IIANetFast
+from avss_models.iianet.official import split_official_state_dict
 
 REF = SHARED / "data" / "reference"
 

@@ -20,11 +20,11 @@ from parity_helpers import (
     run_in_dtype,
     save_with_wrong_keys,
 )
-from rtfsnet import RTFSNet
-from rtfsnet.model import config_from_official, count_parameters
 from shared_data import SHARED
 
 from avss_bench import AvssError
+from avss_models.rtfsnet import RTFSNet
+from avss_models.rtfsnet.model import config_from_official, count_parameters
 
 REFERENCE = SHARED / "data" / "reference"
 FOLDERS = {4: "rtfsnet4", 6: "rtfsnet6", 12: "rtfsnet12"}

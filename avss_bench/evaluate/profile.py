@@ -59,8 +59,8 @@ PAPER_NOTES: dict[str, str] = {
         "2 s). Use --seconds 1 to compare with the paper."),
     "iianet-fast": (
         "Paper: IIANet-fast has '7% of CTCNet's MACs' (CTCNet's 167.2 G is per 2 s, IIANet's "
-        "per 1 s, ptflops-like); the paper's table was not available, see iianet/README.md for "
-        "the cycle count chosen."),
+        "per 1 s, ptflops-like); the paper's table was not available, see "
+        "avss_models/iianet/README.md for the cycle count chosen."),
     "ctcnet": (
         "Paper: CTCNet 7.0 M params, 167.2 G MACs. That 167.2 G is per 2 s of input (measured "
         "166.7-167.4 G per 2 s by every counter); so 'IIANet has 11% of CTCNet's MACs' compares "

@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from avss_bench.models import AvssError, as_batch, fit_state_dict, split_official_keys
-from ctcnet.blocks import (
+from avss_models.ctcnet.blocks import (
     AudioSubnetwork,
     Conv1d,
     FilterbankDecoder,

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from avss_bench.models import TinyLipEncoder
-from iianet.model import IIANet
+from avss_models.iianet.model import IIANet
 
 
 class IIANetDemo(IIANet):

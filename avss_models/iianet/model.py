@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from avss_bench.models import LipFrontend, freeze
-from iianet.blocks import Recurrent, gln
+from avss_models.iianet.blocks import Recurrent, gln
 
 __all__ = ["IIANet", "IIANetFast"]
 
@@ -168,7 +168,7 @@ class IIANet(nn.Module):
         avss-bench checkpoint. `**config` overrides the stored configuration. Missing or
         unexpected keys raise AvssError listing them. Files are read with `weights_only=True`.
         """
-        from iianet.official import load_official
+        from avss_models.iianet.official import load_official
 
         return load_official(cls, path, **config)
 
@@ -176,7 +176,7 @@ class IIANet(nn.Module):
     def from_official(cls, name: str, cache_dir: str | Path | None = None,
                       frontend_checkpoint: str | Path | None = None, **config: Any) -> IIANet:
         """Download (once, cached) and load a released checkpoint: 'lrs2', 'lrs3' or 'vox2'."""
-        from iianet.official import download_release
+        from avss_models.iianet.official import download_release
 
         model = cls.load_checkpoint(download_release(name, cache_dir), **config)
         if frontend_checkpoint is not None:
@@ -190,8 +190,8 @@ class IIANet(nn.Module):
 class IIANetFast(IIANet):
     """IIANet-fast: the same layers and weights as IIANet with fewer audio-only cycles.
 
-    `num_blocks` (total cycles, 4 of them audio-visual) defaults to 10; see iianet/README.md
-    for why. Any IIANet checkpoint loads into it.
+    `num_blocks` (total cycles, 4 of them audio-visual) defaults to 10; see
+    avss_models/iianet/README.md for why. Any IIANet checkpoint loads into it.
 
     Shape:
         - mixture: `[B, T]`, lips: `[B, 1, F, 88, 88]` -> `[B, T]`

@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from avss_bench.models import AvssError, as_batch, fit_state_dict, split_official_keys
-from rtfsnet.blocks import (
+from avss_models.rtfsnet.blocks import (
     AttentionFusionCell,
     ConvNormAct,
     DualPathRNN,

@@ -24,8 +24,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from avss_bench.models import WRAPPER_PREFIXES, AvssError, as_batch, fit_state_dict
-from dolphin.blocks import AVFModule, ConvNormAct, Separator, UConvBlock
-from dolphin.video import DEFAULT_LAYERS, VideoEncoder
+from avss_models.dolphin.blocks import AVFModule, ConvNormAct, Separator, UConvBlock
+from avss_models.dolphin.video import DEFAULT_LAYERS, VideoEncoder
 
 __all__ = ["Dolphin", "DEFAULT_CONFIG", "read_safetensors", "count_parameters",
            "lips_from_uint8"]
@@ -137,7 +137,8 @@ class Dolphin(nn.Module):
     `DEFAULT_CONFIG`), plus:
 
     Args:
-        fix_video_fusion_index: see `dolphin.blocks.UConvBlock` (default False = official).
+        fix_video_fusion_index: see `avss_models.dolphin.blocks.UConvBlock` (default False =
+            official).
 
     `model.video_encoder` (also reachable as `model.lip_frontend`) is DP-LipCoder: it takes
     the avss-bench lips as they are (88x88 grey, (x/255 - 0.421)/0.165, 25 fps -- the official
