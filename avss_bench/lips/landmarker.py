@@ -4,8 +4,9 @@ Model resolution (:func:`resolve_landmarker_path`), first match wins:
 
 1. an explicit path (``--landmarker PATH`` / ``landmarker=`` argument);
 2. the environment variable ``AVSS_BENCH_LANDMARKER``;
-3. the cache file ``$XDG_CACHE_HOME/avss-bench/face_landmarker.task`` (``~/.cache/...`` by
-   default), accepted only if its sha256 is the pinned one;
+3. the cache file ``face_landmarker.task`` in the avss-bench cache folder (``avss_bench.core.cache``:
+   ``$AVSS_BENCH_CACHE``, ``$XDG_CACHE_HOME/avss-bench``, ``~/.cache/avss-bench``), accepted
+   only if its sha256 is the pinned one;
 4. the copy bundled in this package (``avss_bench/lips/models/face_landmarker.task``,
    Apache-2.0, see ``models/NOTICE.md``), accepted only if its sha256 is the pinned one;
 5. only when the bundled copy is missing or damaged (and ``download=True``): a download from
@@ -25,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from avss_bench.core.cache import cache_path
 from avss_bench.core.download import download
 from avss_bench.core.errors import AvssError
 from avss_bench.core.hashing import sha256_of
@@ -60,9 +62,8 @@ def is_pinned_model(path: Path) -> bool:
 
 
 def default_cache_path() -> Path:
-    """Where a downloaded model is kept: ``$XDG_CACHE_HOME/avss-bench/face_landmarker.task``."""
-    root = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(root) / "avss-bench" / MODEL_FILENAME
+    """Where a downloaded model is kept: ``face_landmarker.task`` in the cache folder."""
+    return cache_path(MODEL_FILENAME)
 
 
 

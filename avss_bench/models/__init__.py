@@ -7,6 +7,7 @@ entry points, so nothing in `avss_bench` imports a model package directly.
 
 from __future__ import annotations
 
+from avss_bench.core.cache import cache_path
 from avss_bench.core.download import download
 from avss_bench.core.errors import AvssError
 from avss_bench.core.hashing import sha256_of
@@ -27,7 +28,8 @@ from avss_bench.models.state import (
 )
 
 __all__ = [
-    "WRAPPER_PREFIXES", "AvssError", "LipFrontend", "TinyLipEncoder", "as_batch", "download",
+    "WRAPPER_PREFIXES", "AvssError", "LipFrontend", "TinyLipEncoder", "as_batch", "cache_path",
+    "download",
     "fit_state_dict", "freeze", "frontend_state_dict_from", "key_listing",
     "load_frontend_weights", "load_lip_frontend", "sha256_of", "split_official_keys",
 ]

@@ -295,11 +295,10 @@ def _check_sha256(path: Path) -> None:
 
 
 def frontend_cache_dir() -> Path:
-    """Where `find_frontend_checkpoint` also looks: `$AVSS_BENCH_CACHE/frontends`."""
-    import os
+    """Where `find_frontend_checkpoint` also looks: `frontends/` in the cache folder."""
+    from avss_bench.core.cache import cache_path
 
-    root = os.environ.get("AVSS_BENCH_CACHE") or Path.home() / ".cache" / "avss-bench"
-    return Path(root) / "frontends"
+    return cache_path("frontends")
 
 
 def find_frontend_checkpoint(name: str | Path) -> Path:

@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-import os
 import urllib.request
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from avss_bench.core.atomic import write_bytes
+from avss_bench.core.cache import cache_root
 from avss_bench.core.errors import AvssError
 from avss_bench.corpora.base import Corpus
 from avss_bench.prepare.conditions import Conditions, conditions_text, draw_conditions
 from avss_bench.prepare.mixlist import MixLine, format_mix_list, generate_mix_list, parse_mix_list
 from avss_bench.prepare.records import LIST_NAME, LIST_NAME_N, Layout, sha256_text
-
-ENV_CACHE = "AVSS_BENCH_CACHE"
 
 
 @dataclass
@@ -33,20 +31,12 @@ class SplitList:
         return sha256_text(self.text.encode())
 
 
-def cache_dir() -> Path:
-    """`$AVSS_BENCH_CACHE`, else `$XDG_CACHE_HOME/avss-bench` (`~/.cache/avss-bench`)."""
-    if os.environ.get(ENV_CACHE):
-        return Path(os.environ[ENV_CACHE])
-    root = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(root) / "avss-bench"
-
-
 def fetch_official_list(corpus: Corpus, split: str, cache: Path | None = None,
                         timeout: float = 60.0) -> tuple[str, str]:
     """The text of an official list: from the cache when its sha256 matches, else downloaded
     from the pinned address, checked, and cached. Returns (text, url)."""
     entry = corpus.official_lists[split]
-    cached = (cache or cache_dir()) / "mixlists" / corpus.name / LIST_NAME.format(split=split)
+    cached = (cache or cache_root()) / "mixlists" / corpus.name / LIST_NAME.format(split=split)
     if cached.is_file():
         data = cached.read_bytes()
         if sha256_text(data) == entry.sha256:

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import inspect
 import io
-import os
 import zipfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -37,6 +36,7 @@ import torch
 from avss_bench.models import (
     WRAPPER_PREFIXES,
     AvssError,
+    cache_path,
     download,
     fit_state_dict,
     frontend_state_dict_from,
@@ -61,10 +61,8 @@ FORMAT = "avss-bench/1"
 
 
 def cache_dir(override: str | Path | None = None) -> Path:
-    """`override`, else `$AVSS_BENCH_CACHE`, else `~/.cache/avss-bench`."""
-    if override is not None:
-        return Path(override)
-    return Path(os.environ.get("AVSS_BENCH_CACHE", Path.home() / ".cache" / "avss-bench"))
+    """`override`, else the avss-bench cache folder (`avss_bench.core.cache`)."""
+    return Path(override) if override is not None else cache_path()
 
 
 def download_release(name: str, cache: str | Path | None = None, progress: bool = True) -> Path:
@@ -72,7 +70,7 @@ def download_release(name: str, cache: str | Path | None = None, progress: bool 
 
     Args:
         name: 'lrs2', 'lrs3' or 'vox2'; or a path to an existing zip (returned unchanged).
-        cache: cache folder (default `~/.cache/avss-bench`, or `$AVSS_BENCH_CACHE`).
+        cache: cache folder (default: the avss-bench cache folder).
         progress: show a tqdm progress bar.
 
     Raises:
