@@ -16,6 +16,9 @@ from shared_data import SHARED_DATA  # noqa: E402
 # the CLI in-process, so it is set here, before anything imports torch.
 if "OMP_WAIT_POLICY" not in os.environ:
     os.environ.setdefault("GOMP_SPINCOUNT", "1000")
+# No mouth-ROI store unless a test asks for one (tests/test_lip_store.py): every other test
+# extracts its crops itself and never writes into the user's cache.
+os.environ.setdefault("AVSS_BENCH_LIPS_STORE", "off")
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:

@@ -44,6 +44,7 @@ from avss_bench.core.errors import AvssError
 from avss_bench.corpora.base import Corpus, Utterance
 from avss_bench.corpora.registry import corpora, get_corpus
 from avss_bench.io.manifest import SPLITS, canonical_split
+from avss_bench.lips.store import resolve_store
 from avss_bench.prepare.conditions import Conditions
 from avss_bench.prepare.config import SEGMENT_SECONDS, PrepareConfig, load_prepare_config  # noqa: F401
 from avss_bench.prepare.executor import Executor, LocalExecutor, closing_executor
@@ -93,7 +94,8 @@ def prepare_corpus(corpus: str, root: str | Path, out: str | Path,
                    segment_seconds: float = SEGMENT_SECONDS,
                    executor: str | Executor | None = None,
                    conditions: Conditions | None = None,
-                   corpus_options: Mapping[str, object] | None = None) -> dict:
+                   corpus_options: Mapping[str, object] | None = None,
+                   lips_store: str | Path | None = None) -> dict:
     """Prepare the 2-speaker benchmark of a raw corpus (see the module docstring).
 
     Args:
@@ -118,12 +120,17 @@ def prepare_corpus(corpus: str, root: str | Path, out: str | Path,
         executor: where the batch tasks run: `local` (None; `jobs` processes), `dask-local:N`,
             `dask://HOST:PORT`, `slurm[:k=v,...]` or an `Executor` (`avss_bench.prepare.executor`).
         corpus_options: keywords for the corpus class (its `options`, e.g. AVSpeech's `csv`).
+        lips_store: the mouth-ROI store folder (`avss_bench.lips.store`: crops extracted once
+            and reused by every corpus prepared from the same clips); None: the default
+            (`$AVSS_BENCH_LIPS_STORE`, else the cache's `lips/`); `"off"`: none.
 
     Returns:
         the report (also written to `OUT/report.json`, or to `OUT/shards/` for a shard).
     """
     t_start = time.perf_counter()
     run = _start_run(corpus, root, out, splits, jobs, shard, merge, landmarker, corpus_options)
+    store = resolve_store(lips_store)
+    run.lips_store = None if store is None else str(store.root)
     run.executor = executor
     lists, needed = _index_lists(run, mix_list, seed, num_mixtures, conditions)
     my_lines = {split: [line for line in item.lines
@@ -174,6 +181,7 @@ class _Run:
     state: PrepareState = field(default_factory=PrepareState)
     executor: Executor = field(default_factory=LocalExecutor)
     missing_work: list[str] = field(default_factory=list)
+    lips_store: str | None = None
 
     def owns(self, key: str) -> bool:
         """Whether this shard owns the item `key` (always, without sharding)."""
@@ -267,9 +275,9 @@ def _extract_lips(run: _Run, audio_todo: Sequence[Utterance], needed: Sequence[s
         run.missing_work.append(f"{len(todo_lips)} lip ROIs (e.g. {todo_lips[0][0].utt})")
     elif todo_lips:
         size = max(1, min(16, math.ceil(len(todo_lips) / run.executor.workers)))
-        for records in run.executor.map_batches(lips_batch, chunks(todo_lips, size),
-                                                ((run.root,), (run.out, run.landmarker)), "lips",
-                                                quiet):
+        args = ((run.root,), (run.out, run.landmarker, run.lips_store))
+        for records in run.executor.map_batches(lips_batch, chunks(todo_lips, size), args,
+                                                "lips", quiet):
             for record in records:
                 state.lips[record["utt"]] = record
     if run.shard is None:  # utterances whose lips a shard-mate owns are read back at merge
