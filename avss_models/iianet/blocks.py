@@ -40,13 +40,15 @@ def nearest(x: torch.Tensor, length: int) -> torch.Tensor:
 
 
 def depthwise_conv1d(x: torch.Tensor, conv: nn.Conv1d) -> torch.Tensor:
-    """`conv(x)` for a depthwise Conv1d; float64 on CPU as k shifted multiply-adds.
+    """`conv(x)` for a depthwise Conv1d; on CPU in float64, or when traced for a compiled
+    graph, as k shifted multiply-adds.
 
     PyTorch has no vectorised float64 depthwise kernel on CPU (it runs one small convolution per
-    channel); the shifted sum is the same arithmetic, ~50x faster there. Other dtypes/devices
-    use the convolution itself.
+    channel); the shifted sum is the same arithmetic, ~50x faster there. A compiled graph
+    (`avss_bench.models.inference`) fuses the k multiply-adds into one pass over `x`, which
+    beats oneDNN's depthwise kernel on these long [C, T] maps. Otherwise the convolution itself.
     """
-    if x.dtype != torch.float64 or x.device.type != "cpu":
+    if x.device.type != "cpu" or not (x.dtype == torch.float64 or torch.compiler.is_compiling()):
         return conv(x)
     kernel, stride, pad = conv.kernel_size[0], conv.stride[0], conv.padding[0]
     padded = F.pad(x, (pad, pad))
