@@ -24,8 +24,8 @@ inputs that triggered them (max |y - y_eager| / max |y_eager| <= `REL_TOLERANCE`
 shape stays eager) and cached in `<cache>/compiled/` (`avss_bench.core.cache`) under a key of
 the stage, the class, its config, a sha256 of every weight and buffer, the input shapes, the
 torch version and the CPU vector ISA, so any later process with the same model, weights and
-shape loads the graph in well under a second (the thread count is read at run time). A graph that failed
-verification is remembered (`<key>.failed.json`) and not compiled again.
+shape loads the graph in well under a second (the thread count is read at run time). A graph
+that failed verification is remembered (`<key>.failed.json`) and not compiled again.
 
 `AVSS_BENCH_FAST`: `auto` (default: cached graphs, compile after `COMPILE_AFTER_S`), `now`
 (compile at the first call of a shape), `cached` (use cached graphs, never compile), `off`
@@ -260,6 +260,8 @@ class FastSeparator(nn.Module):
         return folder / f"{key}.pt2", folder / f"{key}.failed.json"
 
     def _load(self, stage: str, args: tuple[torch.Tensor, ...]) -> Any:
+        if not cache_path("compiled").is_dir():  # nothing compiled yet: skip the key
+            return None
         package, failed = self._paths(self._key(stage, args))
         if failed.is_file() or not package.is_file():
             return None
