@@ -27,6 +27,9 @@ torch version and the CPU vector ISA, so any later process with the same model, 
 shape loads the graph in well under a second (the thread count is read at run time). A graph
 that failed verification is remembered (`<key>.failed.json`) and not compiled again.
 
+A model traced here must not keep tensors made while `torch.compiler.is_compiling()` in a cache
+that its eager calls read (IIANet's repeat counts and Dolphin's DCT maps bypass theirs then).
+
 `AVSS_BENCH_FAST`: `auto` (default: cached graphs, compile after `COMPILE_AFTER_S`), `now`
 (compile at the first call of a shape), `cached` (use cached graphs, never compile), `off`
 (eager only). Figures: `benchmarks/README.md` ("Models").
@@ -282,6 +285,8 @@ class FastSeparator(nn.Module):
         _note(f"compiling {name} {stage} for inputs {shapes} once (minutes; cached in "
               f"{package.parent}; {ENV_VAR}=off skips this)")
         start = time.perf_counter()
+        with torch.no_grad():  # before tracing: what the graph must reproduce
+            reference = _Stage(self.eager, stage)(*args)
         try:
             with torch.no_grad():
                 module = _Stage(self._traced(), stage).eval()
@@ -301,7 +306,6 @@ class FastSeparator(nn.Module):
             return None
         self.stats[f"{stage}_compile_s"] += time.perf_counter() - start
         with torch.no_grad():
-            reference = _Stage(self.eager, stage)(*args)
             out = runner(*args)
         out = out[0] if isinstance(out, (list, tuple)) else out
         error = _relative_error(out, reference)

@@ -61,9 +61,22 @@ def depthwise_conv1d(x: torch.Tensor, conv: nn.Conv1d) -> torch.Tensor:
     return y if conv.bias is None else y + conv.bias.view(-1, 1)
 
 
-@lru_cache(maxsize=256)
 def _repeat_counts(src_len: int, dst_len: int) -> torch.Tensor:
-    """How often each source frame occurs in `nearest(x, dst_len)` (PyTorch's index rule)."""
+    """How often each source frame occurs in `nearest(x, dst_len)` (PyTorch's index rule).
+
+    Cached per lengths, except while traced for a compiled graph (a traced tensor must never
+    reach the cache that eager calls read)."""
+    if torch.compiler.is_compiling():
+        return _count_repeats(src_len, dst_len)
+    return _cached_repeat_counts(src_len, dst_len)
+
+
+@lru_cache(maxsize=256)
+def _cached_repeat_counts(src_len: int, dst_len: int) -> torch.Tensor:
+    return _count_repeats(src_len, dst_len)
+
+
+def _count_repeats(src_len: int, dst_len: int) -> torch.Tensor:
     ramp = torch.arange(src_len, dtype=torch.float32).view(1, 1, -1)
     index = F.interpolate(ramp, size=dst_len, mode="nearest").view(-1).long()
     return torch.bincount(index, minlength=src_len)
