@@ -22,10 +22,11 @@ split whose mixtures mostly share one length compiles that length once; a single
 `FastSeparator.prepare(...)`. Compiled graphs are verified against the eager output on the
 inputs that triggered them (max |y - y_eager| / max |y_eager| <= `REL_TOLERANCE`, else the
 shape stays eager) and cached in `<cache>/compiled/` (`avss_bench.core.cache`) under a key of
-the stage, the class, its config, a sha256 of every weight and buffer, the input shapes, the
-torch version and the CPU vector ISA, so any later process with the same model, weights and
-shape loads the graph in well under a second (the thread count is read at run time). A graph
-that failed verification is remembered (`<key>.failed.json`) and not compiled again.
+the stage, the class, its config, a sha256 of its sources and of every weight and buffer,
+the input shapes, the torch version and the CPU vector ISA, so any later process with the same
+model, code, weights and shape loads the graph in well under a second (the thread count is read
+at run time). A graph enters the cache only once verified; one that failed verification is
+remembered (`<key>.failed.json`) and not compiled again.
 
 A model traced here must not keep tensors made while `torch.compiler.is_compiling()` in a cache
 that its eager calls read (IIANet's repeat counts and Dolphin's DCT maps bypass theirs then).
@@ -37,6 +38,7 @@ that its eager calls read (IIANet's repeat counts and Dolphin's DCT maps bypass 
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -50,7 +52,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from avss_bench.core.atomic import atomic_path, write_json
+from avss_bench.core.atomic import temp_path, write_json
 from avss_bench.core.cache import cache_path
 
 ENV_VAR = "AVSS_BENCH_FAST"
@@ -104,6 +106,24 @@ def vector_isa() -> str:
         return str(cpu_vec_isa.pick_vec_isa()) or "none"
     except Exception:  # noqa: BLE001 - older/newer torch: the machine name is a safe stand-in
         return platform.machine()
+
+
+@functools.cache
+def code_sha256(cls: type) -> str:
+    """sha256 of the sources a traced forward comes from: every .py file of the folder of
+    `cls`'s module (its own file only for a top-level module) and of `avss_bench.models` (the
+    layer models build on), so a changed forward never reuses a graph traced from the old one."""
+    digest = hashlib.sha256(f"{cls.__module__}.{cls.__qualname__}".encode())
+    module = sys.modules.get(cls.__module__)
+    files: list[Path] = sorted(Path(__file__).parent.glob("*.py"))
+    where = getattr(module, "__file__", None)
+    if where:
+        files += (sorted(Path(where).parent.glob("*.py")) if "." in cls.__module__
+                  else [Path(where)])
+    for path in files:
+        digest.update(path.name.encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
 
 
 def weights_sha256(model: nn.Module) -> str:
@@ -222,7 +242,7 @@ class FastSeparator(nn.Module):
                  "variant": callable(getattr(self.eager, "inference_variant", None)),
                  "weights": self._weights_sha(),
                  "inputs": [[list(a.shape), str(a.dtype)] for a in args],
-                 "torch": torch.__version__, "isa": vector_isa(),
+                 "code": code_sha256(cls), "torch": torch.__version__, "isa": vector_isa(),
                  "inductor": INDUCTOR_CONFIGS, "python": sys.version_info[:2]}
         return hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()
 
@@ -278,6 +298,7 @@ class FastSeparator(nn.Module):
         return runner
 
     def _compile(self, stage: str, args: tuple[torch.Tensor, ...]) -> Any:
+        """Export, compile, load and verify a graph; it enters the cache only once verified."""
         key = self._key(stage, args)
         package, failed = self._paths(key)
         name = type(self.eager).__name__
@@ -287,35 +308,33 @@ class FastSeparator(nn.Module):
         start = time.perf_counter()
         with torch.no_grad():  # before tracing: what the graph must reproduce
             reference = _Stage(self.eager, stage)(*args)
+        staged = temp_path(package)
+        staged = staged.with_name(staged.name + ".pt2")  # per host and process; ends in .pt2
         try:
-            with torch.no_grad():
-                module = _Stage(self._traced(), stage).eval()
-                program = torch.export.export(module, args, strict=False)
-                with atomic_path(package) as tmp:
-                    staged = tmp.with_name(tmp.name + ".pt2")  # the compiler wants .pt2
-                    try:
-                        torch._inductor.aoti_compile_and_package(
-                            program, package_path=str(staged),
-                            inductor_configs=INDUCTOR_CONFIGS)
-                        os.replace(staged, tmp)
-                    finally:
-                        staged.unlink(missing_ok=True)
-            runner = torch._inductor.aoti_load_package(str(package))
-        except Exception as err:  # noqa: BLE001 - export or compiler trouble: stay eager
-            _note(f"{name} {stage}: no compiled graph ({_first_line(err)}); running eager")
-            return None
-        self.stats[f"{stage}_compile_s"] += time.perf_counter() - start
-        with torch.no_grad():
-            out = runner(*args)
-        out = out[0] if isinstance(out, (list, tuple)) else out
-        error = _relative_error(out, reference)
-        if not error <= REL_TOLERANCE:
-            write_json(failed, {"reason": f"relative error {error:.3g} > {REL_TOLERANCE:g}",
-                                "stage": stage, "model": name, "inputs": shapes})
-            package.unlink(missing_ok=True)
-            _note(f"{name} {stage}: compiled graph differs from eager by {error:.3g} "
-                  f"(> {REL_TOLERANCE:g}); running eager")
-            return None
+            try:
+                with torch.no_grad():
+                    module = _Stage(self._traced(), stage).eval()
+                    program = torch.export.export(module, args, strict=False)
+                    staged.parent.mkdir(parents=True, exist_ok=True)
+                    torch._inductor.aoti_compile_and_package(
+                        program, package_path=str(staged), inductor_configs=INDUCTOR_CONFIGS)
+                runner = torch._inductor.aoti_load_package(str(staged))
+                with torch.no_grad():
+                    out = runner(*args)
+            except Exception as err:  # noqa: BLE001 - export or compiler trouble: stay eager
+                _note(f"{name} {stage}: no compiled graph ({_first_line(err)}); running eager")
+                return None
+            self.stats[f"{stage}_compile_s"] += time.perf_counter() - start
+            error = _relative_error(out[0] if isinstance(out, (list, tuple)) else out, reference)
+            if not error <= REL_TOLERANCE:
+                write_json(failed, {"reason": f"relative error {error:.3g} > {REL_TOLERANCE:g}",
+                                    "stage": stage, "model": name, "inputs": shapes})
+                _note(f"{name} {stage}: compiled graph differs from eager by {error:.3g} "
+                      f"(> {REL_TOLERANCE:g}); running eager")
+                return None
+            os.replace(staged, package)  # verified: now others may load it
+        finally:
+            staged.unlink(missing_ok=True)
         self.stats[f"{stage}_rel_error"] = max(self.stats[f"{stage}_rel_error"], error)
         return runner
 
