@@ -35,7 +35,7 @@ def small_iianet() -> IIANet:
     """IIANet's real classes at reduced width and depth (random weights, fixed seed)."""
     torch.manual_seed(0)
     return IIANet(out_channels=16, in_channels=32, vin_channels=16, vout_channels=16,
-                  num_blocks=3, av_cycles=2, upsampling_depth=3).eval()
+                  num_blocks=2, av_cycles=1, upsampling_depth=3).eval()
 
 
 class Toy(nn.Module):

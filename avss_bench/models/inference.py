@@ -252,7 +252,9 @@ class FastSeparator(nn.Module):
         runner = self._graphs.get(shapes)
         if runner is None and shapes not in self._failed:
             runner = self._load(stage, args)
-            if runner is None and (self.mode == "now" or (
+            if runner is None and self._refused(stage, args):
+                self._failed.add(shapes)  # verification failed before: never again
+            elif runner is None and (self.mode == "now" or (
                     self.mode == "auto" and self._eager_s[shapes] >= COMPILE_AFTER_S)):
                 runner = self._compile(stage, args)
                 if runner is None:
@@ -281,6 +283,10 @@ class FastSeparator(nn.Module):
     def _paths(self, key: str) -> tuple[Path, Path]:
         folder = cache_path("compiled")
         return folder / f"{key}.pt2", folder / f"{key}.failed.json"
+
+    def _refused(self, stage: str, args: tuple[torch.Tensor, ...]) -> bool:
+        """Whether a graph for this stage and shape failed verification (a marker file)."""
+        return cache_path("compiled").is_dir() and self._paths(self._key(stage, args))[1].is_file()
 
     def _load(self, stage: str, args: tuple[torch.Tensor, ...]) -> Any:
         if not cache_path("compiled").is_dir():  # nothing compiled yet: skip the key
@@ -317,7 +323,8 @@ class FastSeparator(nn.Module):
                     program = torch.export.export(module, args, strict=False)
                     staged.parent.mkdir(parents=True, exist_ok=True)
                     torch._inductor.aoti_compile_and_package(
-                        program, package_path=str(staged), inductor_configs=INDUCTOR_CONFIGS)
+                        program, package_path=str(staged),
+                        inductor_configs=dict(INDUCTOR_CONFIGS))  # it adds keys to the dict
                 runner = torch._inductor.aoti_load_package(str(staged))
                 with torch.no_grad():
                     out = runner(*args)
