@@ -17,8 +17,9 @@ before the upsamplings) that is compiled instead.
 Graphs have static shapes: one graph per stage and input shape. The one-time cost (minutes per
 model and length on a 2-core machine) is paid only where it pays back: a shape is compiled
 when this process has spent `COMPILE_AFTER_S` seconds of eager time on it (an evaluation of a
-split whose mixtures mostly share one length compiles that length once; a single long
-`separate` stream never waits for a compiler), or at once with `AVSS_BENCH_FAST=now` or
+split whose mixtures mostly share one length compiles that length once; `separate` runs
+fixed-length windows, so a long video compiles its window length once and a short clip never
+waits for a compiler), or at once with `AVSS_BENCH_FAST=now` or
 `FastSeparator.prepare(...)`. Compiled graphs are verified against the eager output on the
 inputs that triggered them (max |y - y_eager| / max |y_eager| <= `REL_TOLERANCE`, else the
 shape stays eager) and cached in `<cache>/compiled/` (`avss_bench.core.cache`) under a key of
