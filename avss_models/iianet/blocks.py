@@ -415,11 +415,11 @@ class Recurrent(nn.Module):
         n_av = min(self.av_cycles, self.num_blocks)
         for i in range(self.num_blocks):
             if i > 0:
-                x = self.InterA_B_A(x + x_enc)
+                x = _inter_cycle(self.InterA_B_A, x + x_enc)
             scales_a, global_a = a_bu(x)
             if i < n_av:
                 if i > 0:
-                    v = self.InterA_B_V(v + v_enc)
+                    v = _inter_cycle(self.InterA_B_V, v + v_enc)
                 scales_v, global_v = v_bu(v)
                 global_a, global_v = self.InterA_T(global_a, global_v)
                 v_next, gates = v_td(v, scales_v, global_v, need_output=i < n_av - 1)
@@ -430,3 +430,14 @@ class Recurrent(nn.Module):
                 global_a, _ = self.InterA_T(global_a, None)
                 x = a_td(x, scales_a, global_a, None)
         return x
+
+
+def _inter_cycle(block: nn.Sequential, x: torch.Tensor) -> torch.Tensor:
+    """`block(x)` for InterA-B (depthwise 1x1 Conv1d, activation); traced for a compiled graph
+    as the per-channel multiply-add it is, which fuses with the sum before and the activation
+    after (PyTorch runs a grouped convolution one group at a time on CPU)."""
+    if not torch.compiler.is_compiling():
+        return block(x)
+    conv, act = block
+    y = x * conv.weight.view(1, -1, 1)
+    return act(y if conv.bias is None else y + conv.bias.view(1, -1, 1))
