@@ -22,7 +22,8 @@ fixed-length windows, so a long video compiles its window length once and a shor
 waits for a compiler), or at once with `AVSS_BENCH_FAST=now` or
 `FastSeparator.prepare(...)`. Compiled graphs are verified against the eager output on the
 inputs that triggered them (max |y - y_eager| / max |y_eager| <= `REL_TOLERANCE`, else the
-shape stays eager) and cached in `<cache>/compiled/` (`avss_bench.core.cache`) under a key of
+shape stays eager; so does a traced graph of more than `MAX_GRAPH_NODES` operations) and
+cached in `<cache>/compiled/` (`avss_bench.core.cache`) under a key of
 the stage, the class, its config, a sha256 of its sources and of every weight and buffer,
 the input shapes, the torch version and the CPU vector ISA, so any later process with the same
 model, code, weights and shape loads the graph in well under a second (the thread count is read
@@ -62,6 +63,9 @@ MODES = ("auto", "now", "cached", "off")
 COMPILE_AFTER_S = 60.0
 #: largest accepted max |compiled - eager| / max |eager| on the inputs that triggered a compile
 REL_TOLERANCE = 1e-5
+#: larger traced graphs are not compiled (compile time grows faster than linearly: IIANet's
+#: 13.6k operations took ~10 min on a busy 2-core VM; RTFS-Net's SRU loops unroll to 53k)
+MAX_GRAPH_NODES = 30000
 #: version of the cache layout and of how graphs are built (part of every key)
 FORMAT = 1
 #: weights folded into the graph; kernels ask OpenMP for the thread count at run time (one
@@ -322,6 +326,14 @@ class FastSeparator(nn.Module):
                 with torch.no_grad():
                     module = _Stage(self._traced(), stage).eval()
                     program = torch.export.export(module, args, strict=False)
+                    nodes = len(program.graph.nodes)
+                    if nodes > MAX_GRAPH_NODES:
+                        write_json(failed, {"reason": f"graph of {nodes} nodes > "
+                                            f"{MAX_GRAPH_NODES}", "stage": stage,
+                                            "model": name, "inputs": shapes})
+                        _note(f"{name} {stage}: the traced graph has {nodes} operations, too "
+                              f"many to compile in reasonable time; running eager")
+                        return None
                     staged.parent.mkdir(parents=True, exist_ok=True)
                     torch._inductor.aoti_compile_and_package(
                         program, package_path=str(staged),
