@@ -138,6 +138,26 @@ def test_training_autograd_and_auto_mode_stay_eager(cache) -> None:
     assert staged.stats["frontend_eager_calls"] == staged.stats["separate_eager_calls"] == 1
 
 
+def test_auto_mode_compiles_only_shapes_that_cost_enough_eager_time(cache, monkeypatch) -> None:
+    data = inputs()
+    mix, lips = data["mix_1s"], data["lip_1s"]
+    asked = []
+    monkeypatch.setattr(FastSeparator, "_compile", lambda self, stage, args: asked.append(
+        (stage, tuple(a.shape[-1] for a in args))))
+    monkeypatch.setattr(inference, "COMPILE_AFTER_S", 1e-9)
+    monkeypatch.setattr(inference, "MIN_CALL_S", 1e9)  # calls too quick to gain: never
+    fast = FastSeparator(Toy().eval(), "auto")
+    with torch.inference_mode():
+        for _ in range(3):
+            fast(mix, lips)
+    assert not asked
+    monkeypatch.setattr(inference, "MIN_CALL_S", 0.0)
+    with torch.inference_mode():
+        fast(mix, lips)                   # the shape has cost enough: compiled (here: asked)
+        fast(mix[:, :8000], lips[:, :, :13])  # a new shape starts from zero eager time
+    assert asked == [("forward", (16000, 88))]
+
+
 def test_load_separator_wraps_by_default_and_the_eager_model_stays_reachable(
         monkeypatch) -> None:
     fast = load_separator("tiny-av")

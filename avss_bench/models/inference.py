@@ -16,7 +16,8 @@ before the upsamplings) that is compiled instead.
 
 Graphs have static shapes: one graph per stage and input shape. The one-time cost (minutes per
 model and length on a 2-core machine) is paid only where it pays back: a shape is compiled
-when this process has spent `COMPILE_AFTER_S` seconds of eager time on it (an evaluation of a
+when this process has spent `COMPILE_AFTER_S` seconds of eager time on it, in calls of at least
+`MIN_CALL_S` seconds each (an evaluation of a
 split whose mixtures mostly share one length compiles that length once; `separate` runs
 fixed-length windows, so a long video compiles its window length once and a short clip never
 waits for a compiler), or at once with `AVSS_BENCH_FAST=now` or
@@ -59,8 +60,11 @@ from avss_bench.core.cache import cache_path
 
 ENV_VAR = "AVSS_BENCH_FAST"
 MODES = ("auto", "now", "cached", "off")
-#: eager seconds spent on one stage and shape in a process before it is compiled (`auto`)
+#: eager seconds spent on one stage and shape in a process before it is compiled (`auto`)...
 COMPILE_AFTER_S = 60.0
+#: ... by calls of at least this many seconds each on average (a small model such as the demo's
+#: gains too little to wait minutes for a compiler)
+MIN_CALL_S = 0.5
 #: largest accepted max |compiled - eager| / max |eager| on the inputs that triggered a compile
 REL_TOLERANCE = 1e-5
 #: larger traced graphs are not compiled (compile time grows faster than linearly: IIANet's
@@ -176,6 +180,7 @@ class FastSeparator(nn.Module):
         self._graphs: dict[tuple, Any] = {}          # (stage, shapes) -> compiled runner
         self._failed: set[tuple] = set()             # (stage, shapes) that stay eager
         self._eager_s: dict[tuple, float] = defaultdict(float)
+        self._eager_calls: dict[tuple, int] = defaultdict(int)
         self._weights: tuple | None = None           # (version fingerprint, sha256)
         self._variant: nn.Module | None = None
         #: per stage: calls run compiled / eager, compile and load seconds (for benchmarks)
@@ -260,7 +265,7 @@ class FastSeparator(nn.Module):
             if runner is None and self._refused(stage, args):
                 self._failed.add(shapes)  # verification failed before: never again
             elif runner is None and (self.mode == "now" or (
-                    self.mode == "auto" and self._eager_s[shapes] >= COMPILE_AFTER_S)):
+                    self.mode == "auto" and self._worth_compiling(shapes))):
                 runner = self._compile(stage, args)
                 if runner is None:
                     self._failed.add(shapes)
@@ -273,8 +278,14 @@ class FastSeparator(nn.Module):
         start = time.perf_counter()
         out = _Stage(self.eager, stage)(*args)
         self._eager_s[shapes] += time.perf_counter() - start
+        self._eager_calls[shapes] += 1
         self.stats[f"{stage}_eager_calls"] += 1
         return out
+
+    def _worth_compiling(self, shapes: tuple) -> bool:
+        """`auto`: enough eager time spent on this shape, by calls slow enough to gain."""
+        spent, calls = self._eager_s[shapes], self._eager_calls[shapes]
+        return spent >= COMPILE_AFTER_S and spent / max(calls, 1) >= MIN_CALL_S
 
     def _traced(self) -> nn.Module:
         """What is compiled: the model's `inference_variant()` when it has one."""
