@@ -72,6 +72,17 @@ def test_traced_code_paths_equal_eager_on_the_fixtures(monkeypatch) -> None:
         assert 0 < rel_err(y, eager[name]) <= TOLERANCE, name
 
 
+def test_iianet_repeat_counts_traced_as_constants_equal_pytorchs_rule() -> None:
+    """The counts a compiled IIANet graph holds as constants (computed in numpy while tracing)
+    are those of PyTorch's nearest-neighbour index rule, at every ratio IIANet meets."""
+    from avss_models.iianet.blocks import _count_repeats, _count_repeats_numpy
+
+    for dst in [*range(1, 300), 501, 1002, 2003, 4005, 8010, 16010, 31999]:
+        for src in {max(1, -(-dst // 2 ** k)) for k in range(6)} | {1, 7, max(1, dst // 3)}:
+            expected = _count_repeats(src, dst).numpy()
+            assert (_count_repeats_numpy(src, dst) == expected).all(), (src, dst)
+
+
 @pytest.mark.slow
 def test_compiled_real_model_matches_eager_is_cached_and_reloaded(cache) -> None:
     data = inputs()

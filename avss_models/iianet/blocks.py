@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -64,11 +65,23 @@ def depthwise_conv1d(x: torch.Tensor, conv: nn.Conv1d) -> torch.Tensor:
 def _repeat_counts(src_len: int, dst_len: int) -> torch.Tensor:
     """How often each source frame occurs in `nearest(x, dst_len)` (PyTorch's index rule).
 
-    Cached per lengths, except while traced for a compiled graph (a traced tensor must never
-    reach the cache that eager calls read)."""
+    Cached per lengths. Traced for a compiled graph, the counts are computed outside torch
+    (`_count_repeats_numpy`, the same float32 index rule) so that the graph holds them as a
+    constant and no traced tensor reaches the cache that eager calls read."""
     if torch.compiler.is_compiling():
-        return _count_repeats(src_len, dst_len)
+        return torch.from_numpy(_count_repeats_numpy(src_len, dst_len))
     return _cached_repeat_counts(src_len, dst_len)
+
+
+def _count_repeats_numpy(src_len: int, dst_len: int) -> np.ndarray:
+    """`_count_repeats` in numpy: PyTorch's nearest index is min(floor(i * (src / dst)),
+    src - 1) in float32 (and i // 2 for an exact doubling, which the float rule also gives)."""
+    scale = np.float32(src_len) / np.float32(dst_len)
+    index = np.floor(np.arange(dst_len, dtype=np.float32) * scale).astype(np.int64)
+    if dst_len == 2 * src_len:
+        index = np.arange(dst_len, dtype=np.int64) // 2
+    index = np.minimum(index, src_len - 1) if dst_len != src_len else np.arange(dst_len)
+    return np.bincount(index, minlength=src_len).astype(np.int64)
 
 
 @lru_cache(maxsize=256)
