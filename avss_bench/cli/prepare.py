@@ -43,6 +43,9 @@ def _summary(report: dict) -> str:
         part = f" of this shard's {counts['handled_here']}" if shard else ""
         lines.append(f"  {split}: {counts['written']} mixtures written, {counts['dropped']} "
                      f"dropped{part} ({origin} list of {counts['listed']})")
+    for split, record in (report.get("test_sets") or {}).items():
+        lines.append(f"  {split} test set: {record['label']} ({record['kind']}; fingerprint "
+                     f"{record['fingerprint'][:12]})")
     u = report["utterances"]
     lines.append(f"  utterances: {u['needed']} needed, {u['sources_ok']} sources and "
                  f"{u['lips_ok']} lip ROIs ok, {u['skipped']} skipped")
@@ -148,8 +151,29 @@ def make_command(name: str) -> click.Command:
         if report["dropped"]:
             click.echo(f"  {len(report['dropped'])} mixtures dropped, with reasons: "
                        f"{out}/report.json")
+        _sanity(report.get("sanity"), out)
 
     return command
+
+
+def _sanity(sanity: dict | None, out: Path, shown: int = 20) -> None:
+    """Print the data-sanity findings; errors end the command with exit status 1 (every
+    output is written, report.json lists them all)."""
+    from avss_bench.prepare.sanity import describe
+
+    if not sanity:
+        return
+    findings = sanity["findings"]
+    for finding in findings[:shown]:
+        click.echo(f"  {describe(finding)}", err=finding["level"] == "error")
+    if len(findings) > shown:
+        click.echo(f"  ... {len(findings) - shown} more findings (report.json: sanity)")
+    if sanity["errors"]:
+        raise AvssError(f"{sanity['errors']} data error(s) and {sanity['warnings']} warning(s) "
+                        f"(report.json: sanity); the outputs are written, fix the data or the "
+                        "list before using them", out / "report.json")
+    if sanity["warnings"]:
+        click.echo(f"  {sanity['warnings']} warning(s) (report.json: sanity)")
 
 
 class CorpusCommands(click.Group):
