@@ -119,7 +119,7 @@ class DemoRun:
         self._stage("prepare", done, lambda: prepare_corpus(
             "lrs2", self.corpus, self.prepared, mix_list="generate", seed=self.seed,
             landmarker=self.landmarker, num_mixtures=dict(self.mixtures), quiet=self.quiet,
-            jobs=DEMO_JOBS))
+            jobs=DEMO_JOBS, dataset_name="demo"))
 
     def train(self) -> None:
         self._stage("train", self.checkpoint.is_file(), self._train)
@@ -143,7 +143,7 @@ class DemoRun:
             self._stage(f"evaluate {name}", (out / "summary.json").is_file(),
                         lambda n=name, c=checkpoint, o=out: evaluate(
                             n, c, self.prepared, split="tt", out_dir=o, save_audio=4,
-                            quiet=self.quiet, dataset="demo"))
+                            quiet=self.quiet))
 
     def profile(self) -> None:
         out = self.results(self.model) / "profile.json"
@@ -185,9 +185,10 @@ class DemoRun:
         return text
 
     def table(self) -> str:
-        from avss_bench.evaluate.leaderboard import collect, render
+        from avss_bench.evaluate.leaderboard import collect, group_entries, render
 
-        text = render(collect([self.results("mixture"), self.results(self.model)]))
+        text = render(group_entries(collect([self.results("mixture"),
+                                             self.results(self.model)])))
         write_text(self.workdir / "results" / "leaderboard.md", text + "\n")
         return text
 

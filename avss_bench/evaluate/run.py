@@ -1,9 +1,13 @@
 """Evaluation: separate every (mixture, target) of a split at full length and score it.
 
 Writes `results.csv` (one row per target, sorted) and `summary.json` (mean, 95% CI, failures,
-provenance). Rows are appended to `results.partial.csv` as they are scored, so an interrupted
-run resumes where it stopped; under torchrun every rank scores a contiguous, unpadded shard and
-rank 0 merges, so the merged CSV has exactly one row per target.
+provenance, and `test_set`: the record of what the split is, `avss_bench.io.testset`, which
+tables compare results by). `save_audio` keeps estimates chosen from the whole scored
+distribution after scoring (`examples.py`).
+
+Rows are appended to `results.partial.csv` as they are scored, so an interrupted run resumes
+where it stopped; under torchrun every rank scores a contiguous, unpadded shard and rank 0
+merges, so the merged CSV has exactly one row per target.
 
 Every value column has its `*_error` column (the reason a metric is NaN), none is dropped. The
 folder is stamped (`evaluate.stamp.json`: model, checkpoint sha256, options, data identity) and
@@ -27,18 +31,19 @@ import pandas as pd
 import torch
 from tqdm import tqdm
 
-from avss_bench.core.atomic import atomic_path, write_bytes, write_text
+from avss_bench.core.atomic import atomic_path, write_text
 from avss_bench.core.constants import DEFAULT_METRICS, LIP_CROP, SAMPLE_RATE
 from avss_bench.core.device import resolve_device
 from avss_bench.core.distributed import init_distributed
 from avss_bench.core.errors import AvssError
 from avss_bench.core.provenance import provenance
+from avss_bench.corpora.testsets import evaluated_test_set
 from avss_bench.data.dataset import TargetSpeakerDataset
 from avss_bench.data.sampling import shard_range
 from avss_bench.data.visual_conditions import parse_condition
 from avss_bench.evaluate import stamp as stamps
 from avss_bench.evaluate.absent import has_absent_targets, score_absent
-from avss_bench.io.audio import float_wav_bytes
+from avss_bench.evaluate.examples import write_examples
 from avss_bench.io.manifest import canonical_split, manifest_path
 from avss_bench.metrics.utterance import output_keys
 from avss_bench.models.checkpoints import sha256_of
@@ -120,8 +125,8 @@ def evaluation_stamp(target: str, checkpoint: Path | None, frontend_checkpoint: 
 def evaluate(model: str | None, checkpoint: str | Path | None, data: str | Path,
              split: str = "tt", out_dir: str | Path = "results", save_audio: int = 0,
              metrics: tuple[str, ...] = DEFAULT_METRICS, frontend_checkpoint: str | None = None,
-             device: str | None = None, quiet: bool = False, dataset: str | None = None,
-             lip_rows: int = LIP_CROP, random_init: bool = False, name: str | None = None,
+             device: str | None = None, quiet: bool = False, lip_rows: int = LIP_CROP,
+             random_init: bool = False, name: str | None = None,
              overwrite: bool = False, visual_condition: str | None = None,
              visual_seed: int = 0, **config: Any) -> dict[str, Any]:
     """Separate and score every target of `split`; returns the summary written to summary.json.
@@ -129,8 +134,6 @@ def evaluate(model: str | None, checkpoint: str | Path | None, data: str | Path,
     Args:
         model: registered name or `package.module:Class`; None = the separator the checkpoint
             records (a checkpoint recording another one is an error).
-        dataset: names the data in tables (default: the corpus recorded in the prepared
-            folder's report.json, e.g. lrs2 -> LRS2-2Mix, else the folder name).
         lip_rows: lip crop height fed to the model: 88 (default, the full crop) or 50, the
             official IIANet loaders' slice that its released checkpoints were trained on.
         random_init: allow a trainable separator without a checkpoint (its row says so).
@@ -138,7 +141,8 @@ def evaluate(model: str | None, checkpoint: str | Path | None, data: str | Path,
         overwrite: remove this folder's earlier evaluation outputs instead of refusing a
             folder stamped by another evaluation.
         visual_condition: damage the lips (`kind:value`, data.visual_conditions), seeded by
-            `visual_seed`; recorded in the stamp and summary, and in the default dataset label.
+            `visual_seed`; recorded in the stamp and summary; the result is then on a
+            condition of the split's test set (`test_set` in summary.json).
     """
     from avss_bench.metrics import score_utterance, summarize
 
@@ -208,11 +212,6 @@ def evaluate(model: str | None, checkpoint: str | Path | None, data: str | Path,
         scored = score_utterance(estimate_np[None], target_np[None], mixture_np, SAMPLE_RATE,
                                  metrics=metrics, permute=False)
         pending.append(_flatten(item["mixture_id"], item["target_name"], scored))
-        if index < save_audio:
-            example = out / "examples" / f"{item['mixture_id']}_{item['target_name']}.wav"
-            example.parent.mkdir(exist_ok=True)
-            peak = max(1.0, float(np.abs(estimate_np).max()))
-            write_bytes(example, float_wav_bytes(estimate_np / peak, SAMPLE_RATE))
         if len(pending) >= 16:
             _append_rows(partial, pending, fields)
             pending = []
@@ -235,16 +234,20 @@ def evaluate(model: str | None, checkpoint: str | Path | None, data: str | Path,
         raise RuntimeError(f"evaluation produced {len(frame)} rows for {len(items)} targets")
     with atomic_path(out / "results.csv") as tmp:
         frame.to_csv(tmp, index=False)
+    # examples: chosen from every scored target, written after scoring (also on resume)
+    write_examples(out, frame, save_audio,
+                   lambda mid, tgt: _separate_one(separator, items, device, mid, tgt))
     absent = None
     if has_absent_targets(manifest):  # prepared with --target-absent: the leak through a
         table, absent = score_absent(separator, manifest, device, lip_rows)  # silent face
         with atomic_path(out / "absent.csv") as tmp:
             table.to_csv(tmp, index=False)
+    # test-set identity: what these numbers are measured on (tables compare on its fingerprint)
+    test_set = evaluated_test_set(manifest, None if condition is None else condition.as_dict())
     summary = {
         "model": model, "model_target": entry.target, "name": name,
         "split": split, "data": str(Path(data).resolve()),
-        "dataset": dataset or (corpus_name(Path(data), split)
-                              + ("" if condition is None else f" [{condition.spec}]")),
+        "dataset": test_set.label, "test_set": test_set.to_json(),
         "visual_condition": None if condition is None else condition.as_dict(),
         "num_targets": len(frame), "metrics": summarize(frame, metrics_of(fields)),
         "target_absent_leak_db": absent,
@@ -263,25 +266,15 @@ def evaluate(model: str | None, checkpoint: str | Path | None, data: str | Path,
     return summary
 
 
-def corpus_name(data: Path, split: str | None = None) -> str:
-    """The data's label: the corpus of a prepared folder (its report.json) when `split` was
-    built from that corpus's official mixture list, else the folder's name.
-
-    A folder prepared in the LRS2 layout from generated lists (the demo corpus, a user's own
-    data) is not LRS2-2Mix and must not share its column in tables.
-    """
-    folder = data if data.is_dir() else data.parent.parent
-    report = folder / "report.json"
-    if report.is_file():
-        try:
-            content = json.loads(report.read_text())
-        except (OSError, json.JSONDecodeError):
-            return folder.name
-        lists = content.get("lists") or {}
-        origin = (lists.get(split) or {}).get("origin") if split else None
-        if content.get("corpus") and (origin == "official" or (split is None and not lists)):
-            return str(content["corpus"])
-    return folder.name
+def _separate_one(separator: torch.nn.Module, items: TargetSpeakerDataset, device: str,
+                  mixture_id: str, target: str) -> np.ndarray:
+    """One target's estimate again (an example chosen after scoring)."""
+    index = next(i for i, it in enumerate(items.items)
+                 if it.mixture_id == mixture_id and it.target == target)
+    item = items[index]
+    with torch.inference_mode():
+        estimate = separator(item["mixture"][None].to(device), item["lips"][None].to(device))
+    return estimate[0].float().cpu().numpy().astype(np.float64)
 
 
 def metrics_of(fields: list[str]) -> list[str]:

@@ -4,7 +4,10 @@ Layout: `OUT/<model>/<condition>/` is an ordinary evaluation folder (results.csv
 evaluate.stamp.json) plus `condition.json` naming its point of the grid. `robustness.csv` is
 rebuilt from every such folder under OUT, so running a second model into the same OUT adds its
 rows and its line to the plot. `drop` is the condition's SI-SNRi minus the same model's clean
-SI-SNRi (negative = worse). A target-absent corpus condition (kind `absent`) has no SI-SNRi
+SI-SNRi (negative = worse). Each row names its test set (label and fingerprint) and the set it
+is a condition of (`base_fingerprint`): a visual condition, or a noisy copy of the same mixtures,
+is a condition of the clean set; a corpus of other mixtures (3 speakers) is a set of its own,
+which the table says. A target-absent corpus condition (kind `absent`) has no SI-SNRi
 (no target): its row gives `leak_db`, the output-to-mixture energy in dB that `evaluate` writes
 as `target_absent_leak_db` in its summary.json (lower is better), with its CI; its `n` counts
 mixtures.
@@ -23,7 +26,8 @@ import pandas as pd
 
 from avss_bench.core.atomic import atomic_path, write_text
 from avss_bench.core.errors import AvssError
-from avss_bench.evaluate.run import corpus_name, evaluate
+from avss_bench.evaluate.results import read_summary
+from avss_bench.evaluate.run import evaluate
 from avss_bench.io.manifest import manifest_path
 from avss_bench.robustness.grid import Condition, mark_target_absent
 
@@ -31,7 +35,8 @@ CONDITION_FILE = "condition.json"
 CSV = "robustness.csv"
 COLUMNS = ["model", "condition", "kind", "value", "data", "visual", "visual_seed", "si_snr_i",
            "si_snr_i_ci_low", "si_snr_i_ci_high", "drop", "leak_db", "leak_db_ci_low",
-           "leak_db_ci_high", "n", "n_failed", "folder"]
+           "leak_db_ci_high", "n", "n_failed", "test_set", "test_set_fingerprint",
+           "base_fingerprint", "folder"]
 
 
 def slug(text: str) -> str:
@@ -59,12 +64,8 @@ def run_robustness(model: str | None, checkpoint: str | Path | None, grid: list[
         folder = out / slug(label) / condition.label
         if not quiet:
             print(f"robustness: {label} / {condition.label}", file=sys.stderr, flush=True)
-        # clean and visual points keep evaluate's label (the corpus, + " [zero:30]");
-        # a corpus condition is labelled by its --data name beside the corpus
-        dataset = (None if condition.data_name == grid[0].data_name
-                   else f"{corpus_name(condition.data, split)} [{condition.data_name}]")
         evaluate(model, checkpoint, condition.data, split=split, out_dir=folder, metrics=metrics,
-                 quiet=quiet, name=name, dataset=dataset, visual_condition=condition.visual,
+                 quiet=quiet, name=name, visual_condition=condition.visual,
                  visual_seed=seed, **options)
         write_text(folder / CONDITION_FILE,
                    json.dumps({"model": label, **condition.as_dict(), "visual_seed": seed},
@@ -82,15 +83,15 @@ def collect(out_dir: Path) -> pd.DataFrame:
             continue
         try:
             point = json.loads(marker.read_text())
-            summary = json.loads(summary_path.read_text())
         except (OSError, json.JSONDecodeError) as err:
             raise AvssError(f"cannot read robustness results: {err}", folder) from err
+        summary = read_summary(summary_path)
         rows.append({
             "model": point["model"], "condition": point["label"], "kind": point["kind"],
             "value": point["value"], "data": point["data_name"], "visual": point["visual"],
             "visual_seed": point.get("visual_seed"), **_scores(point["kind"], summary,
                                                                summary_path),
-            "folder": str(folder.relative_to(out_dir)),
+            **_test_set(summary), "folder": str(folder.relative_to(out_dir)),
         })
     frame = pd.DataFrame(rows, columns=COLUMNS)
     if frame.empty:
@@ -103,6 +104,15 @@ def collect(out_dir: Path) -> pd.DataFrame:
     frame["drop"] = [value - clean[model] if model in clean.index else math.nan
                      for model, value in zip(frame["model"], frame["si_snr_i"], strict=True)]
     return frame
+
+
+def _test_set(summary: dict[str, Any]) -> dict[str, str]:
+    """The point's test set: its label and fingerprint, and the set it is a condition of."""
+    from avss_bench.evaluate.leaderboard import summary_test_set
+
+    test_set = summary_test_set(summary)
+    return {"test_set": test_set.label, "test_set_fingerprint": test_set.fingerprint,
+            "base_fingerprint": test_set.base_fingerprint}
 
 
 def _scores(kind: str, summary: dict[str, Any], path: Path) -> dict[str, Any]:
