@@ -209,5 +209,5 @@ def test_set_heading(test_set: TestSet) -> str:
                 f"{test_set.base_fingerprint[:12]}")
     else:
         what = f"{test_set.kind} list"
-    return (f"{test_set.label} ({what}; {test_set.n_mixtures} mixtures, fingerprint "
-            f"{test_set.short})")
+    fingerprint = "" if test_set.short in test_set.label else f", fingerprint {test_set.short}"
+    return f"{test_set.label} ({what}; {test_set.n_mixtures} mixtures{fingerprint})"
