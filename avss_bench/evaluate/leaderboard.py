@@ -489,16 +489,18 @@ def summary_text(summary: dict[str, Any]) -> str:
              f"{'metric':<14} {'mean':>9} {'95% CI':>21} {'n':>6} {'failed':>6}"]
     for key, raw in (summary.get("metrics") or {}).items():
         stat = _stat(raw)
+        if stat is None and isinstance(raw, dict):  # every value failed: the mean is null
+            stat = Stat(math.nan, None, raw.get("n"), int(raw.get("n_failed") or 0))
         if stat is None:
             continue
         column = metric_registry.column(key)
         label = column.axis_label if column is not None else key
         digits = column.digits if column is not None else 3
         ci = "–"
-        if isinstance(raw, dict) and raw.get("ci95_low") is not None:
-            ci = f"[{raw['ci95_low']:.{digits}f}, {raw['ci95_high']:.{digits}f}]"
-        elif isinstance(raw, dict) and raw.get("ci95"):
-            ci = f"[{raw['ci95'][0]:.{digits}f}, {raw['ci95'][1]:.{digits}f}]"
+        if stat.half_width is not None and math.isfinite(stat.half_width):
+            low, high = ((raw["ci95_low"], raw["ci95_high"]) if raw.get("ci95_low") is not None
+                         else raw["ci95"])
+            ci = f"[{low:.{digits}f}, {high:.{digits}f}]"
         mean = "n/a" if stat.mean is None or math.isnan(stat.mean) else f"{stat.mean:.{digits}f}"
         lines.append(f"{label:<14} {mean:>9} {ci:>21} {stat.n if stat.n is not None else '–':>6}"
                      f" {stat.n_failed:>6}")

@@ -76,7 +76,7 @@ class TestSet:
     @property
     def short(self) -> str:
         """The first 12 hex digits of the fingerprint (enough to tell sets apart on screen)."""
-        return self.fingerprint[:12]
+        return self.fingerprint.rsplit(":", 1)[-1][:12]
 
     @property
     def base_fingerprint(self) -> str:
