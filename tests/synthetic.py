@@ -128,3 +128,26 @@ def add_third_speaker(root: Path, split: str, seed: int = 5) -> None:
     if "s1_source_samples" in frame.columns:
         frame["s3_source_samples"] = frame["num_samples"]
     write_manifest(frame, manifest)
+
+
+def make_short_source_corpus(root: Path, short: tuple[float, ...] = (0.96, 1.28)) -> Path:
+    """A small generated talking-face corpus in the LRS2 layout (`generate_demo_corpus`: 6
+    speakers, 2 per split, 2 clips each) whose first clips are deliberately shorter than the
+    2 s source: clip 1 of the first speaker of each split lasts `short[0]` s, clip 1 of the
+    second `short[1]` s (whole AAC frames and whole video frames: 0.96 s = 24 frames =
+    15 x 1024 samples). Mixtures with them are 'min'-cut below 2 s; returns `root`."""
+    from avss_bench.demo.corpus import generate_demo_corpus
+    from avss_bench.demo.corpus.face import TalkingFace
+    from avss_bench.demo.corpus.generate import render_clip, speaker_plan
+    from avss_bench.io.video_write import write_mp4
+
+    generate_demo_corpus(root, seed=0, num_speakers=6, clips_per_speaker=2, quiet=True)
+    seen: dict[str, int] = {}
+    for speaker in speaker_plan(0, 6):
+        order = seen.setdefault(speaker["split"], 0)
+        seen[speaker["split"]] += 1
+        frames, audio, *_ = render_clip(speaker, TalkingFace(speaker["look"]), 0, 0,
+                                        short[order])
+        write_mp4(root / "mvlrs_v1" / "main" / speaker["id"] / "00001.mp4", frames, FPS, audio,
+                  RATE)
+    return root
