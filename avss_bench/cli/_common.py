@@ -39,3 +39,34 @@ def separator_options(func: Callable) -> Callable:
     for option in (frontend_checkpoint_option, checkpoint_option, model_option):
         func = option(func)
     return func
+
+
+def _checked_metrics(ctx: click.Context, param: click.Parameter, value: str | None
+                     ) -> tuple[str, ...] | None:
+    from avss_bench.core.errors import AvssError
+    from avss_bench.metrics.registry import metric_registry
+
+    if value is None:
+        return None
+    try:
+        return metric_registry.parse(value)
+    except AvssError as err:
+        raise click.BadParameter(str(err)) from None
+
+
+def metrics_option(default: str | None = None, note: str = "") -> Callable:
+    """--metrics, checked against the metric registry while the options are parsed (before any
+    model loads or file is read); None (not given) means the registry's default set."""
+    from avss_bench.core.errors import AvssError
+    from avss_bench.metrics.registry import BUNDLED, metric_registry
+
+    try:
+        names, defaults = metric_registry.names(), metric_registry.defaults()
+    except AvssError:  # a broken plugin: said when --metrics is checked, not in --help
+        names, defaults = [m.name for m in BUNDLED], [m.name for m in BUNDLED if m.default]
+    shown = default or ",".join(defaults)
+    names = ", ".join(names)
+    return click.option("--metrics", default=default, callback=_checked_metrics,
+                        show_default=shown,
+                        help=f"Comma-separated metrics among {names}.{note}")
+

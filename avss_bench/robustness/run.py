@@ -23,7 +23,8 @@ import pandas as pd
 
 from avss_bench.core.atomic import atomic_path, write_text
 from avss_bench.core.errors import AvssError
-from avss_bench.evaluate.run import corpus_name, evaluate
+from avss_bench.evaluate.results import SUMMARY, corpus_name, read_summary
+from avss_bench.evaluate.run import evaluate
 from avss_bench.io.manifest import manifest_path
 from avss_bench.robustness.grid import Condition, mark_target_absent
 
@@ -48,7 +49,9 @@ def run_robustness(model: str | None, checkpoint: str | Path | None, grid: list[
     `options` go to `evaluate` unchanged (frontend_checkpoint, device, lip_rows, random_init,
     overwrite, config overrides).
     """
-    if "si_snr" not in metrics:
+    from avss_bench.metrics.registry import metric_registry
+
+    if "si_snr" not in metric_registry.check(metrics):
         raise AvssError("robustness reports SI-SNRi: --metrics must include si_snr")
     out = Path(out_dir)
     label = name or model or Path(str(checkpoint)).stem
@@ -77,14 +80,14 @@ def collect(out_dir: Path) -> pd.DataFrame:
     rows: list[dict[str, Any]] = []
     for marker in sorted(Path(out_dir).glob(f"*/*/{CONDITION_FILE}")):
         folder = marker.parent
-        summary_path = folder / "summary.json"
+        summary_path = folder / SUMMARY
         if not summary_path.is_file():
             continue
         try:
             point = json.loads(marker.read_text())
-            summary = json.loads(summary_path.read_text())
         except (OSError, json.JSONDecodeError) as err:
             raise AvssError(f"cannot read robustness results: {err}", folder) from err
+        summary = read_summary(summary_path)
         rows.append({
             "model": point["model"], "condition": point["label"], "kind": point["kind"],
             "value": point["value"], "data": point["data_name"], "visual": point["visual"],
