@@ -292,3 +292,69 @@ def test_split_scores_every_target_the_manifest_gives(tmp_path: Path) -> None:
     with pytest.raises(AvssError, match=r"s3.wav: estimate not found; expected "
                                         r"EST_DIR/<mixture_id>/s1.wav, s2.wav, s3.wav"):
         score_split(manifest, est_dir, tmp_path / "res2", quiet=True, metrics=("si_snr",))
+
+
+PLUGIN_METRIC = '''
+import numpy as np
+from avss_bench.metrics.registry import Column, Metric
+
+
+def snr(estimate, reference, *, sample_rate, mixture):
+    return float(10 * np.log10(np.sum(reference ** 2) / np.sum((reference - estimate) ** 2)))
+
+
+SNR = Metric("plain_snr", snr, (Column("plain_snr", "SNR", "dB"),
+                                Column("plain_snr_i", "SNRi", "dB")), improvement=True)
+'''
+
+
+@pytest.fixture
+def metric_plugin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """A metric installed as a third party's would be: a module and its entry point."""
+    from avss_bench.metrics.registry import metric_registry
+
+    root = tmp_path / "site"
+    (root / "plain_snr_plugin-1.0.dist-info").mkdir(parents=True)
+    (root / "plain_snr_plugin-1.0.dist-info" / "METADATA").write_text(
+        "Metadata-Version: 2.1\nName: plain-snr-plugin\nVersion: 1.0\n")
+    (root / "plain_snr_plugin-1.0.dist-info" / "entry_points.txt").write_text(
+        "[avss_bench.metrics]\nplain_snr = plain_snr_plugin:SNR\n")
+    (root / "plain_snr_plugin.py").write_text(PLUGIN_METRIC)
+    monkeypatch.syspath_prepend(str(root))
+    monkeypatch.setattr(metric_registry, "_all", None)
+    yield
+    monkeypatch.setattr(metric_registry, "_all", None)
+
+
+def test_a_plugin_metric_is_scored_summarised_and_cached_like_a_bundled_one(
+        tmp_path: Path, metric_plugin: None) -> None:
+    manifest, est_dir = _copied_split(tmp_path, ["c01_arctic_0db_good", "c09_silent_reference"])
+    out = tmp_path / "results" / "a"
+    result = _invoke(["--manifest", str(manifest), "--estimates", str(est_dir), "--out",
+                      str(out), "--metrics", "plain_snr,si_snr", "--quiet"])
+    assert result.exit_code == 0, result.output
+    assert "SNRi" in result.output
+    table = pd.read_csv(out / "results.csv")
+    assert list(table.columns[2:6]) == ["si_snr", "si_snr_i", "plain_snr", "plain_snr_i"]
+    row = table.iloc[0]
+    est, _ = sf.read(est_dir / "c01_arctic_0db_good" / "s1.wav")
+    ref, _ = sf.read(tmp_path / "wavs" / "c01_arctic_0db_good" / "s1.wav")
+    mix, _ = sf.read(tmp_path / "wavs" / "c01_arctic_0db_good" / "mixture.wav")
+    snr = 10 * np.log10(np.sum(ref ** 2) / np.sum((ref - est) ** 2))
+    assert row["plain_snr"] == pytest.approx(snr, abs=1e-9)
+    assert row["plain_snr_i"] == pytest.approx(snr - row["mix_plain_snr"], abs=1e-9)
+    assert row["mix_plain_snr"] == pytest.approx(
+        10 * np.log10(np.sum(ref ** 2) / np.sum((ref - mix) ** 2)), abs=1e-9)
+    silent = table[table["target"] == "s2"].iloc[1]
+    assert silent["plain_snr_error"] == "silent reference"
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["metrics"]["plain_snr_i"]["n"] == 3
+    assert summary["metrics"]["plain_snr"]["failures"] == {"silent reference": 1}
+    again = score_split(manifest, est_dir, tmp_path / "results" / "b", quiet=True,
+                        metrics=("plain_snr",))
+    assert again["baselines"]["reused"] is True  # its mixture baselines were cached
+    files = _invoke(["--mixture", str(tmp_path / "wavs" / "c01_arctic_0db_good" / "mixture.wav"),
+                     "--reference", str(tmp_path / "wavs" / "c01_arctic_0db_good" / "s1.wav"),
+                     "--estimate", str(est_dir / "c01_arctic_0db_good" / "s1.wav"),
+                     "--metrics", "plain_snr", "--json"])
+    assert json.loads(files.output)["targets"][0]["plain_snr"] == pytest.approx(snr, abs=1e-9)
