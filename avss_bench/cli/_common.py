@@ -41,13 +41,10 @@ def separator_options(func: Callable) -> Callable:
     return func
 
 
-def _checked_metrics(ctx: click.Context, param: click.Parameter, value: str | None
-                     ) -> tuple[str, ...] | None:
+def _checked_metrics(ctx: click.Context, param: click.Parameter, value: str) -> tuple[str, ...]:
     from avss_bench.core.errors import AvssError
     from avss_bench.metrics.registry import metric_registry
 
-    if value is None:
-        return None
     try:
         return metric_registry.parse(value)
     except AvssError as err:
@@ -56,7 +53,7 @@ def _checked_metrics(ctx: click.Context, param: click.Parameter, value: str | No
 
 def metrics_option(default: str | None = None, note: str = "") -> Callable:
     """--metrics, checked against the metric registry while the options are parsed (before any
-    model loads or file is read); None (not given) means the registry's default set."""
+    model loads or file is read); the default is the registry's default set."""
     from avss_bench.core.errors import AvssError
     from avss_bench.metrics.registry import BUNDLED, metric_registry
 
@@ -64,9 +61,6 @@ def metrics_option(default: str | None = None, note: str = "") -> Callable:
         names, defaults = metric_registry.names(), metric_registry.defaults()
     except AvssError:  # a broken plugin: said when --metrics is checked, not in --help
         names, defaults = [m.name for m in BUNDLED], [m.name for m in BUNDLED if m.default]
-    shown = default or ",".join(defaults)
-    names = ", ".join(names)
-    return click.option("--metrics", default=default, callback=_checked_metrics,
-                        show_default=shown,
-                        help=f"Comma-separated metrics among {names}.{note}")
-
+    return click.option("--metrics", default=default or ",".join(defaults),
+                        callback=_checked_metrics, show_default=True,
+                        help=f"Comma-separated metrics among {', '.join(names)}.{note}")

@@ -45,7 +45,7 @@ from avss_bench.cli._common import (
 @device_option
 @quiet_option
 def command(model: str | None, checkpoint: Path | None, frontend_checkpoint: Path | None,
-            data: Path, split: str, out: Path, save_audio: int, metrics: tuple[str, ...] | None,
+            data: Path, split: str, out: Path, save_audio: int, metrics: tuple[str, ...],
             dataset_name: str | None, name: str | None, lip_rows: int, random_init: bool,
             overwrite: bool, visual_condition: str | None, visual_seed: int,
             device: str | None, quiet: bool) -> None:

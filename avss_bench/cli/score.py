@@ -160,9 +160,8 @@ def command(mixture, references, estimates, manifest, estimates_dir, out_dir, jo
         raise click.UsageError(f"{len(estimates)} estimate(s) for {len(references)} reference(s)")
     from avss_bench.metrics import score_utterance
 
-    names = metrics or metric_registry.defaults()
     mix, refs, ests, rate = _load_files(mixture, references, estimates, trim)
-    result = score_utterance(ests, refs, mix, rate, metrics=names,
+    result = score_utterance(ests, refs, mix, rate, metrics=metrics,
                              permute=True if permute is None else permute)
     for j, target in enumerate(result["targets"]):
         result["targets"][j] = {"reference": references[j],
@@ -171,7 +170,7 @@ def command(mixture, references, estimates, manifest, estimates_dir, out_dir, jo
     if as_json:
         click.echo(json.dumps(result, indent=2))
     else:
-        click.echo(_table(result, metric_registry.keys(names)))
+        click.echo(_table(result, metric_registry.keys(metrics)))
 
 
 def _units(columns: list[Any]) -> str:
