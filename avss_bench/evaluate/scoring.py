@@ -44,7 +44,6 @@ from avss_bench.core.errors import AvssError
 from avss_bench.core.executor import Executor, chunks, make_executor
 from avss_bench.core.hashing import files_identity
 from avss_bench.evaluate import results
-from avss_bench.evaluate.run import corpus_name
 from avss_bench.io.audio import read_audio
 from avss_bench.io.manifest import read_manifest, resolve_path, row_targets, speaker_count
 from avss_bench.metrics.bss_eval import FILTER_LENGTH
@@ -314,7 +313,7 @@ def score_split(
 
     summary = results.build_summary(
         VERB, manifest=manifest_csv, split=manifest_csv.stem,
-        data=manifest_csv.resolve().parent.parent, dataset=corpus_name(
+        data=manifest_csv.resolve().parent.parent, dataset=results.corpus_name(
             manifest_csv.resolve().parent.parent, manifest_csv.stem),
         test_set=test_set, table=table, metrics=metrics, stamp=stamp,
         options=options | {"jobs": jobs, "executor": executor_name}, seconds=elapsed,
