@@ -115,12 +115,13 @@ def _scores(kind: str, summary: dict[str, Any], path: Path) -> dict[str, Any]:
                  if kind == "absent" else ("si_snr_i", summary.get("metrics", {}).get("si_snr_i")))
     if stat is None:
         raise AvssError(f"summary.json has no {key}", path)
-    low, high = stat.get("ci95") or [nan, nan]
+    low, high = (nan if v is None else v for v in stat.get("ci95") or [nan, nan])  # null: none
     scores = {"si_snr_i": nan, "si_snr_i_ci_low": nan, "si_snr_i_ci_high": nan, "drop": nan,
               "leak_db": nan, "leak_db_ci_low": nan, "leak_db_ci_high": nan,
               "n": stat["n"], "n_failed": stat["n_failed"]}
     name = "leak_db" if kind == "absent" else "si_snr_i"
-    scores.update({name: stat["mean"], f"{name}_ci_low": low, f"{name}_ci_high": high})
+    scores.update({name: nan if stat["mean"] is None else stat["mean"], f"{name}_ci_low": low,
+                   f"{name}_ci_high": high})
     return scores
 
 
