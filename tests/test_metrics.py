@@ -340,3 +340,5 @@ def test_too_short_signals_are_nan_with_a_reason_never_a_clamp(length: int) -> N
         assert out["targets"][0]["sdr_error"] == ("too short for SDR (100 samples; it needs 512 "
                                                   "at 16000 Hz)")
         assert out["targets"][0]["stoi_error"].endswith("it needs 6554 at 16000 Hz)")
+        with pytest.raises(ValueError, match="shorter than the 512-tap distortion filter"):
+            sdr(ests, refs)
