@@ -10,6 +10,7 @@ import click
 from avss_bench.cli._common import (
     device_option,
     lip_rows_option,
+    metrics_option,
     quiet_option,
     random_init_option,
     separator_options,
@@ -27,8 +28,7 @@ from avss_bench.cli._common import (
               help="Keep N estimates as wavs, chosen from all scored targets (best, median, "
                    "worst SI-SNRi, then evenly spaced ranks; examples/examples.json says "
                    "which).")
-@click.option("--metrics", default="si_snr,sdr,pesq,stoi",
-              help="Comma-separated metrics among si_snr, sdr, pesq, stoi, estoi, dnsmos.")
+@metrics_option()
 @click.option("--name", default=None,
               help="Display name of this row in tables (default: the model's name).")
 @lip_rows_option
@@ -48,7 +48,7 @@ from avss_bench.cli._common import (
 @device_option
 @quiet_option
 def command(model: str | None, checkpoint: Path | None, frontend_checkpoint: Path | None,
-            data: Path, split: str, out: Path, save_audio: int, metrics: str,
+            data: Path, split: str, out: Path, save_audio: int, metrics: tuple[str, ...],
             name: str | None, lip_rows: int, random_init: bool,
             overwrite: bool, visual_condition: str | None, visual_seed: int,
             as_json: bool, device: str | None, quiet: bool) -> None:
@@ -73,7 +73,7 @@ def command(model: str | None, checkpoint: Path | None, frontend_checkpoint: Pat
     from avss_bench.evaluate.run import evaluate
 
     summary = evaluate(model, checkpoint, data, split=split, out_dir=out, save_audio=save_audio,
-                       metrics=tuple(m.strip() for m in metrics.split(",") if m.strip()),
+                       metrics=metrics,
                        frontend_checkpoint=frontend_checkpoint, device=device, quiet=quiet,
                        lip_rows=lip_rows, random_init=random_init,
                        name=name, overwrite=overwrite, visual_condition=visual_condition,

@@ -182,7 +182,7 @@ def latency_how(profile: dict[str, Any]) -> str:
 def read_entry(summary_path: Path) -> Entry:
     """One Entry from a summary.json (and the profile.json beside it, if any)."""
     summary = read_summary(summary_path)
-    model = str(summary.get("model", summary_path.parent.name))
+    model = str(summary.get("model") or summary_path.parent.name)
     config = summary.get("config") or {}
     display, reported_as = _names(model, summary.get("model_target"), config)
     method = summary.get("name") or display

@@ -19,7 +19,7 @@ import pandas as pd
 
 from avss_bench.core.errors import AvssError
 from avss_bench.evaluate.leaderboard import Entry, Group, collect, group_entries
-from avss_bench.evaluate.results import read_summary
+from avss_bench.evaluate.results import read_results, read_summary
 from avss_bench.robustness.run import CONDITION_FILE
 from avss_bench.robustness.run import CSV as ROBUSTNESS_CSV
 
@@ -46,14 +46,7 @@ class Run:
 def _read_run(entry: Entry) -> Run:
     folder = Path(entry.run)
     summary = read_summary(folder)
-    results_path = folder / "results.csv"
-    if not results_path.is_file():
-        raise AvssError("no results.csv beside summary.json (run `avss-bench evaluate`)",
-                        results_path)
-    try:
-        results = pd.read_csv(results_path, dtype={"mixture_id": str, "target": str})
-    except (OSError, ValueError) as err:
-        raise AvssError(f"cannot read results: {err}", results_path) from err
+    results = read_results(folder)
     metrics = [c for c in results.columns if c not in KEY and not c.endswith("_error")
                and pd.api.types.is_numeric_dtype(results[c])]
     profile_path = folder / "profile.json"
