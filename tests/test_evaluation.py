@@ -168,7 +168,9 @@ def test_summary_carries_the_full_stamp(corpus: Path, checkpoint: Path, tmp_path
     assert "torch" in provenance["library_versions"] and provenance["platform"]
     assert summary["stamp"]["data"]["manifest_sha256"]
     assert summary["num_mixtures"] == 5 and summary["num_targets"] == 10
-    assert summary["test_set"] is None  # prepared without a test-set record
+    # prepared without a test-set record: computed from the manifest, a given list
+    assert summary["test_set"]["kind"] == "given"
+    assert summary["dataset"] == summary["test_set"]["label"]
 
 
 def test_checkpoint_of_another_separator_is_refused(corpus: Path, checkpoint: Path,
