@@ -23,7 +23,8 @@ from avss_bench.cli._common import (
 @click.option("--split", default="tt", help="tr, cv or tt (train/valid/test accepted).")
 @click.option("--out", "-o", type=click.Path(file_okay=False, path_type=Path),
               default=Path("results/eval"), help="Results folder: results.csv, summary.json.")
-@click.option("--save-audio", default=0, help="Keep the first N estimates as wavs.")
+@click.option("--save-audio", default=0, type=click.IntRange(0),
+              help="Keep the first N estimates as wavs.")
 @click.option("--metrics", default="si_snr,sdr,pesq,stoi",
               help="Comma-separated metrics among si_snr, sdr, pesq, stoi, estoi, dnsmos.")
 @click.option("--dataset-name", default=None,

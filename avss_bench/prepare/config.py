@@ -59,6 +59,12 @@ def _condition_value(key: str, value: object, folder: Path | None, source: str) 
         if isinstance(value, bool) or not isinstance(value, (str, int, float)):
             raise AvssError(f"{key} must be LOW:HIGH, [LOW, HIGH] or a number, got {value!r}",
                             source)
+        from avss_bench.prepare.conditions import parse_range
+
+        try:
+            parse_range(str(value), key)
+        except AvssError as err:
+            raise AvssError(str(err), source) from None
         return str(value)
     if not isinstance(value, str):  # noise, rir: folders
         raise AvssError(f"{key} must be a folder path, got {value!r}", source)
