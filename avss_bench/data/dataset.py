@@ -146,6 +146,10 @@ class TargetSpeakerDataset(Dataset):
             for k in range(1, speakers + 1):
                 if not isinstance(getattr(row, f"s{k}_path"), str):  # a row with fewer sources
                     continue
+                if not isinstance(getattr(row, f"s{k}_lips"), str):  # an empty cell: NaN
+                    raise AvssError(f"mixture {row.mixture_id}: s{k}_lips is empty (a corpus "
+                                    "prepared with --skip-lips has no lip ROIs); prepare it "
+                                    "without --skip-lips", self.manifest)
                 self.items.append(TargetItem(
                     mixture_id=str(row.mixture_id), target=f"s{k}",
                     mix_path=resolve_path(self.manifest, row.mix_path),
