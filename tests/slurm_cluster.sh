@@ -10,6 +10,7 @@
 # ports, state and logs in DIR, so nothing outside DIR is read or changed. Jobs run as the
 # user who submits them, with the submitter's environment (the test's Python).
 set -euo pipefail
+export PATH="$PATH:/usr/sbin:/sbin"  # munged, slurmctld, slurmd
 
 action=${1:?usage: slurm_cluster.sh start|stop DIR}
 dir=$(realpath -m "${2:?usage: slurm_cluster.sh start|stop DIR}")

@@ -30,7 +30,9 @@ SLURM = "slurm:cores=1,memory=1GB,processes=1,walltime=00:10:00"
 
 @pytest.fixture(scope="module")
 def slurm(tmp_path_factory: pytest.TempPathFactory):
-    missing = [t for t in ("munged", "slurmctld", "slurmd", "sbatch") if not shutil.which(t)]
+    path = os.environ.get("PATH", "") + ":/usr/sbin:/sbin"
+    missing = [t for t in ("munged", "slurmctld", "slurmd", "sbatch")
+               if not shutil.which(t, path=path)]
     assert not missing, f"{missing} not found: apt-get install slurm-wlm munge (as .ci/run does)"
     folder = tmp_path_factory.mktemp("slurm")
     started = subprocess.run(["bash", str(SCRIPT), "start", str(folder / "cluster")],

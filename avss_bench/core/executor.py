@@ -252,9 +252,6 @@ def _slurm_cluster(spec: str) -> DaskExecutor:
     import shutil
 
     jobs, options = parse_slurm_spec(spec)
-    if shutil.which("sbatch") is None:
-        raise AvssError(f"--executor {spec}: no sbatch on PATH (this machine is not a Slurm "
-                        "submit host); use local or dask-local:N here")
     try:
         import dask
         from dask_jobqueue import SLURMCluster
@@ -269,6 +266,9 @@ def _slurm_cluster(spec: str) -> DaskExecutor:
         raise AvssError(f"--executor {spec}: give the {' and '.join(missing)} of each job, e.g. "
                         "slurm:cores=4,memory=8GB (or jobqueue.slurm.cores / memory in "
                         "~/.config/dask/jobqueue.yaml)")
+    if shutil.which("sbatch") is None:
+        raise AvssError(f"--executor {spec}: no sbatch on PATH (this machine is not a Slurm "
+                        "submit host); use local or dask-local:N here")
     try:
         cluster = SLURMCluster(**options)
     except (TypeError, ValueError) as err:

@@ -129,7 +129,8 @@ def read_mono_16k(path: str | Path, what: str = "noise") -> np.ndarray:
     try:
         data, rate = sf.read(str(path), dtype="float64", always_2d=True)
     except (sf.LibsndfileError, RuntimeError, OSError) as err:
-        raise AvssError(f"cannot read this {what} file: {_first_line(err)}", path) from None
+        raise AvssError(f"cannot read this {what} file: {_first_line(err, path)}", path) \
+            from None
     x = data[:, 0]
     if x.size == 0:
         raise AvssError(f"empty {what} file (no samples); remove it from the folder and prepare "
@@ -153,14 +154,16 @@ def length_16k(path: Path) -> int:
     try:
         info = sf.info(str(path))
     except (sf.LibsndfileError, RuntimeError, OSError) as err:
-        raise AvssError(f"cannot read this noise file: {_first_line(err)}", path) from None
+        raise AvssError(f"cannot read this noise file: {_first_line(err, path)}", path) from None
     if info.frames < 1:
         raise AvssError("empty noise file (no samples)", path)
     return int(round(info.frames * SAMPLE_RATE / info.samplerate))
 
 
-def _first_line(err: BaseException) -> str:
-    return (str(err).splitlines() or [type(err).__name__])[0]
+def _first_line(err: BaseException, path: str | Path) -> str:
+    """The reader's reason, without the file name it repeats (the error names it already)."""
+    line = (str(err).splitlines() or [type(err).__name__])[0]
+    return line.replace(f"Error opening {str(path)!r}: ", "").strip()
 
 
 def noise_segment(path: str | Path, offset: int, n: int) -> np.ndarray:
