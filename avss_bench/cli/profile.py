@@ -8,8 +8,8 @@ import click
 
 from avss_bench.core.numbers import Bounds, Number, number_option
 
-#: Input lengths every bundled separator takes (RTFS-Net needs 0.25 s: its STFT and pooling).
-SECONDS = Bounds(0.25, 600.0)
+#: Input lengths: at least one lip frame at 25 fps (RTFS-Net needs 0.25 s), at most 10 minutes.
+SECONDS = Bounds(0.04, 600.0)
 
 
 @click.command()
