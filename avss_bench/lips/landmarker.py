@@ -4,9 +4,9 @@ Model resolution (:func:`resolve_landmarker_path`), first match wins:
 
 1. an explicit path (``--landmarker PATH`` / ``landmarker=`` argument);
 2. the environment variable ``AVSS_BENCH_LANDMARKER``;
-3. the cache file ``face_landmarker.task`` in the avss-bench cache folder (``avss_bench.core.cache``:
-   ``$AVSS_BENCH_CACHE``, ``$XDG_CACHE_HOME/avss-bench``, ``~/.cache/avss-bench``), accepted
-   only if its sha256 is the pinned one;
+3. the cache file ``face_landmarker.task`` in the avss-bench cache folder
+   (``avss_bench.core.cache``: ``$AVSS_BENCH_CACHE``, ``$XDG_CACHE_HOME/avss-bench``,
+   ``~/.cache/avss-bench``), accepted only if its sha256 is the pinned one;
 4. the copy bundled in this package (``avss_bench/lips/models/face_landmarker.task``,
    Apache-2.0, see ``models/NOTICE.md``), accepted only if its sha256 is the pinned one;
 5. only when the bundled copy is missing or damaged (and ``download=True``): a download from

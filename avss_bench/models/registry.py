@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from avss_bench.core.errors import AvssError
+from avss_bench.models.card import ModelCard, card_of
 
 GROUP = "avss_bench.separators"
 
@@ -29,6 +30,10 @@ class SeparatorEntry:
 
     def load_class(self) -> type:
         return import_object(self.target)
+
+    def card(self) -> ModelCard:
+        """The model's card (``card`` on its class), else a default named after it."""
+        return card_of(self.load_class(), self.name)
 
 
 def import_object(target: str) -> Any:

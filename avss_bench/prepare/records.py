@@ -102,7 +102,7 @@ def claim_out(layout: Layout, stamp: dict) -> None:
     SNR range, RIRs or simulated rooms and their RT60 range, speakers, target absent). A folder
     prepared before stamps existed is judged by the options its report.json records.
     """
-    from avss_bench.evaluate.stamp import first_mismatch
+    from avss_bench.core.provenance import first_mismatch
 
     old, new = None, stamp
     if layout.stamp.is_file():

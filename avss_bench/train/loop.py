@@ -473,7 +473,7 @@ RESUMABLE_CHANGES = ("optim.max_epochs", "optim.max_steps", "optim.max_minutes",
 def resume_mismatch(old: dict[str, Any], new: dict[str, Any]) -> str | None:
     """The first setting (dotted key) in which a run's config differs from the one its last.pt
     was written with, outside `RESUMABLE_CHANGES`; None when they agree."""
-    from avss_bench.evaluate.stamp import first_mismatch
+    from avss_bench.core.provenance import first_mismatch
 
     def strip(config: dict[str, Any]) -> dict[str, Any]:
         out = {k: dict(v) if isinstance(v, dict) else v for k, v in config.items()}
