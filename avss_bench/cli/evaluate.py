@@ -24,7 +24,7 @@ from avss_bench.cli._common import (
 @click.option("--split", default="tt", help="tr, cv or tt (train/valid/test accepted).")
 @click.option("--out", "-o", type=click.Path(file_okay=False, path_type=Path),
               default=Path("results/eval"), help="Results folder: results.csv, summary.json.")
-@click.option("--save-audio", default=0,
+@click.option("--save-audio", default=0, type=click.IntRange(0),
               help="Keep N estimates as wavs, chosen from all scored targets (best, median, "
                    "worst SI-SNRi, then evenly spaced ranks; examples/examples.json says "
                    "which).")

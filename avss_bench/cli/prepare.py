@@ -13,6 +13,7 @@ import click
 
 from avss_bench.cli._common import quiet_option
 from avss_bench.core.errors import AvssError
+from avss_bench.core.numbers import Bounds, Number, number_option
 from avss_bench.prepare.condition_options import condition_options, conditions_from_options
 
 
@@ -105,15 +106,16 @@ def make_command(name: str) -> click.Command:
     @click.option("--landmarker", default=None, type=click.Path(dir_okay=False, path_type=Path),
                   help="MediaPipe face_landmarker.task (default: $AVSS_BENCH_LANDMARKER, "
                        "the cache, or the model bundled with avss-bench).")
-    @click.option("--seed", default=None, type=int, help="Seed of generated lists.")
+    @click.option("--seed", default=None, type=Number(Bounds(integer=True)),
+                  help="Seed of generated lists.")
     @click.option("--num-mixtures", default=None, metavar="tr=N,cv=N,tt=N",
                   help="Size of generated lists (default: the official sizes), or the first N "
                        "lines of a given list.")
     @click.option("--skip-lips", is_flag=True,
                   help="Do not extract mouth ROIs (audio-only preparation).")
-    @click.option("--min-source-seconds", default=None, type=float,
-                  help="Skip sources shorter than this (default 0: keep them, 'min'-truncating "
-                       "their mixtures as the original recipe does).")
+    @number_option("--min-source-seconds", default=None, bounds=Bounds(0.0, 60.0),
+                   help="Skip sources shorter than this (default 0: keep them, "
+                        "'min'-truncating their mixtures as the original recipe does).")
     @click.option("--recipe", default=None, type=click.Path(dir_okay=False, path_type=Path),
                   help=f"Preparation settings (default: the bundled recipes/{name}/prepare.yaml).")
     @condition_options

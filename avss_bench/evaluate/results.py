@@ -49,7 +49,7 @@ import pandas as pd
 from avss_bench.core.atomic import atomic_path, remove_dead_temp_files, write_text
 from avss_bench.core.errors import AvssError
 from avss_bench.core.hashing import files_identity, sha256_of
-from avss_bench.core.provenance import provenance
+from avss_bench.core.provenance import first_mismatch, provenance
 
 SUMMARY = "summary.json"
 RESULTS = "results.csv"
@@ -226,20 +226,6 @@ def data_stamp(manifest: Path, files: Iterable[Path]) -> dict[str, Any]:
     size, mtime)."""
     return {"manifest": str(Path(manifest).resolve()), "manifest_sha256": sha256_of(manifest),
             "files": files_identity(files)}
-
-
-def first_mismatch(old: Any, new: Any, where: str = "") -> str | None:
-    """The first field (dotted path) where two stamps differ, with both values; None if equal."""
-    if isinstance(old, dict) and isinstance(new, dict):
-        for key in list(dict.fromkeys([*new, *old])):
-            found = first_mismatch(old.get(key), new.get(key), f"{where}.{key}" if where else key)
-            if found:
-                return found
-        return None
-    if old != new:
-        return f"{where or 'stamp'} was {json.dumps(old, default=str)}, now " \
-               f"{json.dumps(new, default=str)}"
-    return None
 
 
 def check_folder(out: Path, stamp: dict[str, Any], verb: str, overwrite: bool = False,

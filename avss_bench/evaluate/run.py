@@ -42,7 +42,7 @@ from avss_bench.evaluate.profile import split_params
 from avss_bench.io.manifest import canonical_split, manifest_path
 from avss_bench.metrics.registry import metric_registry
 from avss_bench.models.checkpoints import sha256_of
-from avss_bench.models.contract import check_separator_output, is_trainable
+from avss_bench.models.contract import check_separator_output, first_forward, is_trainable
 from avss_bench.models.registry import load_separator, separators
 
 VERB = "evaluate"
@@ -159,8 +159,9 @@ def evaluate(model: str | None, checkpoint: str | Path | None, data: str | Path,
     for index in bar:
         item = items[index]
         mixture = item["mixture"][None].to(device)
-        with torch.inference_mode():
-            estimate = separator(mixture, item["lips"][None].to(device))
+        lips = item["lips"][None].to(device)
+        with torch.inference_mode(), first_forward(model, lips, not checked, manifest):
+            estimate = separator(mixture, lips)
         if not checked:
             check_separator_output(estimate, mixture, model, checkpoint)
             checked = True

@@ -62,6 +62,7 @@ from avss_bench.prepare.parallel import chunks
 from avss_bench.prepare.records import (
     Layout,
     PrepareState,
+    claim_out,
     remove_stale_temp_files,
     shard_owner,
     write_json_record,
@@ -135,6 +136,11 @@ def prepare_corpus(corpus: str, root: str | Path, out: str | Path,
     """
     t_start = time.perf_counter()
     run = _start_run(corpus, root, out, splits, jobs, shard, merge, landmarker, corpus_options)
+    claim_out(run.layout, {
+        "corpus": run.corp.name, "segment_seconds": segment_seconds,
+        "min_source_seconds": min_source_seconds,
+        "conditions": (conditions or Conditions()).options(),
+        "corpus_options": {k: str(v) for k, v in (corpus_options or {}).items()}})
     run.executor = executor
     lists, needed = _index_lists(run, mix_list, seed, num_mixtures, conditions)
     my_lines = {split: [line for line in item.lines

@@ -62,6 +62,12 @@ def run_robustness(model: str | None, checkpoint: str | Path | None, grid: list[
     for condition in grid:  # a missing folder stops before the first (long) evaluation
         manifest_path(condition.data, split)
     grid = mark_target_absent(grid, split)
+    for condition in grid[1:]:
+        if condition.visual is None and condition.kind != "absent":
+            check_same_speech(grid[0], condition, split)
+    claim_model_folder(out / slug(label), robustness_stamp(model, checkpoint, grid[0], split,
+                                                           seed, options),
+                       bool(options.get("overwrite")))
     for condition in grid:
         folder = out / slug(label) / condition.label
         if not quiet:
@@ -75,9 +81,97 @@ def run_robustness(model: str | None, checkpoint: str | Path | None, grid: list[
     return write_csv(out)
 
 
+STAMP = "robustness.stamp.json"
+#: How many shared utterances `check_same_speech` compares byte for byte.
+SPEECH_CHECKS = 16
+
+
+def robustness_stamp(model: str | None, checkpoint: str | Path | None, clean: Condition,
+                     split: str, seed: int, options: dict[str, Any]) -> dict[str, Any]:
+    """What a model's condition folders share, so that their drops are against its clean row:
+    the separator, its weights, the clean corpus's split, the lip crop and the visual seed."""
+    from avss_bench.evaluate.stamp import model_from_checkpoint
+    from avss_bench.models.checkpoints import sha256_of
+    from avss_bench.models.registry import separators
+
+    resolved = model_from_checkpoint(model, None if checkpoint is None else Path(checkpoint))
+    frontend = options.get("frontend_checkpoint")
+    manifest = manifest_path(clean.data, split)
+    return {
+        "model_target": separators.resolve(resolved).target,
+        "checkpoint_sha256": None if checkpoint is None else sha256_of(Path(checkpoint)),
+        "frontend_checkpoint_sha256": None if frontend is None else sha256_of(Path(frontend)),
+        "clean_manifest": str(manifest.resolve()), "clean_manifest_sha256": sha256_of(manifest),
+        "split": split, "visual_seed": seed, "lip_rows": options.get("lip_rows"),
+        "random_init": bool(options.get("random_init")),
+    }
+
+
+def claim_model_folder(folder: Path, stamp: dict[str, Any], overwrite: bool) -> None:
+    """Let a robustness run use OUT/<model>/, or stop naming what differs from the run whose
+    condition folders it holds (their drops would be against another clean row). With
+    `overwrite`, that run's condition folders are removed first."""
+    import shutil
+
+    from avss_bench.core.provenance import first_mismatch
+
+    path = folder / STAMP
+    held = sorted(p.parent for p in folder.glob(f"*/{CONDITION_FILE}"))
+    mismatch = None
+    if path.is_file():
+        try:
+            mismatch = first_mismatch(json.loads(path.read_text()), stamp)
+        except (OSError, json.JSONDecodeError) as err:
+            mismatch = f"its stamp is unreadable ({err})"
+    elif held:
+        mismatch = f"it holds condition folders ({held[0].name}) without a robustness stamp"
+    if mismatch and not overwrite:
+        raise AvssError(f"holds another robustness run of this name: {mismatch}; use another "
+                        "--out or --name, or --overwrite to replace it", folder)
+    if mismatch:
+        for condition_folder in held:
+            shutil.rmtree(condition_folder)
+        path.unlink(missing_ok=True)
+    if not path.is_file():
+        folder.mkdir(parents=True, exist_ok=True)
+        write_text(path, json.dumps(stamp, indent=2, sort_keys=True))
+
+
+def _utterances(manifest: Path) -> set[str]:
+    from avss_bench.io.manifest import read_manifest
+
+    frame = read_manifest(manifest)
+    columns = [c for c in frame.columns if c.startswith("s") and c.endswith("_utt")]
+    return {str(u) for c in columns for u in frame[c].dropna()}
+
+
+def check_same_speech(clean: Condition, condition: Condition, split: str) -> None:
+    """A corpus condition must hold the clean corpus's speech under harder conditions: it shares
+    utterances with it and, where both folders keep their 2-s sources (raw_audio/), the
+    shared ones are the same bytes. Otherwise its 'drop' would compare other speech."""
+    from avss_bench.core.hashing import sha256_of
+
+    clean_manifest = manifest_path(clean.data, split)
+    manifest = manifest_path(condition.data, split)
+    shared = sorted(_utterances(clean_manifest) & _utterances(manifest))
+    if not shared:
+        raise AvssError(f"--data {condition.data_name}: shares no utterance with the clean "
+                        f"corpus {clean.data} ({split}); its drop would compare other speech: "
+                        "prepare it from the same raw corpus and lists", condition.data)
+    for utt in shared[:SPEECH_CHECKS]:
+        a = clean_manifest.parent.parent / "raw_audio" / f"{utt}.wav"
+        b = manifest.parent.parent / "raw_audio" / f"{utt}.wav"
+        if a.is_file() and b.is_file() and sha256_of(a) != sha256_of(b):
+            raise AvssError(f"--data {condition.data_name}: utterance {utt} is other audio than "
+                            f"in the clean corpus {clean.data} (raw_audio/{utt}.wav differs): "
+                            "prepared from other raw clips; its drop would compare other "
+                            "speech", condition.data)
+
+
 def collect(out_dir: Path) -> pd.DataFrame:
     """One row per (model, condition) folder under `out_dir` that has a summary."""
     rows: list[dict[str, Any]] = []
+    weights: dict[str, tuple[Any, Any]] = {}
     for marker in sorted(Path(out_dir).glob(f"*/*/{CONDITION_FILE}")):
         folder = marker.parent
         summary_path = folder / SUMMARY
@@ -95,6 +189,9 @@ def collect(out_dir: Path) -> pd.DataFrame:
                                                                summary_path),
             **_test_set(summary), "folder": str(folder.relative_to(out_dir)),
         })
+        weights[rows[-1]["folder"]] = (summary.get("model_target"),
+                                       summary.get("checkpoint_sha256"))
+    _check_one_model_per_name(rows, weights, out_dir)
     frame = pd.DataFrame(rows, columns=COLUMNS)
     if frame.empty:
         return frame
@@ -115,6 +212,21 @@ def _test_set(summary: dict[str, Any]) -> dict[str, str]:
     test_set = summary_test_set(summary)
     return {"test_set": test_set.label, "test_set_fingerprint": test_set.fingerprint,
             "base_fingerprint": test_set.base_fingerprint}
+
+
+def _check_one_model_per_name(rows: list[dict[str, Any]], weights: dict[str, tuple[Any, Any]],
+                              out_dir: Path) -> None:
+    """Every condition of a model name must be of the weights of its clean row (a drop against
+    another checkpoint's clean SI-SNRi means nothing)."""
+    clean = {row["model"]: weights[row["folder"]] for row in rows if row["kind"] == "clean"}
+    for row in rows:
+        if row["model"] in clean and weights[row["folder"]] != clean[row["model"]]:
+            target, sha = weights[row["folder"]]
+            raise AvssError(f"{row['folder']} was evaluated with {target} (checkpoint sha256 "
+                            f"{str(sha)[:12]}), the clean row of '{row['model']}' with "
+                            f"{clean[row['model']][0]} ({str(clean[row['model']][1])[:12]}); "
+                            "rerun robustness with --overwrite, or use another --out",
+                            Path(out_dir) / row["folder"])
 
 
 def _scores(kind: str, summary: dict[str, Any], path: Path) -> dict[str, Any]:
