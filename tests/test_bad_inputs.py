@@ -21,7 +21,7 @@ import soundfile as sf
 from click.testing import CliRunner
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
-from shared_data import SHARED
+from shared_data import SHARED, assert_prepared
 from synthetic import make_prepared_corpus
 
 from avss_bench.cli import main
@@ -605,7 +605,7 @@ def test_prepare_rerun_with_other_conditions_is_refused_naming_the_difference(
     """A folder prepared with --noise is not silently rewritten as a clean corpus."""
     out = tmp_path / "out"
     first = CliRunner().invoke(main, [*_PREP(kit, out), "--noise", str(kit.noise_good)])
-    assert first.exit_code == 0, first.output
+    assert_prepared(first)  # the miniature's list holds one same-recording mixture: flagged
     report = (out / "report.json").read_bytes()
     manifest = (out / "manifests" / "tt.csv").read_bytes()
     for extra, named in (([], "conditions.noise_dir was"),
@@ -617,7 +617,7 @@ def test_prepare_rerun_with_other_conditions_is_refused_naming_the_difference(
     assert (out / "report.json").read_bytes() == report
     assert (out / "manifests" / "tt.csv").read_bytes() == manifest
     same = CliRunner().invoke(main, [*_PREP(kit, out), "--noise", str(kit.noise_good)])
-    assert same.exit_code == 0, same.output  # the same options resume
+    assert_prepared(same)  # the same options resume
 
 
 def test_robustness_under_a_used_name_is_refused_and_overwrite_drops_the_old_conditions(
