@@ -59,7 +59,10 @@ def split_test_set(corp: Corpus, item: SplitList, lines: Sequence[MixLine],
                            for line in lines), segment_seconds)
     base = fingerprint_of(canonical_line(line.utts, line.gains_db) for line in lines)
     speakers = len(lines[0].utts) if lines else conditions.speakers
-    details = {"source": item.source, "list_sha256": item.sha256}
+    # a given list is named by its file name and content (its folder is not part of what the
+    # test set is: the same list anywhere is the same set; report.json keeps the full path)
+    source = Path(item.source).name if item.origin == "file" else item.source
+    details = {"source": source, "list_sha256": item.sha256}
     if item.origin == "generated":
         details = {}
     if float(segment_seconds) != STANDARD_SEGMENT_SECONDS:
