@@ -323,10 +323,7 @@ def render(entries: list[Entry], fmt: str = "markdown", with_ci: bool = True) ->
         writer.writerows(body)
         return buffer.getvalue()
     if fmt == "latex":
-        escape = lambda s: s.replace("±", r"$\pm$").replace("%", r"\%").replace("_", r"\_")  # noqa: E731
-        lines = [r"\begin{tabular}{l" + "r" * (len(header) - 1) + "}", r"\toprule",
-                 " & ".join(escape(h) for h in header) + r" \\", r"\midrule"]
-        lines += [" & ".join(escape(c) for c in row) + r" \\" for row in body]
-        lines += [r"\bottomrule", r"\end{tabular}"]
-        return "\n".join(lines)
+        from avss_bench.evaluate.latex import latex_table
+
+        return latex_table(entries, with_ci=with_ci)
     raise AvssError(f"unknown table format '{fmt}' (markdown, latex, csv)")

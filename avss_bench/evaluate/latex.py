@@ -1,0 +1,264 @@
+"""The leaderboard as a LaTeX table for a paper (`avss-bench table --format latex`).
+
+The output is a complete ``table`` (``table*`` when it is too wide for one column) that
+compiles as is in any document that loads ``booktabs``: booktabs rules, one column group per
+test set, our rows first and the published rows below their own rule, the best value of each
+quality column in bold among both, and a caption that names the test set(s), the units, how
+Params and MACs are counted and the device of the latencies. The difference rows of
+``--reported`` (ours − reported) are left out: ours and the published row are both shown.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable, Sequence
+
+from avss_bench.evaluate.leaderboard import Entry, Stat
+from avss_bench.metrics.registry import Column, metric_registry
+
+#: characters LaTeX treats specially, and non-ASCII ones pdflatex cannot set from a plain file
+_SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#",
+            "_": r"\_", "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}",
+            "^": r"\textasciicircum{}", "<": r"\textless{}", ">": r"\textgreater{}",
+            "±": r"$\pm$", "Δ": r"$\Delta$", "−": r"$-$", "×": r"$\times$", "–": "--",
+            "—": "---", "µ": r"$\mu$", "≤": r"$\leq$", "≥": r"$\geq$", "…": r"\ldots{}"}
+_SPECIAL_RE = re.compile("|".join(re.escape(c) for c in _SPECIAL))
+
+#: more columns than this go into ``table*`` (across both columns of a two-column paper)
+ONE_COLUMN_MAX = 7
+#: the most columns of test sets side by side (13 fit 455 pt, a two-column paper's text width)
+WIDE_COLUMNS = 13
+PUBLISHED_SUFFIX = " (reported)"
+
+
+def tex_escape(text: str) -> str:
+    """`text` as LaTeX source that prints it (specials escaped, ±/Δ/− as math)."""
+    return _SPECIAL_RE.sub(lambda m: _SPECIAL[m.group(0)], str(text))
+
+
+def _published(entry: Entry) -> bool:
+    return entry.source not in ("ours", "delta")
+
+
+def _macs_per_second(macs: float | None, seconds: float | None) -> float | None:
+    return None if macs is None else macs / (seconds or 1.0)
+
+
+def _number(value: float | None) -> str:
+    """Params / MACs with the digits they were given: 55.87, 167.2, 7.0; below 1 three
+    significant digits (a demo model's 0.114)."""
+    if value is None or math.isnan(value):
+        return "--"
+    if abs(value) < 1:
+        return f"{value:.3g}"
+    text = f"{value:.2f}"
+    return text[:-1] if text.endswith("0") else text
+
+
+def _efficiency(entries: list[Entry]) -> list[tuple[str, Callable[[Entry], str]]]:
+    """The efficiency columns some row has a value for: (header, cell of an entry)."""
+    columns: list[tuple[str, Callable[[Entry], float | None], Callable[[float], str]]] = [
+        ("Params (M)", lambda e: e.params_m, _number),
+        ("MACs (G/s)", lambda e: _macs_per_second(e.macs_g, e.macs_seconds), _number),
+        ("Params$^{+}$ (M)", lambda e: e.params_total_m, _number),
+        ("MACs$^{+}$ (G/s)", lambda e: _macs_per_second(e.macs_total_g, e.macs_seconds),
+         _number),
+        ("Latency (ms)", lambda e: e.latency_ms, lambda v: f"{v:.1f}"),
+    ]
+    shown = []
+    for header, get, text in columns:
+        if any(get(e) is not None for e in entries):
+            shown.append((header, lambda e, g=get, t=text: "--" if g(e) is None else t(g(e))))
+    return shown
+
+
+def _quality(entries: list[Entry], datasets: list[str]) -> list[tuple[str, Column]]:
+    """(test set, metric column) pairs that some row has a value for, registry order."""
+    found = []
+    for dataset in datasets:
+        for column in metric_registry.table_columns():
+            if any(e.dataset == dataset and _valid(e.stats.get(column.key)) for e in entries):
+                found.append((dataset, column))
+    return found
+
+
+def _valid(stat: Stat | None) -> bool:
+    return stat is not None and stat.mean is not None and not math.isnan(stat.mean)
+
+
+def _best(entries: list[Entry], dataset: str, column: Column) -> str | None:
+    """The best displayed value of a quality column (ties are all bold)."""
+    values = [round(e.stats[column.key].mean, column.digits) for e in entries
+              if e.dataset == dataset and _valid(e.stats.get(column.key))]
+    if not values:
+        return None
+    best = max(values) if column.higher_is_better else min(values)
+    return _rounded(best, column.digits)
+
+
+def _rounded(value: float, digits: int) -> str:
+    """`value` with `digits` decimals, never a negative zero ("-0.00")."""
+    text = f"{value:.{digits}f}"
+    return text.lstrip("-") if float(text) == 0 else text
+
+
+def _minus(number: str) -> str:
+    """A typeset minus sign (not a hyphen) in a negative number."""
+    return "$-$" + number[1:] if number.startswith("-") else number
+
+
+def _cell(stat: Stat | None, column: Column, best: str | None, with_ci: bool) -> str:
+    if not _valid(stat):
+        return "--"
+    mean = _rounded(stat.mean, column.digits)
+    text = _minus(mean)
+    text = rf"\textbf{{{text}}}" if mean == best else text
+    if with_ci and stat.half_width is not None and not math.isnan(stat.half_width):
+        text += rf"{{\scriptsize$\pm${stat.half_width:.{column.digits}f}}}"
+    if stat.n_failed:
+        text += r"$^{\ast}$"
+    return text
+
+
+def _stack(top: str, bottom: str) -> str:
+    """A header of two lines (name over unit or direction) in a right-aligned cell."""
+    return rf"\begin{{tabular}}[b]{{@{{}}r@{{}}}}{top}\\{bottom}\end{{tabular}}"
+
+
+def _join(items: Sequence[str]) -> str:
+    items = list(items)
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def caption(entries: list[Entry], datasets: list[str], quality: list[tuple[str, Column]],
+            efficiency: list[str], with_ci: bool, latency_device: str | None) -> str:
+    """The table's caption: test set(s), what a cell is, units, counting conventions."""
+    ours = [e for e in entries if e.source == "ours"]
+    sets = _join([tex_escape(d) for d in datasets])
+    parts = [f"Separation results on the {sets} test set{'s' if len(datasets) > 1 else ''}."]
+    if ours:
+        spread = r" $\pm$ 95\,\% CI half-width" if with_ci else ""
+        parts.append(f"Ours: mean{spread} over target speakers.")
+    units: dict[str, list[str]] = {}
+    for _, column in quality:
+        if column.unit:
+            units.setdefault(column.unit, [])
+            if column.label not in units[column.unit]:
+                units[column.unit].append(column.label)
+    if units:
+        parts.append("; ".join(f"{_join([tex_escape(x) for x in labels])} in "
+                               f"{tex_escape(unit)}" for unit, labels in units.items()) + ".")
+    parts.append("Best of each quality column in bold.")
+    if any(_published(e) for e in entries):
+        where = r" (under \textit{Published})" if ours else ""
+        parts.append(f"Published rows{where} are the numbers of their papers, as "
+                     r"collected in each corpus recipe's \texttt{reported.csv}.")
+    if any(h.startswith("Params") or h.startswith("MACs") for h in efficiency):
+        parts.append("Params and MACs of the separator without the visual encoder"
+                     + ("; $^{+}$: with it" if any("+" in h for h in efficiency) else "")
+                     + r"; MACs per 1\,s of input"
+                     + (" (figures counted on longer inputs scaled to 1\\,s)."
+                        if any((e.macs_seconds or 1.0) != 1.0 for e in entries) else "."))
+    if "Latency (ms)" in efficiency:
+        text = []
+        if any(not _published(e) and e.latency_ms is not None for e in entries):
+            where = (f"on {tex_escape(latency_device)}" if latency_device
+                     else "on a device not recorded")
+            text.append(f"ours: median time of one forward pass of 1\\,s {where}")
+        if any(_published(e) and e.latency_ms is not None for e in entries):
+            text.append("published: GPU latencies as their papers report them"
+                        + (" (not comparable with ours)" if text else ""))
+        parts.append("Latency: " + "; ".join(text) + ".")
+    if any(s.n_failed for e in entries for s in e.stats.values()):
+        parts.append(r"$^{\ast}$ Some targets could not be scored (NaN with a reason in "
+                     r"\texttt{results.csv}); the mean is over the others.")
+    return " ".join(parts)
+
+
+def _arrow(column: Column) -> str:
+    return r"$\uparrow$" if column.higher_is_better else r"$\downarrow$"
+
+
+def latex_table(entries: list[Entry], with_ci: bool = True, latency_device: str | None = None,
+                label: str = "tab:avss-bench") -> str:
+    """The leaderboard as a booktabs ``table`` (see the module docstring).
+
+    Test sets are column groups side by side while that fits a page (at most WIDE_COLUMNS
+    columns); beyond, each test set is a block of rows under its name, over shared columns.
+    """
+    entries = [e for e in entries if e.source != "delta"]
+    datasets = list(dict.fromkeys(e.dataset for e in entries))
+    quality = _quality(entries, datasets)
+    efficiency = _efficiency(entries)
+    by_key = {(e.method, e.dataset): e for e in entries}
+    best = {(d, c.key): _best(entries, d, c) for d, c in quality}
+    side_by_side = len(datasets) == 1 or 1 + len(quality) + len(efficiency) <= WIDE_COLUMNS
+    if side_by_side:
+        shown = quality
+    else:  # one set of quality columns, a block of rows per test set
+        keys = list(dict.fromkeys(c.key for _, c in quality))
+        shown = [(None, next(c for _, c in quality if c.key == k)) for k in keys]
+    width = 1 + len(shown) + len(efficiency)
+
+    def row(method: str, blocks: list[str]) -> str:
+        published = _published(next(by_key[(method, d)] for d in datasets
+                                    if (method, d) in by_key))
+        cells = [tex_escape(method.removesuffix(PUBLISHED_SUFFIX) if published else method)]
+        for dataset, column in shown:
+            where = dataset or blocks[0]
+            entry = by_key.get((method, where))
+            cells.append(_cell(entry.stats.get(column.key) if entry else None, column,
+                               best.get((where, column.key)), with_ci))
+        first = next(by_key[(method, d)] for d in blocks + datasets if (method, d) in by_key)
+        cells += [cell(first) for _, cell in efficiency]
+        return " & ".join(cells) + r" \\"
+
+    both = any(_published(e) for e in entries) and not all(_published(e) for e in entries)
+
+    def section(blocks: list[str]) -> list[str]:
+        """Our rows, then the published ones under their own label, of the test sets in
+        `blocks` (the labels only when the table has both)."""
+        found = [e for e in entries if e.dataset in blocks]
+        ours = list(dict.fromkeys(e.method for e in found if not _published(e)))
+        published = list(dict.fromkeys(e.method for e in found if _published(e)))
+        out = []
+        if both and ours:
+            out.append(rf"\multicolumn{{{width}}}{{@{{}}l}}{{\textit{{Ours (measured here)}}}} \\")
+        out += [row(m, blocks) for m in ours]
+        if both and published:
+            if ours:
+                out.append(rf"\cmidrule(l){{1-{width}}}")
+            out.append(rf"\multicolumn{{{width}}}{{@{{}}l}}{{\textit{{Published}}}} \\")
+        out += [row(m, blocks) for m in published]
+        return out
+
+    header = ["Method"] + [_stack(tex_escape(c.label), _arrow(c)) for _, c in shown]
+    header += [_stack(*h.rsplit(" ", 1)) for h, _ in efficiency]
+    lines = [r"\begin{tabular}{@{}l" + "r" * (width - 1) + "@{}}", r"\toprule"]
+    if side_by_side and len(datasets) > 1 and quality:
+        groups, rules, start = [""], [], 2
+        for dataset in datasets:
+            span = sum(1 for d, _ in quality if d == dataset)
+            if not span:
+                continue
+            groups.append(rf"\multicolumn{{{span}}}{{c}}{{{tex_escape(dataset)}}}")
+            rules.append(rf"\cmidrule(lr){{{start}-{start + span - 1}}}")
+            start += span
+        groups += [""] * len(efficiency)
+        lines += [" & ".join(groups) + r" \\", "".join(rules)]
+    lines += [" & ".join(header) + r" \\"]
+    if side_by_side:
+        lines += [r"\midrule", *section(datasets)]
+    else:
+        for dataset in datasets:
+            lines += [r"\midrule",
+                      rf"\multicolumn{{{width}}}{{@{{}}l}}{{\textbf{{{tex_escape(dataset)}}}}} \\",
+                      *section([dataset])]
+    lines += [r"\bottomrule", r"\end{tabular}"]
+    env = "table*" if width > ONE_COLUMN_MAX else "table"
+    text = caption(entries, datasets, quality, [h for h, _ in efficiency], with_ci,
+                   latency_device)
+    return "\n".join([rf"\begin{{{env}}}[t]", r"\centering", r"\footnotesize",
+                      r"\setlength{\tabcolsep}{3pt}", rf"\caption{{{text}}}",
+                      rf"\label{{{label}}}", *lines, rf"\end{{{env}}}"])
