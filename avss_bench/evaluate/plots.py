@@ -1,9 +1,8 @@
-"""Figures for papers: the efficiency (Pareto) plot and mixture/reference/estimate panels."""
+"""Mixture/reference/estimate panels of example wavs; the Pareto plot lives in `pareto`."""
 
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 
 import matplotlib
@@ -13,68 +12,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from avss_bench.core.errors import AvssError  # noqa: E402
-from avss_bench.evaluate.leaderboard import Entry  # noqa: E402
-
-
-def macs_per_second(entry: Entry) -> float | None:
-    """MACs (G) per 1 s of input, so methods counted on 1 s and 2 s inputs are comparable."""
-    if entry.macs_g is None:
-        return None
-    return entry.macs_g / (entry.macs_seconds or 1.0)
-
-
-MARKERS = ("o", "s", "^", "D", "v", "P")
-
-
-def pareto_plot(entries: list[Entry], path: Path) -> Path:
-    """SI-SNRi against MACs per second of input (log scale); marker area by Params.
-
-    Every (method, dataset) with both numbers is a point; datasets get their own marker, and
-    our measurements are blue while published figures are grey.
-    """
-    datasets = list(dict.fromkeys(e.dataset for e in entries))
-    points = []
-    for entry in entries:
-        stat = entry.stats.get("si_snr_i")
-        macs = macs_per_second(entry)
-        if stat is None or macs is None or macs <= 0 or entry.source == "delta":
-            continue
-        if math.isnan(stat.mean):
-            continue
-        points.append((entry, macs, stat.mean))
-    if not points:
-        raise AvssError("no method has both SI-SNRi and MACs to plot (run `avss-bench profile "
-                        "--json > RESULTS/<model>/profile.json`)", path)
-    fig, ax = plt.subplots(figsize=(7.5, 4.8), dpi=150)
-    for entry, macs, value in points:
-        reported = entry.source != "ours"
-        size = 40 + 50 * (entry.params_m or 0.5)
-        marker = MARKERS[datasets.index(entry.dataset) % len(MARKERS)]
-        source = "published" if reported else "this run"
-        ax.scatter(macs, value, s=size, alpha=0.65, edgecolors="black", marker=marker,
-                   color="tab:gray" if reported else "tab:blue",
-                   label=f"{entry.dataset}, {source}")
-        name = entry.method.removesuffix(" (reported)")
-        ax.annotate(name, (macs, value), textcoords="offset points",
-                    xytext=(4 + math.sqrt(size) / 2, 4), fontsize=8)
-    handles, labels = ax.get_legend_handles_labels()
-    unique = dict(zip(labels, handles, strict=True))
-    ax.legend(unique.values(), unique.keys(), loc="best", fontsize=7, markerscale=0.5)
-    ax.set_xscale("log")
-    ax.set_xlabel("MACs (G per 1 s of input, log scale)")
-    ax.set_ylabel("SI-SNRi (dB)")
-    ax.set_title("Quality vs. compute (marker area ∝ Params)")
-    ax.grid(True, which="both", alpha=0.3)
-    xs = [p[1] for p in points]
-    ax.set_xlim(min(xs) / 3, max(xs) * 5)
-    ys = [p[2] for p in points]
-    pad = max(1.0, 0.15 * (max(ys) - min(ys)))
-    ax.set_ylim(min(ys) - pad, max(ys) + pad)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+from avss_bench.evaluate.pareto import macs_per_second, pareto_plot  # noqa: E402, F401
 
 
 def _spectrogram(ax, signal: np.ndarray, rate: int) -> None:
