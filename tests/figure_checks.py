@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import math
 import re
+import shutil
+import subprocess
+from pathlib import Path
 from unittest import mock
 
 import numpy as np
@@ -79,6 +82,15 @@ def assert_no_overlaps(fig: Figure) -> None:
         for b, box_b in boxes[i + 1:]:
             assert not _overlap(box_a, box_b), \
                 f"'{a.get_text()}' overlaps '{b.get_text()}'"
+    for legend in fig.legends + [ax.get_legend() for ax in fig.axes if ax.get_legend()]:
+        for handle in legend.findobj(Line2D):  # a key's marker (a size key's can be large)
+            if handle.get_marker() in (None, "None", "") or not handle.get_visible():
+                continue
+            middle = handle.get_window_extent(renderer).get_points().mean(0)
+            half = handle.get_markersize() / 2 * fig.dpi / 72  # one marker, in the middle
+            key = Bbox.from_extents(*(middle - half), *(middle + half))
+            for text, box in boxes:
+                assert not _overlap(key, box), f"a legend key covers '{text.get_text()}'"
     markers = marker_boxes(fig)
     for text, box in boxes:
         if not isinstance(text, Annotation):
@@ -131,3 +143,23 @@ def look(fig: Figure, units: dict[str, str]) -> None:
     assert_no_overlaps(fig)
     assert_panels_have_data(fig)
     assert_axes_labelled(fig, units)
+
+
+def compile_latex(folder: Path, table: str) -> str:
+    """Compile `table` (`table --format latex`) in a two-column article that loads only
+    booktabs; asserts it compiles and fits the page width, returns the log."""
+    pdflatex = shutil.which("pdflatex")
+    assert pdflatex, ("pdflatex is not installed (apt-get install -y --no-install-recommends "
+                      "texlive-latex-base texlive-latex-recommended; .ci/run does it)")
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "table.tex").write_text(table + "\n")
+    (folder / "paper.tex").write_text(
+        "\\documentclass[twocolumn]{article}\n\\usepackage{booktabs}\n\\begin{document}\n"
+        "\\input{table.tex}\nText.\n\\end{document}\n")
+    done = subprocess.run([pdflatex, "-interaction=nonstopmode", "-halt-on-error", "paper.tex"],
+                          cwd=folder, capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stdout[-3000:]
+    log = (folder / "paper.log").read_text(errors="replace")
+    assert "Overfull \\hbox" not in log, "the table is wider than the page"
+    assert (folder / "paper.pdf").stat().st_size > 5000
+    return log

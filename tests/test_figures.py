@@ -6,8 +6,6 @@ by a real LaTeX. Each figure is looked at through the extents matplotlib reports
 from __future__ import annotations
 
 import json
-import shutil
-import subprocess
 import sys
 from pathlib import Path
 
@@ -28,13 +26,12 @@ from avss_bench.evaluate.pareto import frontier, marker_area, panels, pareto_fig
 from avss_bench.robustness.plot import robustness_figure
 
 sys.path.insert(0, str(Path(__file__).parent))
-from figure_checks import assert_no_overlaps, look  # noqa: E402
+from figure_checks import assert_no_overlaps, compile_latex, look  # noqa: E402
 
 PARETO_UNITS = {"SI-SNRi": "(dB)", "MACs": "(G per 1 s"}
 ROBUSTNESS_UNITS = {"SI-SNRi": "(dB)", "PESQ": "(MOS-LQO)", "frames zeroed": "(%)",
                     "audio-visual offset": "(frames)", "frame rate": "(fps)", "SNR": "(dB)",
                     "leak": "(dB"}
-PDFLATEX = shutil.which("pdflatex")
 
 
 def _metric(mean: float, half: float) -> dict:
@@ -263,28 +260,10 @@ def test_latex_escapes_what_latex_treats_specially() -> None:
     assert r"Net\_\{a\}\&b" in text and "my\\_set [zero:30] test set" in text
 
 
-def _compile(tmp_path: Path, table: str) -> subprocess.CompletedProcess:
-    assert PDFLATEX, ("pdflatex is not installed (apt-get install -y --no-install-recommends "
-                      "texlive-latex-base texlive-latex-recommended; .ci/run does it)")
-    (tmp_path / "table.tex").write_text(table + "\n")
-    (tmp_path / "paper.tex").write_text(
-        "\\documentclass[twocolumn]{article}\n\\usepackage{booktabs}\n\\begin{document}\n"
-        "\\input{table.tex}\nText.\n\\end{document}\n")
-    return subprocess.run([PDFLATEX, "-interaction=nonstopmode", "-halt-on-error",
-                           "paper.tex"], cwd=tmp_path, capture_output=True, text=True,
-                          timeout=120, check=False)
-
-
 def test_latex_compiles_as_is(tmp_path: Path) -> None:
     results = demo_like_results(tmp_path / "results")
     for name, args in (("ours", [str(results)]), ("both", [str(results), "--reported"]),
                        ("published", ["--reported", "--no-ci"])):
         out = CliRunner().invoke(main, ["table", *args, "--format", "latex"])
         assert out.exit_code == 0, out.output
-        folder = tmp_path / name
-        folder.mkdir()
-        done = _compile(folder, out.output)
-        assert done.returncode == 0, done.stdout[-3000:]
-        log = (folder / "paper.log").read_text(errors="replace")
-        assert "Overfull \\hbox" not in log, name  # fits the page's text width
-        assert (folder / "paper.pdf").stat().st_size > 5000
+        compile_latex(tmp_path / name, out.output)

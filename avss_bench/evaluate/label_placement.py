@@ -24,6 +24,9 @@ from matplotlib.transforms import Bbox
 RINGS_PT = (1.5, 4.0, 8.0, 13.0, 20.0, 30.0, 44.0)
 LEADER_FROM_PT = 6.0
 MARKER_PAD_PT = 1.0
+#: what crossing one segment of the caller's lines costs, in points of distance: a label moves
+#: up to this much farther to keep the frontier from striking through it
+LINE_COST = 30.0
 
 
 @dataclass
@@ -62,6 +65,14 @@ def _segment_hits_box(p: np.ndarray, q: np.ndarray, box: Bbox) -> bool:
         if low >= high:
             return False
     return True
+
+
+def _segments_cross(p: np.ndarray, q: np.ndarray, r: np.ndarray, s: np.ndarray) -> bool:
+    """Whether segments pq and rs cross (proper intersection)."""
+    def side(a: np.ndarray, b: np.ndarray, c: np.ndarray) -> float:
+        return float((b[0] - a[0]) * (c[1] - a[1]) - (b[1] - a[1]) * (c[0] - a[0]))
+
+    return (side(p, q, r) * side(p, q, s) < 0) and (side(r, s, p) * side(r, s, q) < 0)
 
 
 def _lines_cost(box: Bbox, lines: Sequence[np.ndarray]) -> int:
@@ -174,12 +185,17 @@ class _Layout:
         return self._cache
 
     def leader_cost(self, i: int, box: Bbox) -> float | None:
-        """Markers a leader from marker i to `box` crosses; None if it crosses a label."""
+        """What a leader from marker i to `box` costs: the markers, lines and other leaders it
+        crosses; None if it crosses a label."""
         start, end = self.centres[i], np.array(box.get_points().mean(0))
         if any(_segment_hits_box(start, end, label) for label in self.labels):
             return None
-        return sum(_segment_hits_box(start, end, m) for j, m in enumerate(self.markers)
-                   if j != i)
+        markers = sum(_segment_hits_box(start, end, m) for j, m in enumerate(self.markers)
+                      if j != i)
+        lines = sum(_segments_cross(start, end, line[k], line[k + 1])
+                    for line in self.paths for k in range(len(line) - 1))
+        leaders = sum(_segments_cross(start, end, p, q) for p, q in self.leaders)
+        return 10.0 * markers + LINE_COST / 3 * lines + 20.0 * leaders
 
     def best_spot(self, i: int, size: tuple[float, float]) -> tuple[Bbox, bool] | None:
         """The cheapest free box for marker i's label, and whether it needs a leader line."""
@@ -190,12 +206,12 @@ class _Layout:
             for side, box in _candidates(centre, radius + gap_pt * self.px_per_pt, size):
                 if not self.free(box):
                     continue
-                cost = gap_pt + 1.5 * side + 8.0 * _lines_cost(box, self.paths)
+                cost = gap_pt + 1.5 * side + LINE_COST * _lines_cost(box, self.paths)
                 if leader:
                     crossed = self.leader_cost(i, box)
                     if crossed is None:
                         continue
-                    cost += 10.0 * crossed
+                    cost += crossed
                 if best is None or cost < best[0]:
                     best = (cost, box, leader)
             farther = RINGS_PT[ring + 1] if ring + 1 < len(RINGS_PT) else math.inf

@@ -43,9 +43,10 @@ PUBLISHED_SUFFIX = " (reported)"
 #: marker area (pt^2) = AREA_BASE + AREA_PER_M * Params (M): area grows linearly with Params
 AREA_BASE, AREA_PER_M = 12.0, 4.0
 SIZE_STEPS = (0.1, 0.2, 0.5, 1, 2, 5, 10, 20, 50, 100, 200, 500)
+XLABEL = "MACs (G per 1 s of input, log scale)"
 #: inches of the figure: each panel (taller when crowded), the gaps, the legend, the x axis
 PANEL_HEIGHTS = (1.9, 2.5, 3.2)
-GAP_H, TOP_H, BOTTOM_H = 0.3, 0.45, 0.36
+GAP_H, TOP_H, BOTTOM_H = 0.55, 0.45, 0.36
 
 
 def macs_per_second(entry: Entry) -> float | None:
@@ -175,16 +176,19 @@ def _draw(groups: dict[str, list[Point]], panel_h: float, unlabelled: dict[str, 
     in their panel's title); returns it and the labels that found no room."""
     count = len(groups)
     height = TOP_H + count * panel_h + (count - 1) * GAP_H + BOTTOM_H
-    fig, axes = plt.subplots(count, 1, figsize=(ONE_COLUMN, height), sharex=True,
-                             squeeze=False, layout="constrained")
+    fig, axes = plt.subplots(count, 1, figsize=(ONE_COLUMN, height), squeeze=False,
+                             layout="constrained")
     every = [p for points in groups.values() for p in points]
-    low, high = min(p.macs for p in every), max(p.macs for p in every)
-    xlim = (low / 2.2, high * 3.0)  # room for labels right of the biggest
     label = metric_registry.column(QUALITY)
     ylabel = label.axis_label if label is not None else "SI-SNRi (dB)"
     for ax, (test_set, points) in zip(axes[:, 0], groups.items(), strict=True):
+        # each panel its own range (a demo model at 0.06 G/s would squeeze the published
+        # ones), with room for labels right of the biggest
+        low, high = min(p.macs for p in points), max(p.macs for p in points)
+        xlim = (low / 2.2, high * 3.0)
         ax.set_xscale("log")
         ax.set_xlim(*xlim)
+        ax.set_xlabel(XLABEL)
         values = [p.value for p in points]
         spread = max(values) - min(values)
         pad = max(1.0, 0.14 * spread)
@@ -195,7 +199,9 @@ def _draw(groups: dict[str, list[Point]], panel_h: float, unlabelled: dict[str, 
             names = textwrap.fill(", ".join(unlabelled[test_set]), 70)
             ax.set_title(f"not labelled (no room): {names}", loc="right", fontsize=5)
         ax.grid(True, which="major")
-        ax.xaxis.set_major_locator(LogLocator(base=10))
+        decades = math.log10(xlim[1] / xlim[0])
+        ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0,) if decades > 2.2
+                                              else (1.0, 2.0, 5.0)))
         ax.xaxis.set_major_formatter(FuncFormatter(_g))
         ax.xaxis.set_minor_formatter(NullFormatter())
         best = frontier(points)
@@ -208,7 +214,6 @@ def _draw(groups: dict[str, list[Point]], panel_h: float, unlabelled: dict[str, 
                        color=OURS_COLOUR if point.ours else PUBLISHED_COLOUR,
                        alpha=0.85 if point.ours else 0.6, edgecolors="black",
                        linewidths=0.5, zorder=3 if point.ours else 2)
-    axes[-1, 0].set_xlabel("MACs (G per 1 s of input, log scale)")
     _legend(fig, every)
     fig.canvas.draw()  # constrained layout places axes and legend once; then it is frozen
     fig.set_layout_engine("none")  # so that the labels measured below stay where they go
@@ -248,7 +253,8 @@ def _legend(fig: Figure, points: list[Point]) -> None:
     if sizes:
         fig.legend(handles=sizes, loc="outside lower center", ncol=len(sizes),
                    title="marker area ∝ Params (separator)", title_fontsize=6,
-                   handletextpad=0.1, handlelength=2.8, columnspacing=0.8, borderaxespad=0.2)
+                   handletextpad=0.1, handlelength=2.8, handleheight=3.2,
+                   columnspacing=0.8, borderaxespad=0.2)
 
 
 def pareto_plot(entries: list[Entry], path: Path) -> Path:
