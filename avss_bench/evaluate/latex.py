@@ -161,14 +161,18 @@ def caption(entries: list[Entry], datasets: list[str], quality: list[tuple[str, 
                      + (" (figures counted on longer inputs scaled to 1\\,s)."
                         if any((e.macs_seconds or 1.0) != 1.0 for e in entries) else "."))
     if "Latency (ms)" in efficiency:
+        mine = any(not _published(e) and e.latency_ms is not None for e in entries)
+        theirs = any(_published(e) and e.latency_ms is not None for e in entries)
         text = []
-        if any(not _published(e) and e.latency_ms is not None for e in entries):
+        if mine:
             where = (f"on {tex_escape(latency_device)}" if latency_device
                      else "on a device not recorded")
-            text.append(f"ours: median time of one forward pass of 1\\,s {where}")
-        if any(_published(e) and e.latency_ms is not None for e in entries):
-            text.append("published: GPU latencies as their papers report them"
-                        + (" (not comparable with ours)" if text else ""))
+            text.append(("ours, " if theirs else "")
+                        + f"median time of one forward pass of 1\\,s {where}")
+        if theirs:
+            text.append(("published, " if mine else "")
+                        + "GPU latencies as their papers report them"
+                        + (" (not comparable with ours)" if mine else ""))
         parts.append("Latency: " + "; ".join(text) + ".")
     if any(s.n_failed for e in entries for s in e.stats.values()):
         parts.append(r"$^{\ast}$ Some targets could not be scored (NaN with a reason in "
