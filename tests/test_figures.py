@@ -22,7 +22,13 @@ from avss_bench.core.errors import AvssError
 from avss_bench.evaluate.label_placement import Marker, place_labels
 from avss_bench.evaluate.latex import latex_table, tex_escape
 from avss_bench.evaluate.leaderboard import Entry, Stat, collect, render, with_reported
-from avss_bench.evaluate.pareto import frontier, marker_area, panels, pareto_figure
+from avss_bench.evaluate.pareto import (
+    frontier,
+    marker_area,
+    panels,
+    pareto_csv,
+    pareto_figure,
+)
 from avss_bench.robustness.plot import robustness_figure
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -64,7 +70,7 @@ def _points(ax) -> list[tuple[float, float]]:
 
 
 # ---------------------------------------------------------------- the Pareto figure
-def test_pareto_of_published_rows_only() -> None:
+def test_pareto_of_published_rows_only(tmp_path: Path) -> None:
     entries = with_reported([])
     fig, missing = pareto_figure(entries)
     assert missing == []  # every marker labelled
@@ -93,6 +99,11 @@ def test_pareto_of_published_rows_only() -> None:
     assert {"published", "Pareto frontier", "10 M"} <= legend_texts
     assert "ours (measured here)" not in legend_texts  # nothing of ours is drawn
     plt.close(fig)
+    shown = pd.read_csv(pareto_csv(entries, tmp_path / "pareto.csv"))  # what it shows, as CSV
+    assert len(shown) == 33 and set(shown["source"]) == {"published"}
+    lrs2 = shown[(shown["test_set"] == "LRS2-2Mix") & shown["on_frontier"]]
+    assert list(lrs2["method"]) == ["AVConvTasNet", "Dolphin"]
+    assert list(lrs2["macs_g_per_1s"]) == [6.94, 8.51]
 
 
 def test_pareto_of_demo_like_results_beside_published(tmp_path: Path) -> None:

@@ -257,6 +257,25 @@ def _legend(fig: Figure, points: list[Point]) -> None:
                    columnspacing=0.8, borderaxespad=0.2)
 
 
+def pareto_csv(entries: list[Entry], path: Path) -> Path:
+    """Write what the Pareto figure shows as CSV: one row per point (test set, method, ours or
+    published, MACs per 1 s, SI-SNRi, Params, on the frontier or not)."""
+    import pandas as pd
+
+    from avss_bench.core.atomic import atomic_path
+
+    rows = []
+    for test_set, points in panels(entries).items():
+        best = {id(p) for p in frontier(points)}
+        rows += [{"test_set": test_set, "method": p.name,
+                  "source": "ours" if p.ours else "published",
+                  "macs_g_per_1s": p.macs, "si_snr_i_db": p.value, "params_m": p.params,
+                  "on_frontier": id(p) in best} for p in points]
+    with atomic_path(path) as tmp:
+        pd.DataFrame(rows).to_csv(tmp, index=False, float_format="%.6g")
+    return Path(path)
+
+
 def pareto_plot(entries: list[Entry], path: Path) -> Path:
     """Write the Pareto figure to `path` (PNG, PDF or SVG by its extension)."""
     figure_format(path)  # a wrong extension is refused before any drawing
