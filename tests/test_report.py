@@ -13,6 +13,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import soundfile as sf
 from click.testing import CliRunner
@@ -40,6 +41,14 @@ def results(tmp_path_factory: pytest.TempPathFactory) -> Path:
     summary = evaluate("mixture", None, corpus, out_dir=root / "results" / "mixture",
                        metrics=("si_snr", "sdr", "stoi", "dnsmos"), save_audio=8, quiet=True)
     assert summary["metrics"]["dnsmos_ovrl"]["n"] == 8  # evaluate computes DNSMOS
+    robust = root / "results" / "robust"  # what `avss-bench robustness` writes, in brief
+    robust.mkdir()
+    pd.DataFrame({
+        "model": ["tiny"] * 3, "condition": ["clean", "zero30", "offset3"],
+        "kind": ["clean", "zero", "offset"], "value": [None, 30.0, 3.0],
+        "si_snr_i": [2.0, 1.5, 1.8], "si_snr_i_ci_low": [1.0, 0.5, 0.8],
+        "si_snr_i_ci_high": [3.0, 2.5, 2.8], "drop": [0.0, -0.5, -0.2]}).to_csv(
+        robust / "robustness.csv", index=False)
     return root / "results"
 
 
@@ -47,8 +56,8 @@ def results(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def site(results: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("site") / "site"
     result = CliRunner().invoke(main, ["report", str(results / "tiny"),
-                                       str(results / "mixture"), "--out", str(out),
-                                       "--example", "tt001_s2"])
+                                       str(results / "mixture"), str(results / "robust"),
+                                       "--out", str(out), "--example", "tt001_s2"])
     assert result.exit_code == 0, result.output
     return out
 
@@ -61,6 +70,7 @@ class _Assets(HTMLParser):
         self.srcs: list[tuple[str, str]] = []
         self.rows: list[str] = []
         self.links: list[str] = []
+        self.downloads: list[str] = []
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         a = dict(attrs)
@@ -68,6 +78,8 @@ class _Assets(HTMLParser):
             self.srcs.append((tag, a["src"] or ""))
         if tag == "link" and a.get("href"):
             self.links.append(a["href"] or "")
+        if tag == "a" and "download" in a:
+            self.downloads.append(a.get("href") or "")
         if tag == "tr" and a.get("class"):
             self.rows.append(a["class"] or "")
 
@@ -89,7 +101,15 @@ def test_report_renders_in_chromium(site: Path, tmp_path: Path) -> None:
     # best / median / worst of TinyAV + the requested target (mixture, reference, 2 estimates)
     assert 4 * 3 <= len(audio) <= 4 * 4
     assert any("tt001_s2" in src for src in audio)
-    assert {"figures/pareto.png", "figures/dist_si_snr_i.png"} <= set(images)
+    assert {"figures/pareto.svg", "figures/robustness-0.svg",
+            "figures/dist_si_snr_i.png"} <= set(images)  # the paper figures as vector graphics
+    # the CSV behind each table and figure, and the figures themselves, to download
+    assert {"data/leaderboard.csv", "data/pareto.csv", "data/robustness-0.csv",
+            "data/dist_si_snr_i.csv", "figures/pareto.svg"} <= set(dom.downloads)
+    for src in dom.downloads:
+        assert (site / src).is_file(), f"missing download {src}"
+    assert pd.read_csv(site / "data" / "dist_si_snr_i.csv").shape == (16, 5)  # 2 runs x 8
+    assert "IIANet" in set(pd.read_csv(site / "data" / "pareto.csv")["method"])
     assert sum(1 for src in images if src.endswith("lips.png")) == len(audio) // 4
     for src in audio:
         samples, rate = sf.read(site / src)

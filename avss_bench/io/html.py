@@ -18,7 +18,8 @@ details pre{text-align:left;white-space:pre-wrap;max-width:560px;font-size:.8em;
 padding:6px}
 img{max-width:100%;height:auto}.figs{display:flex;flex-wrap:wrap;gap:8px}
 .figs figure{margin:0;flex:1 1 440px;max-width:600px}.figs img{width:100%}
-.figs img.pareto{max-width:800px}
+.figs figure.paper{flex:1 1 340px;max-width:520px}.figs figure.wide{max-width:960px}
+.figs figure.paper img{background:#fff}.figs figure.wide .wrap img{min-width:600px}
 .ex{border:1px solid #ddd;border-radius:6px;padding:8px 12px;margin:1em 0}
 .clips{display:flex;flex-wrap:wrap;gap:12px}.clip{flex:1 1 300px;max-width:400px}
 .clip audio{width:100%}.clip table{font-size:.8em}.note{color:#a33;font-size:.85em}

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import math
 from html import escape
+from pathlib import Path
 from typing import Any
 
 from avss_bench.evaluate.leaderboard import QUALITY, Entry, Stat
@@ -149,23 +150,46 @@ def example_browser(examples: list[Example]) -> str:
     return "".join(parts)
 
 
+def _download(*links: tuple[str, str]) -> str:
+    """Download links under a table or figure: (file, what it is)."""
+    return '<p class="muted">Download: ' + ", ".join(
+        f'<a href="{escape(href, quote=True)}" download>{escape(what)}</a>'
+        for href, what in links) + "</p>"
+
+
 def page(title: str, table: str, pareto: str | None, pareto_note: str,
-         distributions: list[tuple[str, str]], examples: str, footer: str) -> str:
+         distributions: list[tuple[str, str]], examples: str, footer: str,
+         robustness: list[tuple[str, str, str]] = ()) -> str:
     figs = "".join(f'<figure><img loading="lazy" src="{escape(src, quote=True)}" '
                    f'alt="{escape(label, quote=True)} distribution"><figcaption>'
-                   f"{escape(label)}: per-target empirical CDF</figcaption></figure>"
+                   f"{escape(label)}: per-target empirical CDF "
+                   f'(<a href="data/{escape(Path(src).stem, quote=True)}.csv" download>CSV</a>)'
+                   "</figcaption></figure>"
                    for label, src in distributions)
-    pareto_html = (f'<img class="pareto" src="{escape(pareto, quote=True)}" alt="Pareto plot">'
-                   if pareto else f"<p>{escape(pareto_note)}</p>")
+    pareto_html = (f'<figure class="paper"><img class="pareto" src="{escape(pareto, quote=True)}" '
+                   'alt="Pareto figure: SI-SNRi against MACs per 1 s, one panel per test set">'
+                   + _download((pareto, "figure (SVG)"), ("data/pareto.csv", "its points (CSV)"))
+                   + "</figure>" if pareto else f"<p>{escape(pareto_note)}</p>")
+    robust = "".join(
+        f'<figure class="paper wide"><div class="wrap"><img src="{escape(src, quote=True)}" '
+        f'alt="robustness figure of {escape(origin, quote=True)}"></div><figcaption '
+        f'class="muted">{escape(origin)}</figcaption>'
+        + _download((src, "figure (SVG)"), (data, "robustness.csv")) + "</figure>"
+        for origin, src, data in robustness)
+    robust_html = (f'<h2 id="robustness">Robustness</h2><div class="figs">{robust}</div>'
+                   if robust else "")
     return (
         '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f"<title>{escape(title)}</title><style>{CSS}</style></head><body>"
         f"<h1>{escape(title)}</h1><nav><a href=\"#leaderboard\">Leaderboard</a>"
-        '<a href="#efficiency">Efficiency</a><a href="#distributions">Distributions</a>'
-        '<a href="#examples">Listen</a></nav>'
+        '<a href="#efficiency">Efficiency</a>'
+        + ('<a href="#robustness">Robustness</a>' if robust else "")
+        + '<a href="#distributions">Distributions</a><a href="#examples">Listen</a></nav>'
         f'<h2 id="leaderboard">Leaderboard</h2>{table}'
-        f'<h2 id="efficiency">Quality vs. compute</h2><div class="figs">{pareto_html}</div>'
+        + _download(("data/leaderboard.csv", "the leaderboard (CSV)"))
+        + f'<h2 id="efficiency">Quality vs. compute</h2><div class="figs">{pareto_html}</div>'
+        f"{robust_html}"
         f'<h2 id="distributions">Per-utterance distributions</h2><div class="figs">{figs}</div>'
         f'<h2 id="examples">Listen: examples</h2>{examples}'
         f'<footer class="muted"><p>{escape(footer)}</p></footer>'
