@@ -40,7 +40,7 @@ from avss_bench.data.lengths import (
 )
 from avss_bench.data.visual_conditions import VisualCondition, apply_condition
 from avss_bench.io.audio import read_audio, wav_info
-from avss_bench.io.manifest import read_manifest, resolve_path
+from avss_bench.io.manifest import read_manifest, resolve_path, row_targets, speaker_count
 
 
 def read_lips(path: Path) -> np.ndarray:
@@ -155,24 +155,20 @@ class TargetSpeakerDataset(Dataset):
         self.manifest = Path(manifest)
         frame = read_manifest(self.manifest)
         self.items: list[TargetItem] = []
-        speakers = 2  # N-speaker manifests (prepare --speakers N) have s3_*, s4_* columns
-        while f"s{speakers + 1}_path" in frame.columns:
-            speakers += 1
+        speakers = speaker_count(frame)  # prepare --speakers N: s3_*, s4_* columns
         for number, row in enumerate(frame.to_dict("records"), start=1):
             num_samples = optional_int(row["num_samples"])
             if num_samples is None:
                 raise AvssError(f"row {number} ({row['mixture_id']}): num_samples "
                                 f"'{row['num_samples']}' is not an integer", self.manifest)
-            for k in range(1, speakers + 1):
-                if not isinstance(row[f"s{k}_path"], str):  # a row with fewer sources
-                    continue
+            for target in row_targets(row, speakers):  # a row may have fewer sources
                 self.items.append(TargetItem(
-                    mixture_id=str(row["mixture_id"]), target=f"s{k}",
+                    mixture_id=str(row["mixture_id"]), target=target,
                     mix_path=resolve_path(self.manifest, row["mix_path"]),
-                    target_path=resolve_path(self.manifest, row[f"s{k}_path"]),
-                    lips_path=resolve_path(self.manifest, row[f"s{k}_lips"]),
+                    target_path=resolve_path(self.manifest, row[f"{target}_path"]),
+                    lips_path=resolve_path(self.manifest, row[f"{target}_lips"]),
                     num_samples=num_samples,
-                    source_samples=optional_int(row.get(f"s{k}_source_samples"))))
+                    source_samples=optional_int(row.get(f"{target}_source_samples"))))
         self.segment_s = segment_s
         self.train = train
         self.seed = seed

@@ -22,6 +22,7 @@ from typing import Any
 
 from avss_bench.core.constants import LIP_CROP
 from avss_bench.core.errors import AvssError
+from avss_bench.evaluate.results import read_summary
 from avss_bench.evaluate.stamp import profile_mismatch
 
 QUALITY = (("si_snr_i", "SI-SNRi"), ("sdr_i", "SDRi"), ("pesq", "PESQ"), ("stoi", "STOI"))
@@ -94,11 +95,8 @@ def method_name(model: str, config: dict[str, Any], fallback: str | None = None)
 
 def read_entry(summary_path: Path) -> Entry:
     """One Entry from a summary.json (and the profile.json beside it, if any)."""
-    try:
-        summary = json.loads(summary_path.read_text())
-    except (OSError, json.JSONDecodeError) as err:
-        raise AvssError(f"cannot read evaluation summary: {err}", summary_path) from err
-    model = str(summary.get("model", summary_path.parent.name))
+    summary = read_summary(summary_path)
+    model = str(summary.get("model") or summary_path.parent.name)
     method = summary.get("name") or method_name(model, summary.get("config") or {},
                                                 summary.get("method"))
     if summary.get("random_init"):
