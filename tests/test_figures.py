@@ -19,9 +19,10 @@ from matplotlib.ticker import NullFormatter
 
 from avss_bench.cli import main
 from avss_bench.core.errors import AvssError
+from avss_bench.corpora.testsets import official_test_set
 from avss_bench.evaluate.label_placement import Marker, place_labels
 from avss_bench.evaluate.latex import latex_table, tex_escape
-from avss_bench.evaluate.leaderboard import Entry, Stat, collect, render, with_reported
+from avss_bench.evaluate.leaderboard import Entry, Group, Stat, collect, group_entries, render
 from avss_bench.evaluate.pareto import (
     frontier,
     marker_area,
@@ -29,6 +30,7 @@ from avss_bench.evaluate.pareto import (
     pareto_csv,
     pareto_figure,
 )
+from avss_bench.io.testset import TestSet
 from avss_bench.robustness.plot import robustness_figure
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -44,7 +46,17 @@ def _metric(mean: float, half: float) -> dict:
     return {"mean": mean, "ci95": [mean - half, mean + half], "n": 10, "n_failed": 0}
 
 
-def demo_like_results(root: Path) -> Path:
+#: the demo's test set as `prepare` records it (manifests/demo/tt.testset.json)
+DEMO_SET = TestSet.from_json(json.loads(
+    (Path(__file__).parents[1] / "manifests" / "demo" / "tt.testset.json").read_text()))
+
+
+def published() -> list[Group]:
+    """The published rows alone: the three official test sets (`table --reported`)."""
+    return group_entries([], reported=True)
+
+
+def demo_like_results(root: Path, test_set: TestSet = DEMO_SET) -> Path:
     """Two results shaped like the demo's: the unprocessed mixture (no profile, so no point on
     the Pareto figure) and a profiled demo-size model, on the demo test set."""
     for name, si, profile in (("mixture", 0.0, None),
@@ -58,8 +70,8 @@ def demo_like_results(root: Path) -> Path:
         metrics = {"si_snr_i": _metric(si, 1.6), "sdr_i": _metric(si + 2, 1.0),
                    "pesq": _metric(1.1, 0.05), "stoi": _metric(0.7, 0.08)}
         (folder / "summary.json").write_text(json.dumps(
-            {"model": name, "data": str(root / "prepared"), "dataset": "demo", "split": "tt",
-             "metrics": metrics}))
+            {"model": name, "data": str(root / "prepared"), "split": "tt", "metrics": metrics,
+             "num_targets": 10, "test_set": test_set.to_json()}))
         if profile:
             (folder / "profile.json").write_text(json.dumps({"model": name, **profile}))
     return root
@@ -71,22 +83,22 @@ def _points(ax) -> list[tuple[float, float]]:
 
 # ---------------------------------------------------------------- the Pareto figure
 def test_pareto_of_published_rows_only(tmp_path: Path) -> None:
-    entries = with_reported([])
-    fig, missing = pareto_figure(entries)
+    groups = published()
+    fig, missing = pareto_figure(groups)
     assert missing == []  # every marker labelled
     look(fig, PARETO_UNITS)
     axes = [ax for ax in fig.axes if ax.get_visible()]
     assert [ax.get_title(loc="left") for ax in axes] == ["LRS2-2Mix", "LRS3-2Mix",
                                                          "VoxCeleb2-2Mix"]
     assert fig.get_figwidth() == pytest.approx(3.4)  # one column of a paper
-    groups = panels(entries)
-    for ax, points in zip(axes, groups.values(), strict=True):
+    found = panels(groups)
+    for ax, points in zip(axes, found.values(), strict=True):
         assert ax.get_xscale() == "log"
         assert len(_points(ax)) == len(points) == 11  # every method with SI-SNRi and MACs
         labels = {t.get_text() for t in ax.texts}
         assert {"Dolphin", "AV-Mossformer2", "RTFS-Net-12", "IIANet"} <= labels
     # the frontier of LRS2-2Mix: AVConvTasNet (6.94 G/s) then Dolphin (8.51 G/s, 16.8 dB)
-    assert [p.name for p in frontier(groups["LRS2-2Mix"])] == ["AVConvTasNet", "Dolphin"]
+    assert [p.name for p in frontier(found["LRS2-2Mix"])] == ["AVConvTasNet", "Dolphin"]
     staircase = [line for line in axes[0].get_lines() if line.get_linestyle() != "None"][0]
     assert list(staircase.get_ydata()) == [12.5, 12.5, 16.8, 16.8]
     # marker area grows linearly with Params: AV-Mossformer2 (55.87 M), RTFS-Net-4 (0.7 M)
@@ -99,7 +111,7 @@ def test_pareto_of_published_rows_only(tmp_path: Path) -> None:
     assert {"published", "Pareto frontier", "10 M"} <= legend_texts
     assert "ours (measured here)" not in legend_texts  # nothing of ours is drawn
     plt.close(fig)
-    shown = pd.read_csv(pareto_csv(entries, tmp_path / "pareto.csv"))  # what it shows, as CSV
+    shown = pd.read_csv(pareto_csv(groups, tmp_path / "pareto.csv"))  # what it shows, as CSV
     assert len(shown) == 33 and set(shown["source"]) == {"published"}
     lrs2 = shown[(shown["test_set"] == "LRS2-2Mix") & shown["on_frontier"]]
     assert list(lrs2["method"]) == ["AVConvTasNet", "Dolphin"]
@@ -107,17 +119,21 @@ def test_pareto_of_published_rows_only(tmp_path: Path) -> None:
 
 
 def test_pareto_of_demo_like_results_beside_published(tmp_path: Path) -> None:
-    entries = with_reported(collect([demo_like_results(tmp_path)]))
-    fig, missing = pareto_figure(entries)
+    demo = demo_like_results(tmp_path / "demo")
+    official = demo_like_results(tmp_path / "lrs2", official_test_set("lrs2"))
+    groups = group_entries(collect([demo, official]), reported=True)
+    fig, missing = pareto_figure(groups)
     assert missing == []
     look(fig, PARETO_UNITS)
     axes = [ax for ax in fig.axes if ax.get_visible()]
-    assert axes[0].get_title(loc="left") == "Demo-2Mix (generated)"
+    # published rows only beside the official set: the demo's panel holds ours alone
+    assert [ax.get_title(loc="left") for ax in axes] == [DEMO_SET.label, "LRS2-2Mix"]
     demo = axes[0].collections
     assert len(demo) == 1  # the mixture has no MACs: no point
-    ours, published = demo[0], axes[1].collections[0]
-    assert ours.get_paths()[0] != published.get_paths()[0]  # circle vs square
-    assert tuple(ours.get_facecolor()[0][:3]) != tuple(published.get_facecolor()[0][:3])
+    assert len(axes[1].collections) == 12  # ours beside the 11 published points
+    ours, theirs = demo[0], axes[1].collections[0]  # the largest: published VisualVoice
+    assert ours.get_paths()[0] != theirs.get_paths()[0]  # circle vs square
+    assert tuple(ours.get_facecolor()[0][:3]) != tuple(theirs.get_facecolor()[0][:3])
     label = axes[0].texts[0]
     assert label.get_text() == "IIANet (demo size)" and label.get_fontweight() == "bold"
     plt.close(fig)
@@ -158,8 +174,9 @@ def test_plot_writes_png_pdf_svg_by_extension(tmp_path: Path) -> None:
 
 
 def test_no_point_to_draw_is_one_line(tmp_path: Path) -> None:
+    lrs2 = official_test_set("lrs2")
     with pytest.raises(AvssError, match="no method has both SI-SNRi and MACs"):
-        pareto_figure([Entry("Mine", "LRS2-2Mix", {"si_snr_i": Stat(10.0)})])
+        pareto_figure([Group(lrs2, [Entry("Mine", lrs2, {"si_snr_i": Stat(10.0)})])])
 
 
 # ---------------------------------------------------------------- the robustness figure
@@ -239,36 +256,39 @@ def test_robustness_figure_of_si_snri_only() -> None:
 
 # ---------------------------------------------------------------- the LaTeX table
 def test_latex_table_for_a_paper(tmp_path: Path) -> None:
-    entries = with_reported(collect([demo_like_results(tmp_path)]))
-    text = latex_table(entries)
+    demo = demo_like_results(tmp_path / "demo")
+    official = demo_like_results(tmp_path / "lrs2", official_test_set("lrs2"))
+    groups = group_entries(collect([demo, official]), reported=True)
+    text = latex_table(groups)
     assert text.startswith(r"\begin{table*}[t]") and text.endswith(r"\end{table*}")
     for rule in (r"\toprule", r"\midrule", r"\bottomrule"):
         assert rule in text
     caption = text[text.index(r"\caption{"):text.index(r"\label")]
-    assert "Demo-2Mix (generated), LRS2-2Mix, LRS3-2Mix and VoxCeleb2-2Mix test sets" in caption
+    assert "test sets Demo, generated list (seed 0), 60 mixtures" in caption
+    assert "LRS2-2Mix (the official LRS2-2Mix test list; 3000 mixtures" in caption
+    assert "No published rows: Demo, generated list (seed 0), 60 mixtures" in caption
     assert "Latency" in caption and r"1\,s" in caption
-    # four test sets are too wide side by side: a block of rows per test set
+    # two test sets are too wide side by side here: a block of rows per test set
     body = text[text.index(r"\begin{tabular}"):]
-    blocks = [body.index(rf"\textbf{{{name}}}") for name in
-              ("Demo-2Mix (generated)", "LRS2-2Mix", "LRS3-2Mix", "VoxCeleb2-2Mix")]
-    assert blocks == sorted(blocks)
+    blocks = [body.index(rf"\textbf{{{name}}}") for name in (DEMO_SET.label, "LRS2-2Mix")]
     ours_at, published_at = body.index("IIANet (demo size)"), body.index(r"\textit{Published}")
-    assert blocks[0] < ours_at < blocks[1] < published_at  # published rows under their label
+    assert blocks[0] < ours_at < blocks[1] < published_at  # ours first, then published
     assert "(reported)" not in text and "ours − reported" not in text
     assert r"\textbf{16.80}" in text  # Dolphin: best LRS2-2Mix SI-SNRi
     assert r"\textbf{0.00}" in text  # the mixture beats the barely trained demo model
     assert r"$-$4.84{\scriptsize$\pm$1.60}" in text  # a minus sign, the CI half-width
-    assert r"\scriptsize" not in latex_table(entries, with_ci=False)
-    published = latex_table(with_reported([]))  # three test sets fit side by side
-    assert r"\cmidrule(lr){2-4}\cmidrule(lr){5-7}\cmidrule(lr){8-10}" in published
-    assert r"\textit{Published}" not in published[published.index(r"\begin{tabular}"):]
+    assert r"\scriptsize" not in latex_table(groups, with_ci=False)
+    alone = latex_table(published())  # three test sets fit side by side
+    assert r"\cmidrule(lr){2-4}\cmidrule(lr){5-7}\cmidrule(lr){8-10}" in alone
+    assert r"\textit{Published}" not in alone[alone.index(r"\begin{tabular}"):]
 
 
 def test_latex_escapes_what_latex_treats_specially() -> None:
     assert tex_escape("My_Net 50% #1 & Δ ± −") == r"My\_Net 50\% \#1 \& $\Delta$ $\pm$ $-$"
-    entries = [Entry("Net_{a}&b", "my_set [zero:30]", {"si_snr_i": Stat(1.0, 0.1)})]
-    text = render(entries, fmt="latex")
-    assert r"Net\_\{a\}\&b" in text and "my\\_set [zero:30] test set" in text
+    mine = TestSet("e" * 64, "demo", "tt", "given", 5, 2, "my_set [zero:30]")
+    text = render([Group(mine, [Entry("Net_{a}&b", mine, {"si_snr_i": Stat(1.0, 0.1)})])],
+                  fmt="latex")
+    assert r"Net\_\{a\}\&b" in text and "test set my\\_set [zero:30] (given list" in text
 
 
 def test_latex_compiles_as_is(tmp_path: Path) -> None:

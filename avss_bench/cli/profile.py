@@ -6,20 +6,25 @@ import json
 
 import click
 
+from avss_bench.core.numbers import Bounds, Number, number_option
+
+#: Input lengths: at least one lip frame at 25 fps (RTFS-Net needs 0.25 s), at most 10 minutes.
+SECONDS = Bounds(0.04, 600.0)
+
 
 @click.command()
 @click.option("--model", "name", default=None,
               help="Registered separator name (see `avss-bench models`) or package.module:Class "
                    "[default: the separator --checkpoint records].")
-@click.option("--seconds", type=float, default=2.0, show_default=True,
-              help="Input length in seconds (audio at 16 kHz, lips at 25 fps). The paper "
-                   "quotes IIANet per 1 s and CTCNet per 2 s.")
+@number_option("--seconds", bounds=SECONDS, default=2.0, show_default=True,
+               help="Input length in seconds (audio at 16 kHz, lips at 25 fps). The paper "
+                    "quotes IIANet per 1 s and CTCNet per 2 s.")
 @click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True)
-@click.option("--runs", type=int, default=5, show_default=True,
+@click.option("--runs", type=click.IntRange(0, 10000), default=5, show_default=True,
               help="Timed forward passes (median reported); 0 skips latency and memory.")
-@click.option("--warmup", type=int, default=1, show_default=True,
+@click.option("--warmup", type=click.IntRange(0, 10000), default=1, show_default=True,
               help="Untimed forward passes before timing.")
-@click.option("--threads", type=int, default=None,
+@click.option("--threads", type=Number(Bounds(1, 1024, integer=True)), default=None,
               help="CPU threads for torch (default: torch's default).")
 @click.option("--checkpoint", type=click.Path(dir_okay=False), default=None,
               help="Weights to load; the model is built from the config stored with them "

@@ -2,10 +2,11 @@
 
 The output is a complete ``table`` (``table*`` when it is too wide for one column) that
 compiles as is in any document that loads ``booktabs``: booktabs rules, one column group per
-test set, our rows first and the published rows below their own rule, the best value of each
+test set, our rows first and the published rows under their own label, the best value of each
 quality column in bold among both, and a caption that names the test set(s), the units, how
-Params and MACs are counted and the device of the latencies. The difference rows of
-``--reported`` (ours − reported) are left out: ours and the published row are both shown.
+Params and MACs are counted and how each latency was measured (one column per device, as in the
+markdown table). The difference rows of ``--reported`` (ours − reported) are left out: ours and
+the published row are both shown.
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ import math
 import re
 from collections.abc import Callable, Sequence
 
-from avss_bench.evaluate.leaderboard import Entry, Stat
+from avss_bench.corpora.testsets import test_set_heading
+from avss_bench.evaluate.leaderboard import Entry, Group, Stat, latency_columns
 from avss_bench.metrics.registry import Column, metric_registry
 
 #: characters LaTeX treats specially, and non-ASCII ones pdflatex cannot set from a plain file
@@ -30,6 +32,7 @@ ONE_COLUMN_MAX = 7
 #: the most columns of test sets side by side (13 fit 455 pt, a two-column paper's text width)
 WIDE_COLUMNS = 13
 PUBLISHED_SUFFIX = " (reported)"
+MARKS = "abcdefgh"
 
 
 def tex_escape(text: str) -> str:
@@ -57,15 +60,21 @@ def _number(value: float | None) -> str:
 
 
 def _efficiency(entries: list[Entry]) -> list[tuple[str, Callable[[Entry], str]]]:
-    """The efficiency columns some row has a value for: (header, cell of an entry)."""
+    """The efficiency columns some row has a value for: (header, cell of an entry); latency
+    has one column per way it was measured (marked a, b, ...; the caption says which)."""
     columns: list[tuple[str, Callable[[Entry], float | None], Callable[[float], str]]] = [
         ("Params (M)", lambda e: e.params_m, _number),
         ("MACs (G/s)", lambda e: _macs_per_second(e.macs_g, e.macs_seconds), _number),
         ("Params$^{+}$ (M)", lambda e: e.params_total_m, _number),
         ("MACs$^{+}$ (G/s)", lambda e: _macs_per_second(e.macs_total_g, e.macs_seconds),
          _number),
-        ("Latency (ms)", lambda e: e.latency_ms, lambda v: f"{v:.1f}"),
     ]
+    hows = latency_columns(entries)
+    for i, how in enumerate(hows):
+        mark = f"$^{{{MARKS[i % len(MARKS)]}}}$" if len(hows) > 1 else ""
+        columns.append((f"Latency{mark} (ms)",
+                        lambda e, h=how: e.latency_ms if e.latency_how == h else None,
+                        lambda v: f"{v:.1f}"))
     shown = []
     for header, get, text in columns:
         if any(get(e) is not None for e in entries):
@@ -73,28 +82,14 @@ def _efficiency(entries: list[Entry]) -> list[tuple[str, Callable[[Entry], str]]
     return shown
 
 
-def _quality(entries: list[Entry], datasets: list[str]) -> list[tuple[str, Column]]:
-    """(test set, metric column) pairs that some row has a value for, registry order."""
-    found = []
-    for dataset in datasets:
-        for column in metric_registry.table_columns():
-            if any(e.dataset == dataset and _valid(e.stats.get(column.key)) for e in entries):
-                found.append((dataset, column))
-    return found
-
-
 def _valid(stat: Stat | None) -> bool:
     return stat is not None and stat.mean is not None and not math.isnan(stat.mean)
 
 
-def _best(entries: list[Entry], dataset: str, column: Column) -> str | None:
-    """The best displayed value of a quality column (ties are all bold)."""
-    values = [round(e.stats[column.key].mean, column.digits) for e in entries
-              if e.dataset == dataset and _valid(e.stats.get(column.key))]
-    if not values:
-        return None
-    best = max(values) if column.higher_is_better else min(values)
-    return _rounded(best, column.digits)
+def _quality(groups: list[Group]) -> list[tuple[Group, Column]]:
+    """(test set, metric column) pairs that some row has a value for, registry order."""
+    return [(group, column) for group in groups for column in metric_registry.table_columns()
+            if any(_valid(e.stats.get(column.key)) for e in group.entries)]
 
 
 def _rounded(value: float, digits: int) -> str:
@@ -106,6 +101,15 @@ def _rounded(value: float, digits: int) -> str:
 def _minus(number: str) -> str:
     """A typeset minus sign (not a hyphen) in a negative number."""
     return "$-$" + number[1:] if number.startswith("-") else number
+
+
+def _best(group: Group, column: Column) -> str | None:
+    """The best displayed value of a quality column in a test set (ties are all bold)."""
+    values = [round(e.stats[column.key].mean, column.digits) for e in group.entries
+              if e.source != "delta" and _valid(e.stats.get(column.key))]
+    if not values:
+        return None
+    return _rounded(max(values) if column.higher_is_better else min(values), column.digits)
 
 
 def _cell(stat: Stat | None, column: Column, best: str | None, with_ci: bool) -> str:
@@ -131,99 +135,93 @@ def _join(items: Sequence[str]) -> str:
     return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
 
 
-def caption(entries: list[Entry], datasets: list[str], quality: list[tuple[str, Column]],
-            efficiency: list[str], with_ci: bool, latency_device: str | None) -> str:
-    """The table's caption: test set(s), what a cell is, units, counting conventions."""
+def _arrow(column: Column) -> str:
+    return r"$\uparrow$" if column.higher_is_better else r"$\downarrow$"
+
+
+def caption(groups: list[Group], entries: list[Entry], quality: list[tuple[Group, Column]],
+            efficiency: list[str], with_ci: bool) -> str:
+    """The table's caption: test set(s), what a cell is, units, counting, latency devices."""
     ours = [e for e in entries if e.source == "ours"]
-    sets = _join([tex_escape(d) for d in datasets])
-    parts = [f"Separation results on the {sets} test set{'s' if len(datasets) > 1 else ''}."]
+    many = len(groups) > 1
+    sets = _join([tex_escape(test_set_heading(g.test_set)) for g in groups])
+    parts = [f"Separation results on the test set{'s' if many else ''} {sets}."]
+    parts += [tex_escape(note) for g in groups for note in g.notes]
     if ours:
         spread = r" $\pm$ 95\,\% CI half-width" if with_ci else ""
         parts.append(f"Ours: mean{spread} over target speakers.")
     units: dict[str, list[str]] = {}
     for _, column in quality:
-        if column.unit:
-            units.setdefault(column.unit, [])
-            if column.label not in units[column.unit]:
-                units[column.unit].append(column.label)
+        if column.unit and column.label not in units.setdefault(column.unit, []):
+            units[column.unit].append(column.label)
     if units:
         parts.append("; ".join(f"{_join([tex_escape(x) for x in labels])} in "
                                f"{tex_escape(unit)}" for unit, labels in units.items()) + ".")
     parts.append("Best of each quality column in bold.")
     if any(_published(e) for e in entries):
         where = r" (under \textit{Published})" if ours else ""
-        parts.append(f"Published rows{where} are the numbers of their papers, as "
-                     r"collected in each corpus recipe's \texttt{reported.csv}.")
+        parts.append(f"Published rows{where} are the numbers of their papers, as collected "
+                     r"in each corpus recipe's \texttt{reported.csv}.")
     if any(h.startswith("Params") or h.startswith("MACs") for h in efficiency):
         parts.append("Params and MACs of the separator without the visual encoder"
                      + ("; $^{+}$: with it" if any("+" in h for h in efficiency) else "")
                      + r"; MACs per 1\,s of input"
                      + (" (figures counted on longer inputs scaled to 1\\,s)."
                         if any((e.macs_seconds or 1.0) != 1.0 for e in entries) else "."))
-    if "Latency (ms)" in efficiency:
-        mine = any(not _published(e) and e.latency_ms is not None for e in entries)
-        theirs = any(_published(e) and e.latency_ms is not None for e in entries)
-        text = []
-        if mine:
-            where = (f"on {tex_escape(latency_device)}" if latency_device
-                     else "on a device not recorded")
-            text.append(("ours, " if theirs else "")
-                        + f"median time of one forward pass of 1\\,s {where}")
-        if theirs:
-            text.append(("published, " if mine else "")
-                        + "GPU latencies as their papers report them"
-                        + (" (not comparable with ours)" if mine else ""))
-        parts.append("Latency: " + "; ".join(text) + ".")
+    hows = latency_columns(entries)
+    if hows:
+        if len(hows) == 1:
+            parts.append(f"Latency: {tex_escape(hows[0])}.")
+        else:
+            parts.append("Latency, one column per way it was measured (not comparable across "
+                         "columns): " + "; ".join(f"$^{{{MARKS[i % len(MARKS)]}}}$ "
+                                                 f"{tex_escape(how)}"
+                                                 for i, how in enumerate(hows)) + ".")
     if any(s.n_failed for e in entries for s in e.stats.values()):
         parts.append(r"$^{\ast}$ Some targets could not be scored (NaN with a reason in "
                      r"\texttt{results.csv}); the mean is over the others.")
     return " ".join(parts)
 
 
-def _arrow(column: Column) -> str:
-    return r"$\uparrow$" if column.higher_is_better else r"$\downarrow$"
-
-
-def latex_table(entries: list[Entry], with_ci: bool = True, latency_device: str | None = None,
-                label: str = "tab:avss-bench") -> str:
-    """The leaderboard as a booktabs ``table`` (see the module docstring).
+def latex_table(groups: list[Group], with_ci: bool = True, label: str = "tab:avss-bench"
+                ) -> str:
+    """The leaderboard's test-set groups as one booktabs ``table`` (see the module docstring).
 
     Test sets are column groups side by side while that fits a page (at most WIDE_COLUMNS
     columns); beyond, each test set is a block of rows under its name, over shared columns.
     """
-    entries = [e for e in entries if e.source != "delta"]
-    datasets = list(dict.fromkeys(e.dataset for e in entries))
-    quality = _quality(entries, datasets)
+    groups = [Group(g.test_set, [e for e in g.entries if e.source != "delta"], list(g.notes))
+              for g in groups]
+    groups = [g for g in groups if g.entries]
+    entries = [e for g in groups for e in g.entries]
+    quality = _quality(groups)
     efficiency = _efficiency(entries)
-    by_key = {(e.method, e.dataset): e for e in entries}
-    best = {(d, c.key): _best(entries, d, c) for d, c in quality}
-    side_by_side = len(datasets) == 1 or 1 + len(quality) + len(efficiency) <= WIDE_COLUMNS
+    best = {(id(g), c.key): _best(g, c) for g, c in quality}
+    side_by_side = len(groups) == 1 or 1 + len(quality) + len(efficiency) <= WIDE_COLUMNS
     if side_by_side:
-        shown = quality
+        shown: list[tuple[Group | None, Column]] = list(quality)
     else:  # one set of quality columns, a block of rows per test set
         keys = list(dict.fromkeys(c.key for _, c in quality))
         shown = [(None, next(c for _, c in quality if c.key == k)) for k in keys]
     width = 1 + len(shown) + len(efficiency)
-
-    def row(method: str, blocks: list[str]) -> str:
-        published = _published(next(by_key[(method, d)] for d in datasets
-                                    if (method, d) in by_key))
-        cells = [tex_escape(method.removesuffix(PUBLISHED_SUFFIX) if published else method)]
-        for dataset, column in shown:
-            where = dataset or blocks[0]
-            entry = by_key.get((method, where))
-            cells.append(_cell(entry.stats.get(column.key) if entry else None, column,
-                               best.get((where, column.key)), with_ci))
-        first = next(by_key[(method, d)] for d in blocks + datasets if (method, d) in by_key)
-        cells += [cell(first) for _, cell in efficiency]
-        return " & ".join(cells) + r" \\"
-
     both = any(_published(e) for e in entries) and not all(_published(e) for e in entries)
 
-    def section(blocks: list[str]) -> list[str]:
+    def row(method: str, blocks: list[Group]) -> str:
+        mine = [e for g in blocks for e in g.entries if e.method == method]
+        published = _published(mine[0])
+        cells = [tex_escape(method.removesuffix(PUBLISHED_SUFFIX) if published else method)]
+        for group, column in shown:
+            where = group or blocks[0]
+            entry = next((e for e in where.entries if e.method == method), None)
+            cells.append(_cell(entry.stats.get(column.key) if entry else None, column,
+                               best.get((id(where), column.key)), with_ci))
+        cells += [cell(mine[0]) for _, cell in efficiency]
+        return " & ".join(cells) + r" \\"
+
+    def section(blocks: list[Group]) -> list[str]:
         """Our rows, then the published ones under their own label, of the test sets in
         `blocks` (the labels only when the table has both)."""
-        found = [e for e in entries if e.dataset in blocks]
+        found = [e for g in blocks for e in g.entries]
         ours = list(dict.fromkeys(e.method for e in found if not _published(e)))
         published = list(dict.fromkeys(e.method for e in found if _published(e)))
         out = []
@@ -240,29 +238,28 @@ def latex_table(entries: list[Entry], with_ci: bool = True, latency_device: str 
     header = ["Method"] + [_stack(tex_escape(c.label), _arrow(c)) for _, c in shown]
     header += [_stack(*h.rsplit(" ", 1)) for h, _ in efficiency]
     lines = [r"\begin{tabular}{@{}l" + "r" * (width - 1) + "@{}}", r"\toprule"]
-    if side_by_side and len(datasets) > 1 and quality:
-        groups, rules, start = [""], [], 2
-        for dataset in datasets:
-            span = sum(1 for d, _ in quality if d == dataset)
+    if side_by_side and len(groups) > 1 and quality:
+        heads, rules, start = [""], [], 2
+        for group in groups:
+            span = sum(1 for g, _ in quality if g is group)
             if not span:
                 continue
-            groups.append(rf"\multicolumn{{{span}}}{{c}}{{{tex_escape(dataset)}}}")
+            heads.append(rf"\multicolumn{{{span}}}{{c}}{{{tex_escape(group.test_set.label)}}}")
             rules.append(rf"\cmidrule(lr){{{start}-{start + span - 1}}}")
             start += span
-        groups += [""] * len(efficiency)
-        lines += [" & ".join(groups) + r" \\", "".join(rules)]
+        heads += [""] * len(efficiency)
+        lines += [" & ".join(heads) + r" \\", "".join(rules)]
     lines += [" & ".join(header) + r" \\"]
     if side_by_side:
-        lines += [r"\midrule", *section(datasets)]
+        lines += [r"\midrule", *section(groups)]
     else:
-        for dataset in datasets:
-            lines += [r"\midrule",
-                      rf"\multicolumn{{{width}}}{{@{{}}l}}{{\textbf{{{tex_escape(dataset)}}}}} \\",
-                      *section([dataset])]
+        for group in groups:
+            name = tex_escape(group.test_set.label)
+            lines += [r"\midrule", rf"\multicolumn{{{width}}}{{@{{}}l}}{{\textbf{{{name}}}}} \\",
+                      *section([group])]
     lines += [r"\bottomrule", r"\end{tabular}"]
     env = "table*" if width > ONE_COLUMN_MAX else "table"
-    text = caption(entries, datasets, quality, [h for h, _ in efficiency], with_ci,
-                   latency_device)
+    text = caption(groups, entries, quality, [h for h, _ in efficiency], with_ci)
     return "\n".join([rf"\begin{{{env}}}[t]", r"\centering", r"\footnotesize",
                       r"\setlength{\tabcolsep}{3pt}", rf"\caption{{{text}}}",
                       rf"\label{{{label}}}", *lines, rf"\end{{{env}}}"])

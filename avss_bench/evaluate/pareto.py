@@ -1,12 +1,13 @@
 """The efficiency figure of a paper: SI-SNRi against MACs per 1 s of input, one panel per test
 set, sized for one column.
 
-Each panel is one test set (results are only comparable on the same one): x is MACs per 1 s of
-input on a log scale, y is SI-SNRi, a marker's area grows with the separator's Params (size
-legend on top), our results are blue circles and published figures grey squares, the Pareto
-frontier (no other point of the panel is both cheaper and better) is a dashed staircase, and every
-marker is labelled where its label covers no other label and no marker
-(`label_placement`). `avss-bench table --plot FILE` writes it as PNG, PDF or SVG by extension.
+Each panel is one test set, a `leaderboard.Group` (results are only comparable on the same
+one): x is MACs per 1 s of input on a log scale, y is SI-SNRi, a marker's area grows with the
+separator's Params (size key below), our results are blue circles and published figures grey
+squares, the Pareto frontier (no other point of the panel is both cheaper and better) is a
+dashed staircase, and every marker is labelled where its label covers no other label and no
+marker (`label_placement`). `avss-bench table --plot FILE` writes it as PNG, PDF or SVG by
+extension.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter  # noqa: 
 
 from avss_bench.core.errors import AvssError  # noqa: E402
 from avss_bench.evaluate.label_placement import Marker, place_labels  # noqa: E402
-from avss_bench.evaluate.leaderboard import Entry  # noqa: E402
+from avss_bench.evaluate.leaderboard import Entry, Group  # noqa: E402
 from avss_bench.evaluate.paper_figures import (  # noqa: E402
     ONE_COLUMN,
     figure_format,
@@ -80,20 +81,30 @@ def marker_area(params_m: float | None) -> float:
     return AREA_BASE + AREA_PER_M * (params_m or 0.0)
 
 
-def panels(entries: list[Entry]) -> dict[str, list[Point]]:
-    """The points of each test set that has any: methods with both SI-SNRi and MACs."""
+def panel_title(group: Group, groups: list[Group]) -> str:
+    """A test set's label, with its fingerprint when another set has the same label."""
+    label = group.test_set.label
+    if sum(g.test_set.label == label for g in groups) > 1:
+        label += f" [{group.test_set.short}]"
+    return label
+
+
+def panels(groups: list[Group]) -> dict[str, list[Point]]:
+    """The points of each test set (a `leaderboard.Group`) that has any, by panel title:
+    methods with both SI-SNRi and MACs."""
     out: dict[str, list[Point]] = {}
-    for entry in entries:
-        stat = entry.stats.get(QUALITY)
-        macs = macs_per_second(entry)
-        if entry.source == "delta" or stat is None or macs is None or macs <= 0:
-            continue
-        if stat.mean is None or math.isnan(stat.mean):
-            continue
-        ours = entry.source == "ours"
-        name = entry.method if ours else entry.method.removesuffix(PUBLISHED_SUFFIX)
-        out.setdefault(entry.dataset, []).append(Point(name, macs, stat.mean, entry.params_m,
-                                                       ours))
+    for group in groups:
+        for entry in group.entries:
+            stat = entry.stats.get(QUALITY)
+            macs = macs_per_second(entry)
+            if entry.source == "delta" or stat is None or macs is None or macs <= 0:
+                continue
+            if stat.mean is None or math.isnan(stat.mean):
+                continue
+            ours = entry.source == "ours"
+            name = entry.method if ours else entry.method.removesuffix(PUBLISHED_SUFFIX)
+            out.setdefault(panel_title(group, groups), []).append(
+                Point(name, macs, stat.mean, entry.params_m, ours))
     for points in out.values():  # ours named like a published method: say which is which
         published = {p.name for p in points if not p.ours}
         for point in points:
@@ -143,15 +154,15 @@ def _g(value: float, _pos: object = None) -> str:
     return f"{value:g}"
 
 
-def pareto_figure(entries: list[Entry]) -> tuple[Figure, list[str]]:
+def pareto_figure(groups: list[Group]) -> tuple[Figure, list[str]]:
     """The figure (see the module docstring) and the labels that found no room.
 
     A panel too crowded for every label at the one-column size grows taller (up to
     PANEL_HEIGHTS[-1]); labels that still find no room are left out of the panel and named in
     its title, so none is ever drawn over another. Returns those names ("test set: method").
     """
-    groups = panels(entries)
-    if not groups:
+    found = panels(groups)
+    if not found:
         raise AvssError("no method has both SI-SNRi and MACs to plot (run `avss-bench profile "
                         "--json > RESULTS/<model>/profile.json`)")
     unlabelled: dict[str, list[str]] = {}
@@ -159,7 +170,7 @@ def pareto_figure(entries: list[Entry]) -> tuple[Figure, list[str]]:
         attempts = len(PANEL_HEIGHTS) + 2
         for attempt in range(attempts):
             height = PANEL_HEIGHTS[min(attempt, len(PANEL_HEIGHTS) - 1)]
-            fig, missing = _draw(groups, height, unlabelled)
+            fig, missing = _draw(found, height, unlabelled)
             if not any(missing.values()) or attempt == attempts - 1:
                 return fig, [f"{t}: {name}" for found in (unlabelled, missing)
                              for t, names in found.items() for name in names]
@@ -257,7 +268,7 @@ def _legend(fig: Figure, points: list[Point]) -> None:
                    columnspacing=0.8, borderaxespad=0.2)
 
 
-def pareto_csv(entries: list[Entry], path: Path) -> Path:
+def pareto_csv(groups: list[Group], path: Path) -> Path:
     """Write what the Pareto figure shows as CSV: one row per point (test set, method, ours or
     published, MACs per 1 s, SI-SNRi, Params, on the frontier or not)."""
     import pandas as pd
@@ -265,7 +276,7 @@ def pareto_csv(entries: list[Entry], path: Path) -> Path:
     from avss_bench.core.atomic import atomic_path
 
     rows = []
-    for test_set, points in panels(entries).items():
+    for test_set, points in panels(groups).items():
         best = {id(p) for p in frontier(points)}
         rows += [{"test_set": test_set, "method": p.name,
                   "source": "ours" if p.ours else "published",
@@ -276,8 +287,9 @@ def pareto_csv(entries: list[Entry], path: Path) -> Path:
     return Path(path)
 
 
-def pareto_plot(entries: list[Entry], path: Path) -> Path:
-    """Write the Pareto figure to `path` (PNG, PDF or SVG by its extension)."""
+def pareto_plot(groups: list[Group], path: Path) -> Path:
+    """Write the Pareto figure of the test-set groups to `path` (PNG, PDF or SVG by its
+    extension)."""
     figure_format(path)  # a wrong extension is refused before any drawing
-    fig, _ = pareto_figure(entries)
+    fig, _ = pareto_figure(groups)
     return save_figure(fig, Path(path))
