@@ -90,7 +90,7 @@ def test_pareto_of_published_rows_only(tmp_path: Path) -> None:
     axes = [ax for ax in fig.axes if ax.get_visible()]
     assert [ax.get_title(loc="left") for ax in axes] == ["LRS2-2Mix", "LRS3-2Mix",
                                                          "VoxCeleb2-2Mix"]
-    assert fig.get_figwidth() == pytest.approx(3.4)  # one column of a paper
+    assert fig.get_figwidth() == pytest.approx(3.15)  # one column of a paper
     found = panels(groups)
     for ax, points in zip(axes, found.values(), strict=True):
         assert ax.get_xscale() == "log"
@@ -264,7 +264,8 @@ def test_latex_table_for_a_paper(tmp_path: Path) -> None:
     for rule in (r"\toprule", r"\midrule", r"\bottomrule"):
         assert rule in text
     caption = text[text.index(r"\caption{"):text.index(r"\label")]
-    assert "test sets Demo, generated list (seed 0), 60 mixtures" in caption
+    assert f"test sets Demo, generated list (seed 0), 60 mixtures (fingerprint {DEMO_SET.short})" \
+        in caption
     assert "LRS2-2Mix (the official LRS2-2Mix test list; 3000 mixtures" in caption
     assert "No published rows: Demo, generated list (seed 0), 60 mixtures" in caption
     assert "Latency" in caption and r"1\,s" in caption
@@ -288,7 +289,8 @@ def test_latex_escapes_what_latex_treats_specially() -> None:
     mine = TestSet("e" * 64, "demo", "tt", "given", 5, 2, "my_set [zero:30]")
     text = render([Group(mine, [Entry("Net_{a}&b", mine, {"si_snr_i": Stat(1.0, 0.1)})])],
                   fmt="latex")
-    assert r"Net\_\{a\}\&b" in text and "test set my\\_set [zero:30] (given list" in text
+    assert r"Net\_\{a\}\&b" in text
+    assert "test set my\\_set [zero:30] (fingerprint eeeeeeeeeeee)" in text
 
 
 def test_latex_compiles_as_is(tmp_path: Path) -> None:

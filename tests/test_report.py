@@ -31,7 +31,12 @@ from avss_bench.robustness.plot import robustness_plot
 from avss_bench.robustness.run import run_robustness
 
 sys.path.insert(0, str(Path(__file__).parent))
-from page_helpers import assert_nothing_remote, assert_screenshots_not_blank, dump_dom  # noqa: E402
+from page_helpers import (  # noqa: E402
+    assert_nothing_remote,
+    assert_screenshots_not_blank,
+    dump_dom,
+    width_at,
+)
 from synthetic import make_prepared_corpus, make_tiny_checkpoint  # noqa: E402
 
 # ~40 s on 2 busy cores: two evaluations (one with DNSMOS), three reports, three Chromium runs
@@ -134,6 +139,8 @@ def test_report_renders_in_chromium(site: Path, tmp_path: Path) -> None:
     assert "figures/dist_dnsmos_ovrl.png" in images
 
     assert_screenshots_not_blank(index, tmp_path)
+    inner, content = width_at(index, tmp_path, 390)  # a phone: nothing but boxes scrolls
+    assert inner == 390 and content <= inner, f"the page is {content} px wide at 390 px"
 
 
 def test_report_is_rebuilt_in_place_and_refuses_a_foreign_folder(results: Path,

@@ -15,8 +15,8 @@ import math
 import re
 from collections.abc import Callable, Sequence
 
-from avss_bench.corpora.testsets import test_set_heading
 from avss_bench.evaluate.leaderboard import Entry, Group, Stat, latency_columns
+from avss_bench.io.testset import TestSet
 from avss_bench.metrics.registry import Column, metric_registry
 
 #: characters LaTeX treats specially, and non-ASCII ones pdflatex cannot set from a plain file
@@ -139,12 +139,23 @@ def _arrow(column: Column) -> str:
     return r"$\uparrow$" if column.higher_is_better else r"$\downarrow$"
 
 
+def _set_phrase(test_set: TestSet) -> str:
+    """A test set as a caption names it: an official set by its list and size, any other by
+    its label and fingerprint (the label already says what it is)."""
+    if test_set.kind == "official":
+        listed = test_set.details.get("list") or "official list"
+        return f"{test_set.label} (the {listed}; {test_set.n_mixtures} mixtures)"
+    if test_set.short in test_set.label:
+        return test_set.label
+    return f"{test_set.label} (fingerprint {test_set.short})"
+
+
 def caption(groups: list[Group], entries: list[Entry], quality: list[tuple[Group, Column]],
             efficiency: list[str], with_ci: bool) -> str:
     """The table's caption: test set(s), what a cell is, units, counting, latency devices."""
     ours = [e for e in entries if e.source == "ours"]
     many = len(groups) > 1
-    sets = _join([tex_escape(test_set_heading(g.test_set)) for g in groups])
+    sets = _join([tex_escape(_set_phrase(g.test_set)) for g in groups])
     parts = [f"Separation results on the test set{'s' if many else ''} {sets}."]
     parts += [tex_escape(note) for g in groups for note in g.notes]
     if ours:
@@ -171,7 +182,9 @@ def caption(groups: list[Group], entries: list[Entry], quality: list[tuple[Group
     hows = latency_columns(entries)
     if hows:
         if len(hows) == 1:
-            parts.append(f"Latency: {tex_escape(hows[0])}.")
+            who, _, how = hows[0].partition(": ")
+            parts.append(f"Latency ({tex_escape(who)}): {tex_escape(how)}." if how
+                         else f"Latency: {tex_escape(hows[0])}.")
         else:
             parts.append("Latency, one column per way it was measured (not comparable across "
                          "columns): " + "; ".join(f"$^{{{MARKS[i % len(MARKS)]}}}$ "

@@ -1,10 +1,12 @@
 """What the paper figures share (the Pareto plot, the robustness figure): sizes and fonts of a
 conference paper, and the file formats they are written in.
 
-A figure is drawn at its printed size (a one-column figure is 3.4 in wide) with 7-pt text, so it
-is placed in a paper unscaled; PDF embeds its fonts as TrueType (Type 42, as publishers ask) and
-SVG keeps them as outlines, so both look the same everywhere. Files are written atomically and
-carry no date, so the same results give the same bytes.
+A figure is drawn at its printed size with 7-pt text, so it is placed in a paper unscaled: one
+column is 3.15 in (it fits the column of LaTeX's own two-column article, 3.18 in, and of the
+IEEE and Interspeech templates), the full text width 6.5 in (the article's; IEEE's is 7.16 in).
+PDF embeds its fonts as TrueType (Type 42, as publishers ask) and SVG keeps them as outlines, so
+both look the same everywhere. Files are written atomically and carry no date, so the same
+results give the same bytes.
 """
 
 from __future__ import annotations
@@ -23,8 +25,8 @@ from avss_bench.core.atomic import atomic_path  # noqa: E402
 from avss_bench.core.errors import AvssError  # noqa: E402
 
 #: inches: one column of a two-column paper, and the full text width
-ONE_COLUMN = 3.4
-TWO_COLUMNS = 7.0
+ONE_COLUMN = 3.15
+TWO_COLUMNS = 6.5
 FORMATS = ("png", "pdf", "svg")
 PNG_DPI = 300
 
