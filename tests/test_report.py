@@ -15,6 +15,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import soundfile as sf
 from click.testing import CliRunner
@@ -30,7 +31,12 @@ from avss_bench.robustness.plot import robustness_plot
 from avss_bench.robustness.run import run_robustness
 
 sys.path.insert(0, str(Path(__file__).parent))
-from page_helpers import assert_nothing_remote, assert_screenshots_not_blank, dump_dom  # noqa: E402
+from page_helpers import (  # noqa: E402
+    assert_nothing_remote,
+    assert_screenshots_not_blank,
+    dump_dom,
+    width_at,
+)
 from synthetic import make_prepared_corpus, make_tiny_checkpoint  # noqa: E402
 
 # ~40 s on 2 busy cores: two evaluations (one with DNSMOS), three reports, three Chromium runs
@@ -74,6 +80,7 @@ class _Assets(HTMLParser):
         self.srcs: list[tuple[str, str]] = []
         self.rows: list[str] = []
         self.links: list[str] = []
+        self.downloads: list[str] = []
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         a = dict(attrs)
@@ -81,6 +88,8 @@ class _Assets(HTMLParser):
             self.srcs.append((tag, a["src"] or ""))
         if tag == "link" and a.get("href"):
             self.links.append(a["href"] or "")
+        if tag == "a" and "download" in a:
+            self.downloads.append(a.get("href") or "")
         if tag == "tr" and a.get("class"):
             self.rows.append(a["class"] or "")
 
@@ -108,10 +117,17 @@ def test_report_renders_in_chromium(site: Path, tmp_path: Path) -> None:
     assert 2 * examples + 3 <= len(audio) <= 4 * examples
     assert "best SI-SNRi of all 8 scored targets of TinyAV (demo)" in rendered
     assert "median SI-SNRi of all 8 scored targets" in rendered
-    assert {"figures/pareto.png", "figures/dist_si_snr_i.png",
-            "figures/robustness-0.png"} <= set(images)
+    assert {"figures/pareto.svg", "figures/robustness-0.svg",
+            "figures/dist_si_snr_i.png"} <= set(images)  # the paper figures as vector graphics
     assert '<h2 id="robustness">Robustness</h2><h3>Robustness: conditions of LRS2-2Mix' \
         in rendered
+    # the CSV behind each table and figure, and the figures themselves, to download
+    assert {"data/leaderboard.csv", "data/pareto.csv", "data/robustness-0.csv",
+            "data/dist_si_snr_i.csv", "figures/pareto.svg"} <= set(dom.downloads)
+    for src in dom.downloads:
+        assert (site / src).is_file(), f"missing download {src}"
+    assert pd.read_csv(site / "data" / "dist_si_snr_i.csv").shape == (16, 5)  # 2 runs x 8
+    assert "IIANet" in set(pd.read_csv(site / "data" / "pareto.csv")["method"])
     for src in audio:
         samples, rate = sf.read(site / src)
         assert rate == 16000 and samples.size == 16000 and np.any(samples)
@@ -123,6 +139,8 @@ def test_report_renders_in_chromium(site: Path, tmp_path: Path) -> None:
     assert "figures/dist_dnsmos_ovrl.png" in images
 
     assert_screenshots_not_blank(index, tmp_path)
+    inner, content = width_at(index, tmp_path, 390)  # a phone: nothing but boxes scrolls
+    assert inner == 390 and content <= inner, f"the page is {content} px wide at 390 px"
 
 
 def test_report_is_rebuilt_in_place_and_refuses_a_foreign_folder(results: Path,

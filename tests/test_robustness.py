@@ -6,6 +6,7 @@ import json
 import sys
 from pathlib import Path
 
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import pytest
@@ -14,9 +15,11 @@ from click.testing import CliRunner
 from avss_bench.cli import main
 from avss_bench.core.errors import AvssError
 from avss_bench.robustness.grid import build_grid, corpus_kind, parse_data
+from avss_bench.robustness.plot import robustness_figure
 from avss_bench.robustness.table import read_robustness, robustness_notes, robustness_table
 
 sys.path.insert(0, str(Path(__file__).parent))
+from figure_checks import look  # noqa: E402
 from synthetic import make_prepared_corpus, make_tiny_checkpoint  # noqa: E402
 
 from avss_bench.io.manifest import write_manifest  # noqa: E402
@@ -50,13 +53,13 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, object]:
     runner = CliRunner()
     first = runner.invoke(main, ["robustness", "-c", str(checkpoint), "-d", str(clean),
                                  "-d", f"snr5={harder}", "-d", f"absent={absent}",
-                                 "--conditions", CONDITIONS,
+                                 "--conditions", CONDITIONS, "--metrics", "si_snr,pesq,stoi",
                                  "--seed", "3", "--name", "tiny", "-o", str(out), "-q",
                                  "--device", "cpu"])
     assert first.exit_code == 0, first.output
     second = runner.invoke(main, ["robustness", "-m", "mixture", "-d", str(clean),
-                                  "--conditions", "zero:100", "-o", str(out), "-q",
-                                  "--device", "cpu"])
+                                  "--conditions", "zero:100", "--metrics", "si_snr,pesq,stoi",
+                                  "-o", str(out), "-q", "--device", "cpu"])
     assert second.exit_code == 0, second.output
     return out, runner
 
@@ -119,10 +122,31 @@ def test_each_condition_is_an_evaluation_stamped_with_its_seed(run: tuple[Path, 
     assert corpus["data"].endswith("snr5")
 
 
-def test_plot_is_written(run: tuple[Path, object]) -> None:
-    out, _ = run
+def test_plot_is_written_and_shows_every_scored_metric(run: tuple[Path, object],
+                                                      tmp_path: Path) -> None:
+    out, runner = run
     png = (out / "robustness.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000
+    frame = pd.read_csv(out / "robustness.csv").set_index(["model", "condition"])
+    summary = json.loads((out / "tiny" / "zero100" / "summary.json").read_text())
+    for key in ("pesq", "stoi"):  # every scored metric with its CI
+        stat = summary["metrics"][key]
+        assert frame.loc[("tiny", "zero100"), key] == pytest.approx(stat["mean"], rel=1e-5)
+        assert frame.loc[("tiny", "zero100"), f"{key}_ci_low"] == pytest.approx(
+            stat["ci95"][0], rel=1e-5)
+    assert np.isnan(frame.loc[("tiny", "absent"), "pesq"])  # no target, no PESQ
+    fig = robustness_figure(read_robustness([out]))
+    look(fig, {"SI-SNRi": "(dB)", "PESQ": "(MOS-LQO)", "frames zeroed": "(%)", "SNR": "(dB)"})
+    ylabels = [ax.get_ylabel() for ax in fig.axes if ax.get_visible() and ax.get_ylabel()]
+    assert {"SI-SNRi (dB)", "PESQ (MOS-LQO)", "STOI", "leak (dB, lower is better)"} == \
+        set(ylabels)
+    legend = {t.get_text() for legend in fig.legends for t in legend.get_texts()}
+    assert "tiny" in legend and "mixture" not in legend  # the mixture is the baseline line
+    plt.close(fig)
+    pdf = tmp_path / "robustness.pdf"
+    shown = runner.invoke(main, ["table", "--robustness", str(out), "--plot", str(pdf)])
+    assert shown.exit_code == 0, shown.output
+    assert pdf.read_bytes()[:4] == b"%PDF"
 
 
 def test_table_robustness_view(run: tuple[Path, object]) -> None:

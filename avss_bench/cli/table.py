@@ -10,7 +10,8 @@ import click
 @click.command(context_settings={"show_default": True})
 @click.argument("results", nargs=-1, type=click.Path(path_type=Path))
 @click.option("--format", "fmt", type=click.Choice(["markdown", "latex", "csv"]),
-              default="markdown", help="Output format.")
+              default="markdown",
+              help="Output format; latex is a booktabs table with caption, ready for a paper.")
 @click.option("--reported", is_flag=True,
               help="Add the published numbers (recipes/<corpus>/reported.csv) and the "
                    "difference ours − reported to the tables of official test sets.")
@@ -18,15 +19,16 @@ import click
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
               help="Also write the table to this file.")
 @click.option("--plot", "plot_path", type=click.Path(dir_okay=False, path_type=Path),
-              help="Write the Pareto plot (SI-SNRi vs MACs, marker area by Params) as PNG, "
-                   "one per test set (PATH-<fingerprint>.png when there are several).")
+              help="Write the Pareto figure (SI-SNRi vs MACs per 1 s, one panel per test set, "
+                   "marker area by Params), or with --robustness the robustness figure; PNG, "
+                   "PDF or SVG by the file's extension.")
 @click.option("--plot-examples", "examples_dir", type=click.Path(path_type=Path),
               help="Write waveform + spectrogram panels (mixture / reference / estimate) of "
                    "the examples every results folder kept (best, median, worst of all its "
                    "scored targets: evaluate --save-audio) into this folder.")
 @click.option("--robustness", "robustness_view", is_flag=True,
               help="RESULTS are `avss-bench robustness` folders: models x conditions, SI-SNRi "
-                   "and its drop from clean (markdown or csv).")
+                   "and its drop from clean (markdown or csv); --plot draws their figure.")
 def command(results: tuple[Path, ...], fmt: str, reported: bool, no_ci: bool, out: Path | None,
             plot_path: Path | None, examples_dir: Path | None,
             robustness_view: bool = False) -> None:
@@ -47,18 +49,28 @@ def command(results: tuple[Path, ...], fmt: str, reported: bool, no_ci: bool, ou
       avss-bench table results/ --format markdown --reported
       avss-bench table --reported
       avss-bench table results/iianet results/ctcnet --format latex --out table.tex
-      avss-bench table results/ --reported --plot pareto.png --plot-examples plots/
+      avss-bench table results/ --reported --plot pareto.pdf --plot-examples plots/
+      avss-bench table --robustness results/robust --plot robustness.pdf
     """
     from avss_bench.evaluate.leaderboard import collect, group_entries, render
 
+    if plot_path is not None:
+        from avss_bench.evaluate.paper_figures import figure_format
+
+        figure_format(plot_path)  # a wrong extension is refused before any work
     if robustness_view:
-        from avss_bench.robustness.table import render_robustness
+        from avss_bench.robustness.table import read_robustness, render_robustness
 
         text = render_robustness(list(results), fmt=fmt)
         click.echo(text)
         if out is not None:
             out.parent.mkdir(parents=True, exist_ok=True)
             out.write_text(text + "\n")
+        if plot_path is not None:
+            from avss_bench.robustness.plot import robustness_plot
+
+            frame = read_robustness(list(results))
+            click.echo(f"wrote {robustness_plot(frame, plot_path)}", err=True)
         return
     if not results and not reported:
         raise click.UsageError("no RESULTS given (results folders, or --reported for the "
@@ -73,10 +85,9 @@ def command(results: tuple[Path, ...], fmt: str, reported: bool, no_ci: bool, ou
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(text + "\n")
     if plot_path is not None:
-        from avss_bench.evaluate.plots import pareto_plots
+        from avss_bench.evaluate.pareto import pareto_plot
 
-        for path, group in pareto_plots(groups, plot_path):
-            click.echo(f"wrote {path} ({group.test_set.label})", err=True)
+        click.echo(f"wrote {pareto_plot(groups, plot_path)}", err=True)
     if examples_dir is not None:
         from avss_bench.evaluate.plots import example_panels
 

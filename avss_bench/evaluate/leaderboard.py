@@ -465,20 +465,9 @@ def render(groups: list[Group], fmt: str = "markdown", with_ci: bool = True) -> 
                              for row in body)
         return buffer.getvalue()
     if fmt == "latex":
-        def escape(text: str) -> str:
-            return (text.replace("±", r"$\pm$").replace("%", r"\%").replace("_", r"\_")
-                    .replace("Δ", r"$\Delta$").replace("−", "$-$"))
+        from avss_bench.evaluate.latex import latex_table
 
-        parts = []
-        for group in groups:
-            header, body = table_rows(group, with_ci)
-            lines = [f"% {group.heading}"] + [f"% {note}" for note in group.notes]
-            lines += [r"\begin{tabular}{l" + "r" * (len(header) - 1) + "}", r"\toprule",
-                      " & ".join(escape(h) for h in header) + r" \\", r"\midrule"]
-            lines += [" & ".join(escape(c) for c in row) + r" \\" for row in body]
-            lines += [r"\bottomrule", r"\end{tabular}"]
-            parts.append("\n".join(lines))
-        return "\n\n".join(parts)
+        return latex_table(groups, with_ci=with_ci)
     raise AvssError(f"unknown table format '{fmt}' (markdown, latex, csv)")
 
 

@@ -1,9 +1,8 @@
-"""Figures for papers: the efficiency (Pareto) plot of one test set and the
-mixture/reference/estimate panels of the examples `evaluate` kept."""
+"""Mixture/reference/estimate panels of the examples `evaluate` kept; the Pareto figure lives
+in `pareto`."""
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import matplotlib
@@ -14,91 +13,7 @@ import numpy as np  # noqa: E402
 
 from avss_bench.core.atomic import atomic_path  # noqa: E402
 from avss_bench.core.errors import AvssError  # noqa: E402
-from avss_bench.evaluate.leaderboard import Entry, Group  # noqa: E402
-from avss_bench.metrics.registry import metric_registry  # noqa: E402
-
-
-def macs_per_second(entry: Entry) -> float | None:
-    """MACs (G) per 1 s of input, so methods counted on 1 s and 2 s inputs are comparable."""
-    if entry.macs_g is None:
-        return None
-    return entry.macs_g / (entry.macs_seconds or 1.0)
-
-
-def pareto_points(entries: list[Entry]) -> list[tuple[Entry, float, float]]:
-    """(entry, MACs per second, SI-SNRi) of every row with both (Δ rows left out)."""
-    points = []
-    for entry in entries:
-        stat = entry.stats.get("si_snr_i")
-        macs = macs_per_second(entry)
-        if stat is None or macs is None or macs <= 0 or entry.source == "delta":
-            continue
-        if not math.isnan(stat.mean):
-            points.append((entry, macs, stat.mean))
-    return points
-
-
-def pareto_plot(entries: list[Entry], path: Path, title: str | None = None) -> Path:
-    """SI-SNRi against MACs per second of input (log scale); marker area by Params.
-
-    The entries are those of one test set (a `leaderboard.Group`: results on other sets are
-    not comparable and get their own figure); our measurements are blue circles, published
-    figures grey squares. The title names the test set.
-    """
-    sets = {e.test_set.fingerprint for e in entries}
-    if len(sets) > 1:
-        raise AvssError("a Pareto plot shows one test set; plot each group on its own", path)
-    points = pareto_points(entries)
-    if not points:
-        raise AvssError("no method has both SI-SNRi and MACs to plot (run `avss-bench profile "
-                        "--json > RESULTS/<model>/profile.json`)", path)
-    column = metric_registry.column("si_snr_i")
-    fig, ax = plt.subplots(figsize=(7.5, 4.8), dpi=150)
-    for entry, macs, value in points:
-        reported = entry.source != "ours"
-        size = 40 + 50 * (entry.params_m or 0.5)
-        ax.scatter(macs, value, s=size, alpha=0.65, edgecolors="black",
-                   marker="s" if reported else "o",
-                   color="tab:gray" if reported else "tab:blue",
-                   label="published" if reported else "this run")
-        name = entry.method.removesuffix(" (reported)")
-        ax.annotate(name, (macs, value), textcoords="offset points",
-                    xytext=(4 + math.sqrt(size) / 2, 4), fontsize=8)
-    handles, labels = ax.get_legend_handles_labels()
-    unique = dict(zip(labels, handles, strict=True))
-    ax.legend(unique.values(), unique.keys(), loc="best", fontsize=7, markerscale=0.5)
-    ax.set_xscale("log")
-    ax.set_xlabel("MACs (G per 1 s of input, log scale)")
-    ax.set_ylabel(column.axis_label if column is not None else "SI-SNRi (dB)")
-    heading = title or points[0][0].test_set.label
-    ax.set_title(f"Quality vs. compute on {heading} (marker area ∝ Params)", fontsize=9)
-    ax.grid(True, which="both", alpha=0.3)
-    xs = [p[1] for p in points]
-    ax.set_xlim(min(xs) / 3, max(xs) * 5)
-    ys = [p[2] for p in points]
-    pad = max(1.0, 0.15 * (max(ys) - min(ys)))
-    ax.set_ylim(min(ys) - pad, max(ys) + pad)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png")
-    plt.close(fig)
-    return path
-
-
-def pareto_plots(groups: list[Group], path: Path) -> list[tuple[Path, Group]]:
-    """One Pareto plot per test set that has points: `path` itself when only one has, else
-    `<stem>-<fingerprint prefix><suffix>` per set. None at all is an error."""
-    plottable = [group for group in groups if pareto_points(group.entries)]
-    if not plottable:
-        raise AvssError("no method has both SI-SNRi and MACs to plot (run `avss-bench profile "
-                        "--json > RESULTS/<model>/profile.json`)", path)
-    written = []
-    for group in plottable:
-        target = path if len(plottable) == 1 else path.with_name(
-            f"{path.stem}-{group.test_set.short}{path.suffix}")
-        written.append((pareto_plot(group.entries, target), group))
-    return written
+from avss_bench.evaluate.pareto import macs_per_second, pareto_plot  # noqa: E402, F401
 
 
 def _spectrogram(ax, signal: np.ndarray, rate: int) -> None:

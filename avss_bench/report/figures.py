@@ -63,6 +63,21 @@ def distribution(runs: list[Run], metric: str, path: Path, title: str = "") -> P
     return _save(fig, path)
 
 
+def distribution_csv(runs: list[Run], metric: str, path: Path) -> Path:
+    """The values behind a distribution figure: method, test set, target and value per row."""
+    import pandas as pd
+
+    frames = [run.results[["mixture_id", "target", metric]].assign(
+        method=run.entry.method, dataset=run.entry.dataset) for run in runs
+        if metric in run.results]
+    frame = pd.concat(frames, ignore_index=True)[["method", "dataset", "mixture_id", "target",
+                                                  metric]]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path) as tmp:
+        frame.to_csv(tmp, index=False, float_format="%.6g")
+    return path
+
+
 def spectrogram(signal: np.ndarray, rate: int, path: Path, title: str) -> Path:
     """A small log-magnitude spectrogram (0 to rate/2, 1 dB colour steps of a fixed range)."""
     fig, ax = plt.subplots(figsize=(4.2, 1.6), dpi=90)

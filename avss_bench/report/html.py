@@ -35,10 +35,11 @@ return asc?r:-r;});rows.forEach(function(r){b.appendChild(r);});});});
 
 @dataclass
 class Figure:
-    """A PNG of the site and its caption."""
+    """An image of the site, its caption and the CSV of what it shows."""
 
     src: str
     caption: str
+    data: str | None = None
 
 
 def _cell(text: str, value: Any = None) -> str:
@@ -175,20 +176,29 @@ def leaderboard(groups: list[Group], runs: list[Run]) -> str:
     return "".join(parts) + note + "</p>"
 
 
-def robustness_section(tables: list[tuple[str, str, str | None, list[str]]]) -> str:
-    """Each robustness folder: its heading, its models x conditions table (HTML), its plot and
-    notes."""
+def robustness_section(tables: list[tuple[str, str, str, list[str], str]]) -> str:
+    """Each robustness folder: its heading, its models x conditions table (HTML), notes, its
+    figure (SVG, scrolling sideways on a phone) and the CSV behind both."""
     if not tables:
         return ("<p>No robustness runs among the results (`avss-bench robustness` writes "
                 "them).</p>")
     parts = []
-    for heading, table, plot, notes in tables:
+    for heading, table, plot, notes, data in tables:
         parts.append(f"<h3>{escape(heading)}</h3><div class=\"wrap\">{table}</div>")
         parts += [f'<p class="muted">{escape(n)}</p>' for n in notes]
-        if plot:
-            parts.append(f'<div class="figs"><img src="{escape(plot, quote=True)}" '
-                         f'alt="robustness plot: {escape(heading, quote=True)}"></div>')
+        parts.append(f'<div class="figs"><figure class="paper wide"><div class="wrap"><img '
+                     f'src="{escape(plot, quote=True)}" alt="robustness figure: '
+                     f'{escape(heading, quote=True)}"></div>'
+                     + _download((plot, "figure (SVG)"), (data, "robustness.csv"))
+                     + "</figure></div>")
     return "".join(parts)
+
+
+def _download(*links: tuple[str, str]) -> str:
+    """Download links under a table or figure: (file, what it is)."""
+    return '<p class="muted">Download: ' + ", ".join(
+        f'<a href="{escape(href, quote=True)}" download>{escape(what)}</a>'
+        for href, what in links) + "</p>"
 
 
 def _clip_html(clip: Clip) -> str:
@@ -232,14 +242,19 @@ def _figures(figures: list[Figure], empty: str) -> str:
         return f"<p>{escape(empty)}</p>"
     return "".join(f'<figure><img loading="lazy" src="{escape(f.src, quote=True)}" '
                    f'alt="{escape(f.caption, quote=True)}"><figcaption>{escape(f.caption)}'
-                   "</figcaption></figure>" for f in figures)
+                   + (f' (<a href="{escape(f.data, quote=True)}" download>CSV</a>)'
+                      if f.data else "")
+                   + "</figcaption></figure>" for f in figures)
 
 
 def page(title: str, table: str, paretos: list[Figure], pareto_note: str,
          distributions: list[Figure], robustness: str, examples: str, footer: str) -> str:
-    pareto_html = "".join(f'<figure><img class="pareto" src="{escape(f.src, quote=True)}" '
-                          f'alt="Pareto plot"><figcaption>{escape(f.caption)}</figcaption>'
-                          "</figure>" for f in paretos) or f"<p>{escape(pareto_note)}</p>"
+    pareto_html = "".join(
+        f'<figure class="paper"><img src="{escape(f.src, quote=True)}" alt="Pareto figure: '
+        f'{escape(f.caption, quote=True)}"><figcaption class="muted">{escape(f.caption)}'
+        "</figcaption>" + _download((f.src, "figure (SVG)"), *(
+            [(f.data, "its points (CSV)")] if f.data else [])) + "</figure>"
+        for f in paretos) or f"<p>{escape(pareto_note)}</p>"
     return (
         '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
@@ -248,7 +263,8 @@ def page(title: str, table: str, paretos: list[Figure], pareto_note: str,
         '<a href="#efficiency">Efficiency</a><a href="#distributions">Distributions</a>'
         '<a href="#robustness">Robustness</a><a href="#examples">Listen</a></nav>'
         f'<h2 id="leaderboard">Leaderboard</h2>{table}'
-        f'<h2 id="efficiency">Quality vs. compute</h2><div class="figs">{pareto_html}</div>'
+        + _download(("data/leaderboard.csv", "the leaderboard (CSV)"))
+        + f'<h2 id="efficiency">Quality vs. compute</h2><div class="figs">{pareto_html}</div>'
         f'<h2 id="distributions">Per-utterance distributions</h2><div class="figs">'
         f'{_figures(distributions, "No per-target results.")}</div>'
         f'<h2 id="robustness">Robustness</h2>{robustness}'

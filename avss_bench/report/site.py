@@ -1,7 +1,9 @@
-"""`avss-bench report`: evaluation results as a static site (``OUT/index.html`` + PNG/WAV).
+"""`avss-bench report`: evaluation results as a static site (``OUT/index.html`` + figures, WAV).
 
 The site opens from disk: one HTML file with inline CSS and JS, every image and sound a local
-file under ``OUT/figures`` and ``OUT/examples``, nothing fetched from a network.
+file under ``OUT/figures`` and ``OUT/examples``, nothing fetched from a network. The paper
+figures (Pareto, robustness) are SVG; what each table and figure shows is also a CSV under
+``OUT/data`` that the page links.
 """
 
 from __future__ import annotations
@@ -11,12 +13,13 @@ from pathlib import Path
 
 from avss_bench.core.atomic import write_text
 from avss_bench.core.errors import AvssError
-from avss_bench.evaluate.plots import pareto_plots
+from avss_bench.evaluate.leaderboard import render
+from avss_bench.evaluate.pareto import pareto_csv, pareto_plot
 from avss_bench.report import examples as example_module
 from avss_bench.report import figures, html
 from avss_bench.report.runs import gather
 
-GENERATED = ("figures", "examples")
+GENERATED = ("figures", "examples", "data")
 
 
 def _prepare_out(out: Path) -> None:
@@ -58,11 +61,14 @@ def build_report(results: list[Path], out: Path, example_ids: list[str] | None =
     out = Path(out)
     _prepare_out(out)
     table = html.leaderboard(groups, runs)
+    write_text(out / "data" / "leaderboard.csv", render(groups, "csv"))
     paretos: list[html.Figure] = []
     pareto_note = ""
     try:
-        for path, group in pareto_plots(groups, out / "figures" / "pareto.png"):
-            paretos.append(html.Figure(str(path.relative_to(out)), group.test_set.label))
+        pareto_plot(groups, out / "figures" / "pareto.svg")
+        pareto_csv(groups, out / "data" / "pareto.csv")
+        paretos.append(html.Figure("figures/pareto.svg", "SI-SNRi against MACs per 1 s of "
+                                   "input, one panel per test set", "data/pareto.csv"))
     except AvssError as err:
         pareto_note = f"No Pareto plot: {err}"
     distributions = []
@@ -73,9 +79,12 @@ def build_report(results: list[Path], out: Path, example_ids: list[str] | None =
             name = f"dist_{metric}" + (f"-{group.test_set.short}" if several else "") + ".png"
             path = figures.distribution(mine, metric, out / "figures" / name,
                                         group.test_set.label)
+            data = figures.distribution_csv(mine, metric,
+                                            out / "data" / Path(name).with_suffix(".csv"))
             distributions.append(html.Figure(
                 str(path.relative_to(out)),
-                f"{figures.label(metric)} on {group.test_set.label}: per-target empirical CDF"))
+                f"{figures.label(metric)} on {group.test_set.label}: per-target empirical CDF",
+                str(data.relative_to(out))))
     robustness = html.robustness_section([_robustness(folder, out, index)
                                           for index, folder in enumerate(robustness_dirs)])
     chosen = example_module.build(runs, out, list(example_ids or [])) if runs else []
@@ -89,10 +98,14 @@ def build_report(results: list[Path], out: Path, example_ids: list[str] | None =
     return index
 
 
-def _robustness(folder: Path, out: Path, index: int) -> tuple[str, str, str | None, list[str]]:
-    """A robustness folder's heading, table (HTML), plot (copied into the site) and notes."""
+def _robustness(folder: Path, out: Path, index: int
+                ) -> tuple[str, str, str, list[str], str]:
+    """A robustness folder's heading, table (HTML), figure (SVG, drawn into the site), notes
+    and its robustness.csv (copied into the site)."""
     from html import escape
 
+    from avss_bench.robustness.plot import robustness_plot
+    from avss_bench.robustness.run import CSV
     from avss_bench.robustness.table import read_robustness, robustness_notes, robustness_table
 
     frame = read_robustness([folder])
@@ -102,11 +115,11 @@ def _robustness(folder: Path, out: Path, index: int) -> tuple[str, str, str | No
                    + "".join(f"<td>{escape(str(v))}</td>" for v in row) + "</tr>"
                    for model, row in table.iterrows())
     html_table = f"<table><thead><tr>{cells}</tr></thead><tbody>{body}</tbody></table>"
-    plot = None
-    if (folder / "robustness.png").is_file():
-        plot = f"figures/robustness-{index}.png"
-        (out / "figures").mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(folder / "robustness.png", out / plot)
+    plot = robustness_plot(frame, out / "figures" / f"robustness-{index}.svg")
+    data = out / "data" / f"robustness-{index}.csv"
+    data.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(folder / CSV, data)
     notes = robustness_notes(frame)
     heading = notes.pop(0) if notes else f"Robustness: {folder}"
-    return heading, html_table, plot, notes
+    return (heading, html_table, str(plot.relative_to(out)), notes,
+            str(data.relative_to(out)))

@@ -7,10 +7,11 @@ rows and its line to the plot. `drop` is the condition's SI-SNRi minus the same 
 SI-SNRi (negative = worse). Each row names its test set (label and fingerprint) and the set it
 is a condition of (`base_fingerprint`): a visual condition, or a noisy copy of the same mixtures,
 is a condition of the clean set; a corpus of other mixtures (3 speakers) is a set of its own,
-which the table says. A target-absent corpus condition (kind `absent`) has no SI-SNRi
-(no target): its row gives `leak_db`, the output-to-mixture energy in dB that `evaluate` writes
-as `target_absent_leak_db` in its summary.json (lower is better), with its CI; its `n` counts
-mixtures.
+which the table says. Every other metric the evaluation scored (`--metrics`, e.g. PESQ, STOI)
+follows as `<key>`, `<key>_ci_low`, `<key>_ci_high`. A target-absent corpus condition (kind
+`absent`) has no SI-SNRi (no target): its row gives `leak_db`, the output-to-mixture energy in
+dB that `evaluate` writes as `target_absent_leak_db` in its summary.json (lower is better), with
+its CI; its `n` counts mixtures.
 """
 
 from __future__ import annotations
@@ -192,7 +193,8 @@ def collect(out_dir: Path) -> pd.DataFrame:
         weights[rows[-1]["folder"]] = (summary.get("model_target"),
                                        summary.get("checkpoint_sha256"))
     _check_one_model_per_name(rows, weights, out_dir)
-    frame = pd.DataFrame(rows, columns=COLUMNS)
+    scored = list(dict.fromkeys(key for row in rows for key in row if key not in COLUMNS))
+    frame = pd.DataFrame(rows, columns=COLUMNS + scored)
     if frame.empty:
         return frame
     frame["order"] = [condition_order(kind, value)
@@ -236,14 +238,28 @@ def _scores(kind: str, summary: dict[str, Any], path: Path) -> dict[str, Any]:
                  if kind == "absent" else ("si_snr_i", summary.get("metrics", {}).get("si_snr_i")))
     if stat is None:
         raise AvssError(f"summary.json has no {key}", path)
-    low, high = (nan if v is None else v for v in stat.get("ci95") or [nan, nan])  # null: none
+    low, high = _ci(stat)
     scores = {"si_snr_i": nan, "si_snr_i_ci_low": nan, "si_snr_i_ci_high": nan, "drop": nan,
               "leak_db": nan, "leak_db_ci_low": nan, "leak_db_ci_high": nan,
               "n": stat["n"], "n_failed": stat["n_failed"]}
     name = "leak_db" if kind == "absent" else "si_snr_i"
-    scores.update({name: nan if stat["mean"] is None else stat["mean"], f"{name}_ci_low": low,
-                   f"{name}_ci_high": high})
+    scores.update({name: nan if stat["mean"] is None else stat["mean"],
+                   f"{name}_ci_low": low, f"{name}_ci_high": high})
+    if kind != "absent":  # the other metrics scored (PESQ, STOI...), each with its CI
+        for key, other in summary.get("metrics", {}).items():
+            if key == "si_snr_i" or not isinstance(other, dict):
+                continue
+            low, high = _ci(other)
+            mean = nan if other.get("mean") is None else other["mean"]
+            scores.update({key: mean, f"{key}_ci_low": low, f"{key}_ci_high": high})
     return scores
+
+
+def _ci(stat: dict[str, Any]) -> tuple[float, float]:
+    """A summary statistic's 95% CI bounds (``ci95: [low, high]`` or ``ci95_low``/``_high``);
+    NaN where not known."""
+    low, high = stat.get("ci95") or [stat.get("ci95_low"), stat.get("ci95_high")]
+    return (math.nan if low is None else low), (math.nan if high is None else high)
 
 
 def condition_order(kind: str, value: Any) -> tuple[int, str, float]:
