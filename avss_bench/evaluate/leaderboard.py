@@ -23,14 +23,12 @@ from typing import Any
 from avss_bench.core.constants import LIP_CROP
 from avss_bench.core.errors import AvssError
 from avss_bench.evaluate.stamp import profile_mismatch
+from avss_bench.models.card import ModelCard
+from avss_bench.models.registry import separators
 
 QUALITY = (("si_snr_i", "SI-SNRi"), ("sdr_i", "SDRi"), ("pesq", "PESQ"), ("stoi", "STOI"))
 DATASET_NAMES = {"lrs2": "LRS2-2Mix", "lrs3": "LRS3-2Mix", "vox2": "VoxCeleb2-2Mix",
                  "demo": "Demo-2Mix (generated)"}
-METHOD_NAMES = {"mixture": "Mixture (unprocessed)", "iianet": "IIANet",
-                "iianet-fast": "IIANet-fast", "ctcnet": "CTCNet", "tiny-av": "TinyAV (demo)",
-                "iianet-demo": "IIANet (demo size)", "dolphin": "Dolphin",
-                "rtfsnet": "RTFS-Net"}
 
 
 @dataclass
@@ -58,6 +56,7 @@ class Entry:
     run: str = ""  # the results folder (labels duplicates)
     params_total_m: float | None = None  # with the visual encoder
     macs_total_g: float | None = None  # with the visual encoder, per macs_seconds
+    reported_as: str | None = None  # the `method` of its published rows (the model's card)
 
 
 def _stat(raw: Any) -> Stat | None:
@@ -83,13 +82,19 @@ def dataset_label(summary: dict[str, Any]) -> str:
     return DATASET_NAMES.get(str(name).lower(), str(name))
 
 
+def model_card(model: str) -> ModelCard | None:
+    """The card of the separator a summary names, or None when it cannot be found here."""
+    try:
+        return separators.resolve(model).card()
+    except AvssError:
+        return None
+
+
 def method_name(model: str, config: dict[str, Any], fallback: str | None = None) -> str:
-    """The paper's name for a registered model: RTFS-Net carries its repeat count R from the
-    evaluated config ("RTFS-Net-12"), as the RTFS-Net paper names its rows."""
-    name = METHOD_NAMES.get(model, fallback or model)
-    if model == "rtfsnet" and config.get("repeats") is not None:
-        name = f"RTFS-Net-{config['repeats']}"
-    return name
+    """The row's name: the model card's display name for the evaluated config (a template
+    such as "RTFS-Net-{repeats}" filled in), else `fallback` or the model's name."""
+    card = model_card(model)
+    return card.display_name(config) if card is not None else (fallback or model)
 
 
 def read_entry(summary_path: Path) -> Entry:
@@ -99,13 +104,16 @@ def read_entry(summary_path: Path) -> Entry:
     except (OSError, json.JSONDecodeError) as err:
         raise AvssError(f"cannot read evaluation summary: {err}", summary_path) from err
     model = str(summary.get("model", summary_path.parent.name))
-    method = summary.get("name") or method_name(model, summary.get("config") or {},
-                                                summary.get("method"))
+    config = summary.get("config") or {}
+    method = summary.get("name") or method_name(model, config, summary.get("method"))
+    card = model_card(model)
+    plain = card is not None and method == card.display_name(config)
     if summary.get("random_init"):
         method += " (random init)"
     if summary.get("lip_rows", LIP_CROP) != LIP_CROP:
         method += f" (lips {summary['lip_rows']}x{LIP_CROP})"
-    entry = Entry(str(method), dataset_label(summary), run=str(summary_path.parent))
+    entry = Entry(str(method), dataset_label(summary), run=str(summary_path.parent),
+                  reported_as=card.reported_method(config) if plain else None)
     for key, _ in QUALITY:
         stat = _stat(summary.get("metrics", {}).get(key))
         if stat is not None:
@@ -178,10 +186,6 @@ def label_duplicates(entries: list[Entry]) -> list[Entry]:
 
 
 CORPUS_OF_DATASET = {label: key for key, label in DATASET_NAMES.items()}
-#: our method name -> the `method` of its reported.csv row
-REPORTED_ALIASES = {"IIANet": "IIANet", "IIANet-fast": "IIANet-fast", "CTCNet": "CTCNet",
-                    "Dolphin": "Dolphin", "RTFS-Net-4": "RTFS-Net-4", "RTFS-Net-6": "RTFS-Net-6",
-                    "RTFS-Net-12": "RTFS-Net-12"}
 
 
 def read_reported(dataset: str) -> list[Entry]:
@@ -226,7 +230,8 @@ def with_reported(entries: list[Entry]) -> list[Entry]:
         out.extend(e for e in entries if e.method == method)
         for dataset in datasets:
             ours = next((e for e in entries if e.method == method and e.dataset == dataset), None)
-            paper = reported.pop((REPORTED_ALIASES.get(method, method), dataset), None)
+            paper = (None if ours is None or ours.reported_as is None
+                     else reported.pop((ours.reported_as, dataset), None))
             if paper is None or ours is None:
                 continue
             out.append(Entry(f"{method} (reported)", dataset, paper.stats, paper.params_m,
