@@ -147,7 +147,6 @@ CASES: list[Case] = [
     # ---------------------------------------------------------------- usage (exit 2)
     _c("models-extra-arg", lambda k, o: ["models", "extra"], "extra", 2),
     _c("unknown-verb", lambda k, o: ["separat"], "separat", 2),
-    _c("separate-no-model", lambda k, o: ["separate", str(SINGLE)], "--model", 2),
     _c("separate-zero-speakers", lambda k, o: [*SEP, str(SINGLE), "-m", "mixture", "-n", "0"],
        "--speakers", 2),
     _c("separate-chunk-too-small", lambda k, o: [*SEP, str(SINGLE), "-m", "mixture",
@@ -191,6 +190,9 @@ CASES: list[Case] = [
                                             "gpu0", "-o", str(o)], "gpu0"),
     _c("separate-absent-cuda", lambda k, o: [*SEP, str(SINGLE), "-m", "mixture", "--device",
                                              "cuda:7", "-o", str(o)], "cuda:7"),
+    _c("separate-no-model", lambda k, o: [*SEP, str(SINGLE), "-o", str(o)], "--model"),
+    _c("separate-random-weights", lambda k, o: [*SEP, str(SINGLE), "-m", "tiny-av", "-o",
+                                                str(o)], "--random-init"),
     _c("separate-other-checkpoint", lambda k, o: [*SEP, str(SINGLE), "-m", "iianet-demo", "-c",
                                                   str(k.ckpt_tiny), "-o", str(o)],
        lambda k, o: str(k.ckpt_tiny)),

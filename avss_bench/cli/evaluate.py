@@ -74,3 +74,5 @@ def command(model: str | None, checkpoint: Path | None, frontend_checkpoint: Pat
                        visual_seed=visual_seed)
     if summary and not quiet:
         click.echo(json.dumps(summary["metrics"], indent=2))
+    if summary:
+        click.echo(f"wrote {out / 'results.csv'} and {out / 'summary.json'}")

@@ -109,7 +109,7 @@ def _table(result: dict[str, Any], keys: list[str]) -> str:
               help="Score a whole split: the split's manifest CSV.")
 @click.option("--estimates", "estimates_dir", type=click.Path(file_okay=False),
               help="With --manifest: folder holding <mixture_id>/s1.wav and s2.wav.")
-@click.option("--out", "out_dir", type=click.Path(file_okay=False),
+@click.option("--out", "-o", "out_dir", type=click.Path(file_okay=False),
               help="With --manifest: where results.csv and summary.json go.")
 @click.option("--jobs", "-j", default=1, show_default=True, type=click.IntRange(1),
               help="Worker processes for --manifest with --executor local (one thread each).")
@@ -205,4 +205,4 @@ def _score_split(manifest, estimates_dir, out_dir, jobs, metrics, permute, trim,
         lines.append(f"{LABELS[name]:8}  {mean:>8}  {ci:>19}  {s['n']:>6}  {s['n_failed']:>6}")
     lines.append(f"{summary['n_rows']} targets of {summary['n_mixtures']} mixtures -> "
                  f"{Path(out_dir) / 'results.csv'}, summary.json")
-    click.echo("\n".join(lines))
+    click.echo(lines[-1] if quiet else "\n".join(lines))  # quiet: where the results went

@@ -19,14 +19,14 @@ from avss_bench.core.errors import AvssError
 
 @dataclass
 class ModelConfig:
-    name: str = "tiny-av"  # registry name or package.module:Class
+    name: str | None = None  # registry name or package.module:Class (`train --model`)
     config: dict[str, Any] = field(default_factory=dict)  # constructor arguments
-    # pretrained lip front-end (LRW) weights: a file (path, or name in the cache folder), or
-    # "random" to train against a random front-end on purpose. Models with the LRW ResNet-18
-    # front-end (IIANet, CTCNet, RTFS-Net) refuse to train without one of the two.
+    # pretrained visual-encoder weights: a file (path, or name in the cache folder), or
+    # "random" to train against a random one on purpose. Models whose card says
+    # `needs_frontend_weights` refuse to train without one of the two.
     frontend_checkpoint: str | None = None
-    # BatchNorm statistics over the global batch under DDP (the official IIANet's
-    # sync_batchnorm=True); off = per-process statistics (CTCNet's official training).
+    # BatchNorm statistics over the global batch under DDP (sync_batchnorm=True in some
+    # official trainings); off = per-process statistics.
     sync_batchnorm: bool = False
 
 
@@ -40,9 +40,9 @@ class DataConfig:
     num_workers: int = 0
     preload: bool = False
     lip_augment: bool = True  # random 88 crop + flip on training lips
-    dynamic_mixing: bool = False  # IIANet-style remixing of training sources every epoch
-    # lip crop height fed to the model: 88 (full crop) or 50 (the official IIANet loaders'
-    # [:, :50] slice its released weights were trained on)
+    dynamic_mixing: bool = False  # remixing of training sources every epoch (some recipes)
+    # lip crop height fed to the model: 88 (full crop) or 50 (the [:, :50] slice some official
+    # loaders feed, e.g. the one the released IIANet weights were trained on)
     lip_rows: int = 88
 
 
