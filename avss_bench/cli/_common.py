@@ -9,7 +9,7 @@ import click
 
 quiet_option = click.option("--quiet", "-q", is_flag=True,
                             help="No progress bars or reports: one line says where the results "
-                                 "went.")
+                                 "went (demo: its tables still).")
 
 # The separator a verb runs, as `evaluate` and `robustness` both take it.
 model_option = click.option(

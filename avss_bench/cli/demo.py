@@ -49,12 +49,7 @@ def command(workdir: Path, seed: int, landmarker: Path | None, recipe: str,
     from avss_bench.demo.run import run_demo
 
     report = run_demo(workdir, seed=seed, landmarker=landmarker, force=force, recipe=recipe,
-                      steps=steps, mixtures=mixtures, quiet=quiet,
-                      echo=(lambda _: None) if quiet else click.echo)
-    if quiet:  # one line: where the results went
-        click.echo(f"demo results in {workdir / 'results'} (leaderboard.md, robustness.md; "
-                   f"{report['timings_s']['total']:.0f} s)")
-        return
+                      steps=steps, mixtures=mixtures, quiet=quiet, echo=click.echo)
     click.echo("")
     click.echo(report["table"])
     click.echo("")
