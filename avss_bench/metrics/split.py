@@ -243,7 +243,7 @@ def score_split(
     """Score every (mixture, target) of a manifest split; returns what summary.json holds.
 
     Args:
-        manifest_csv: the split's manifest (DESIGN.md Manifest contract).
+        manifest_csv: the split's manifest (schema: manifests/README.md).
         estimates_dir: ``<mixture_id>/s1.wav``, ``<mixture_id>/s2.wav`` for every mixture.
         out_dir: where results.csv and summary.json go.
         jobs: worker processes of the ``local`` executor (joblib/loky, one BLAS/FFT thread
