@@ -1,4 +1,4 @@
-"""The bad-input catalogue (issue 17): every command, every way a user can feed it something
+"""The bad-input catalogue: every command, every way a user can feed it something
 wrong, answered by one line naming the file and the problem, exit 1 (2 for usage), no
 traceback, and nothing left behind that a rerun would trust.
 
@@ -115,7 +115,7 @@ def kit(tmp_path_factory: pytest.TempPathFactory) -> Kit:
     (k.results_text / "summary.json").write_text("{not json")
     k.results_empty.mkdir()
     k.raw_empty.mkdir()
-    (root / "badplugin_17.py").write_text(PLUGIN)
+    (root / "badplugin.py").write_text(PLUGIN)
     return k
 
 
@@ -209,8 +209,8 @@ CASES: list[Case] = [
     _c("separate-too-many-speakers", lambda k, o: [*SEP, str(SINGLE), "-m", "mixture", "-n",
                                                    "3", "-o", str(o)], lambda k, o: str(SINGLE)),
     _c("separate-plugin-one-channel", lambda k, o: [*SEP, str(SINGLE), "-m",
-                                                    "badplugin_17:OneChannel", "-o", str(o)],
-       "badplugin_17:OneChannel"),
+                                                    "badplugin:OneChannel", "-o", str(o)],
+       "badplugin:OneChannel"),
     _c("separate-out-under-file", lambda k, o: [*SEP, str(SINGLE), "-m", "mixture", "-o",
                                                 str(k.afile / "out")], lambda k, o: str(k.afile)),
     # ------------------------------------------------------------------------ score
@@ -275,10 +275,10 @@ CASES: list[Case] = [
     _c("evaluate-random-init-refused", lambda k, o: ["evaluate", "-m", "tiny-av", "-d",
                                                      str(k.data), "-o", str(o), "--quiet"],
        "--random-init"),
-    _c("evaluate-plugin-one-channel", lambda k, o: ["evaluate", "-m", "badplugin_17:OneChannel",
+    _c("evaluate-plugin-one-channel", lambda k, o: ["evaluate", "-m", "badplugin:OneChannel",
                                                     "--random-init", "-d", str(k.data), "-o",
                                                     str(o), "--quiet"],
-       "badplugin_17:OneChannel"),
+       "badplugin:OneChannel"),
     _c("evaluate-out-under-file", lambda k, o: ["evaluate", "-m", "mixture", "-d", str(k.data),
                                                 "-o", str(k.afile / "out"), "--quiet"],
        lambda k, o: str(k.afile)),
@@ -295,9 +295,9 @@ CASES: list[Case] = [
     _c("profile-absent-cuda", lambda k, o: ["profile", "--model", "mixture", "--device",
                                             "cuda", "--runs", "1"], "cuda"),
     _c("profile-plugin-one-channel", lambda k, o: ["profile", "--model",
-                                                   "badplugin_17:OneChannel", "--runs", "1",
+                                                   "badplugin:OneChannel", "--runs", "1",
                                                    "--seconds", "0.2"],
-       "badplugin_17:OneChannel"),
+       "badplugin:OneChannel"),
     # ------------------------------------------------------------------------- table
     _c("table-missing-folder", lambda k, o: ["table", str(k.missing)],
        lambda k, o: str(k.missing)),

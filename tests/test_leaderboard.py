@@ -115,7 +115,7 @@ def test_profile_of_another_model_is_an_error(tmp_path: Path) -> None:
     assert collect([tmp_path])[0].params_m == pytest.approx(7.147357)
 
 
-# ---------------------------------------------------------------- issue 13
+# ---------------------------------------------------------------- both conventions, published rows
 def test_reported_alone_without_results(tmp_path: Path) -> None:
     for args in (["table", "--reported"], ["table", str(tmp_path / "missing"), "--reported"],
                  ["table", str(tmp_path), "--reported", "--no-ci"]):

@@ -60,21 +60,12 @@ class Entry:
 
 
 def _stat(raw: Any) -> Stat | None:
-    if raw is None:
+    """A summary.json metric (`mean`, `ci95` [low, high], `n`, `n_failed`) as a Stat."""
+    if not isinstance(raw, dict) or raw.get("mean") is None:
         return None
-    if isinstance(raw, (int, float)):
-        return Stat(float(raw))
-    mean = raw.get("mean")
-    if mean is None:
-        return None
-    low, high = None, None
-    for lo_key, hi_key in (("ci95_low", "ci95_high"), ("ci_low", "ci_high")):
-        if lo_key in raw:
-            low, high = raw[lo_key], raw[hi_key]
-    if "ci95" in raw and raw["ci95"] is not None:
-        low, high = raw["ci95"]
+    low, high = raw.get("ci95") or (None, None)
     half = None if low is None or high is None else (float(high) - float(low)) / 2
-    return Stat(float(mean), half, raw.get("n"), int(raw.get("n_failed", 0) or 0))
+    return Stat(float(raw["mean"]), half, raw.get("n"), int(raw.get("n_failed", 0) or 0))
 
 
 def dataset_label(summary: dict[str, Any]) -> str:
@@ -90,11 +81,11 @@ def model_card(model: str) -> ModelCard | None:
         return None
 
 
-def method_name(model: str, config: dict[str, Any], fallback: str | None = None) -> str:
+def method_name(model: str, config: dict[str, Any]) -> str:
     """The row's name: the model card's display name for the evaluated config (a template
-    such as "RTFS-Net-{repeats}" filled in), else `fallback` or the model's name."""
+    such as "RTFS-Net-{repeats}" filled in), else the model's name."""
     card = model_card(model)
-    return card.display_name(config) if card is not None else (fallback or model)
+    return card.display_name(config) if card is not None else model
 
 
 def read_entry(summary_path: Path) -> Entry:
@@ -105,7 +96,7 @@ def read_entry(summary_path: Path) -> Entry:
         raise AvssError(f"cannot read evaluation summary: {err}", summary_path) from err
     model = str(summary.get("model", summary_path.parent.name))
     config = summary.get("config") or {}
-    method = summary.get("name") or method_name(model, config, summary.get("method"))
+    method = summary.get("name") or method_name(model, config)
     card = model_card(model)
     plain = card is not None and method == card.display_name(config)
     if summary.get("random_init"):
