@@ -241,7 +241,8 @@ def evaluate(model: str | None, checkpoint: str | Path | None, data: str | Path,
         with atomic_path(out / "absent.csv") as tmp:
             table.to_csv(tmp, index=False)
     summary = {
-        "model": model, "model_target": entry.target, "name": name,
+        "model": model, "model_target": entry.target, "model_package": entry.package(),
+        "name": name,
         "split": split, "data": str(Path(data).resolve()),
         "dataset": dataset or (corpus_name(Path(data), split)
                               + ("" if condition is None else f" [{condition.spec}]")),
