@@ -66,7 +66,8 @@ FILES = {
     "ckpt_text": "text.pt", "csv_empty": "empty.csv", "csv_text": "text.csv",
     "csv_cols": "columns.csv", "csv_missing_wav": "corpus/manifests/missing.csv",
     "afile": "a_file", "yaml_text": "text.yaml", "results_text": "results_text",
-    "results_empty": "results_empty", "raw_empty": "raw_empty",
+    "results_empty": "results_empty", "raw_empty": "raw_empty", "results_list": "results_list",
+    "results_garbage_csv": "results_garbage_csv",
 }
 
 
@@ -114,6 +115,11 @@ def kit(tmp_path_factory: pytest.TempPathFactory) -> Kit:
     k.results_text.mkdir()
     (k.results_text / "summary.json").write_text("{not json")
     k.results_empty.mkdir()
+    k.results_list.mkdir()
+    (k.results_list / "summary.json").write_text("[1, 2]\n")
+    k.results_garbage_csv.mkdir()
+    (k.results_garbage_csv / "summary.json").write_text('{"model": "mixture", "metrics": {}}')
+    (k.results_garbage_csv / "results.csv").write_text("hello world\n1\n")
     k.raw_empty.mkdir()
     (root / "badplugin.py").write_text(PLUGIN)
     return k
@@ -160,6 +166,16 @@ CASES: list[Case] = [
        "--jobs", 2),
     _c("train-no-recipe", lambda k, o: ["train"], "--recipe", 2),
     _c("evaluate-no-data", lambda k, o: ["evaluate", "-m", "mixture"], "--data", 2),
+    _c("evaluate-unknown-metric", lambda k, o: ["evaluate", "-m", "mixture", "-d", str(k.data),
+                                                "-o", str(o), "--metrics", "si_snr,sdrr"],
+       "sdrr", 2),
+    _c("robustness-unknown-metric", lambda k, o: ["robustness", "-m", "mixture", "-d",
+                                                  str(k.data), "-o", str(o), "--metrics",
+                                                  "pesk"], "pesk", 2),
+    _c("score-unknown-metric", lambda k, o: ["score", "--manifest",
+                                             str(k.data / "manifests" / "tt.csv"), "--estimates",
+                                             str(k.raw_empty), "--out", str(o), "--metrics",
+                                             "stoi,estoy"], "estoy", 2),
     _c("evaluate-lip-rows-0", lambda k, o: ["evaluate", "-m", "mixture", "-d", str(k.data),
                                             "--lip-rows", "0"], "--lip-rows", 2),
     _c("profile-device-tpu", lambda k, o: ["profile", "--model", "mixture", "--device", "tpu"],
@@ -377,6 +393,10 @@ CASES: list[Case] = [
        lambda k, o: str(k.missing)),
     _c("report-file-as-results", lambda k, o: ["report", str(k.afile), "--out", str(o)],
        lambda k, o: str(k.afile)),
+    _c("report-summary-not-an-object", lambda k, o: ["report", str(k.results_list), "--out",
+                                                     str(o)], "summary.json"),
+    _c("report-garbage-results", lambda k, o: ["report", str(k.results_garbage_csv), "--out",
+                                               str(o)], "results.csv"),
     # -------------------------------------------------------------------- robustness
     _c("robustness-missing-data", lambda k, o: ["robustness", "-m", "mixture", "-d",
                                                 str(k.missing), "-o", str(o), "--quiet"],

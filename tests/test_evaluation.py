@@ -17,6 +17,7 @@ from avss_bench.core.errors import AvssError
 from avss_bench.evaluate.run import evaluate
 
 sys.path.insert(0, str(Path(__file__).parent))
+from interrupt_helpers import interrupt_scoring_after  # noqa: E402
 from synthetic import make_prepared_corpus, make_tiny_checkpoint  # noqa: E402
 
 METRICS = ("si_snr", "sdr", "stoi")
@@ -82,20 +83,20 @@ def test_unprocessed_mixture_has_zero_improvement(corpus: Path, tmp_path: Path) 
 
 
 def test_interrupted_evaluation_resumes_to_identical_csv(corpus: Path, checkpoint: Path,
-                                                         tmp_path: Path) -> None:
+                                                         tmp_path: Path, monkeypatch) -> None:
+    from avss_bench.evaluate import run
+
+    monkeypatch.setattr(run, "CHUNK", 4)  # 10 targets: chunks of 4, 4 and 2
     evaluate("tiny-av", checkpoint, corpus, out_dir=tmp_path / "full", metrics=METRICS,
              quiet=True)
-    full = (tmp_path / "full/results.csv").read_bytes()
-    # An interruption leaves the partial file with some complete rows and a torn last line.
-    lines = full.decode().splitlines(keepends=True)
     resumed = tmp_path / "resumed"
-    resumed.mkdir()
-    (resumed / "results.partial.csv").write_text("".join(lines[:4]) + lines[4][:17])
-    # the stamp is written before the first row, so an interrupted run leaves it too
-    (resumed / "evaluate.stamp.json").write_bytes((tmp_path / "full/evaluate.stamp.json")
-                                                  .read_bytes())
+    interrupt_scoring_after(monkeypatch, 1, lambda: evaluate(
+        "tiny-av", checkpoint, corpus, out_dir=resumed, metrics=METRICS, quiet=True))
+    assert len(list((resumed / ".partial").glob("part-*.csv"))) == 1
+    assert not (resumed / "results.csv").exists()
     evaluate("tiny-av", checkpoint, corpus, out_dir=resumed, metrics=METRICS, quiet=True)
-    assert (resumed / "results.csv").read_bytes() == full
+    assert (resumed / "results.csv").read_bytes() == (tmp_path / "full/results.csv").read_bytes()
+    assert not (resumed / ".partial").exists()
 
 
 @pytest.mark.slow
@@ -135,13 +136,16 @@ def test_results_keep_every_failure_reason(corpus: Path, tmp_path: Path) -> None
 def test_summary_carries_the_full_stamp(corpus: Path, checkpoint: Path, tmp_path: Path) -> None:
     summary = evaluate(None, checkpoint, corpus, out_dir=tmp_path, metrics=("si_snr",),
                        quiet=True, lip_rows=50, name="Tiny (mine)")
-    assert summary["model"] == "tiny-av"  # taken from the checkpoint
-    assert summary["options"]["lip_rows"] == 50 and summary["lip_rows"] == 50
+    assert summary["kind"] == "evaluate" and summary["model"] == "tiny-av"  # from the checkpoint
+    provenance = summary["provenance"]
+    assert provenance["options"]["lip_rows"] == 50 and summary["lip_rows"] == 50
     assert summary["name"] == "Tiny (mine)" and summary["random_init"] is False
-    commit = summary["git_commit"]
+    commit = provenance["git_commit"]
     assert commit is None or len(commit.removesuffix("-dirty")) == 40
-    assert "torch" in summary["library_versions"] and summary["platform"]
+    assert "torch" in provenance["library_versions"] and provenance["platform"]
     assert summary["stamp"]["data"]["manifest_sha256"]
+    assert summary["num_mixtures"] == 5 and summary["num_targets"] == 10
+    assert summary["test_set"] is None  # prepared without a test-set record
 
 
 def test_checkpoint_of_another_separator_is_refused(corpus: Path, checkpoint: Path,
@@ -177,7 +181,8 @@ def test_another_checkpoint_never_resumes_a_partial_csv(corpus: Path, checkpoint
                                                         tmp_path: Path) -> None:
     evaluate("tiny-av", checkpoint, corpus, out_dir=tmp_path, metrics=("si_snr",), quiet=True)
     lines = (tmp_path / "results.csv").read_text().splitlines(keepends=True)
-    (tmp_path / "results.partial.csv").write_text("".join(lines[:4]))
+    (tmp_path / ".partial").mkdir()
+    (tmp_path / ".partial" / "part-00000000.csv").write_text("".join(lines[:4]))
     with pytest.raises(AvssError, match="checkpoint_sha256 was"):
         evaluate("tiny-av", other_checkpoint, corpus, out_dir=tmp_path, metrics=("si_snr",),
                  quiet=True)
@@ -247,6 +252,11 @@ def test_cli_errors_are_one_line(corpus: Path, tmp_path: Path) -> None:
         "pass --random-init to evaluate randomly initialised weights"]
     result = CliRunner().invoke(main, ["evaluate", "--data", str(corpus), "--out", str(tmp_path)])
     assert result.exit_code == 1 and "--model is needed when no --checkpoint" in result.output
+    # a metric typo stops while the options are read: no model loaded, nothing written
+    result = CliRunner().invoke(main, ["evaluate", "-m", "tiny-av", "-d", str(corpus), "-o",
+                                       str(tmp_path / "typo"), "--metrics", "si_snr,sdrr"])
+    assert result.exit_code == 2 and "unknown metric(s) sdrr; choose from si_snr" in result.output
+    assert not (tmp_path / "typo").exists()
 
 
 def test_profile_made_before_the_evaluation_is_kept_when_it_matches(corpus: Path,

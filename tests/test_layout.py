@@ -103,6 +103,15 @@ def test_the_cli_start_up_picks_a_short_openmp_spin_unless_the_user_chose(
     assert json.loads(out.stdout) == expected
 
 
+def test_scoring_a_split_never_imports_torch() -> None:
+    """`score` (its verb module, the split scorer the Dask workers unpickle, the --metrics check)
+    runs without paying for torch."""
+    code = ("import sys, avss_bench.cli.score, avss_bench.evaluate.scoring; "
+            "print('torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
 def _bundled_separators() -> set[str]:
     """The separator names this distribution registers (its entry points)."""
     from importlib.metadata import entry_points

@@ -102,12 +102,13 @@ def test_each_condition_is_an_evaluation_stamped_with_its_seed(run: tuple[Path, 
     summary = json.loads((out / "tiny" / "zero100" / "summary.json").read_text())
     expected = {"kind": "zero", "value": 100.0, "seed": 3, "spec": "zero:100"}
     assert summary["visual_condition"] == expected
-    assert summary["options"]["visual_condition"] == expected
+    assert summary["provenance"]["options"]["visual_condition"] == expected
     stamp = json.loads((out / "tiny" / "zero100" / "evaluate.stamp.json").read_text())
     assert stamp["options"]["visual_condition"] == expected
     assert summary["dataset"] == "clean [zero:100]" and summary["num_targets"] == 4
     clean = json.loads((out / "tiny" / "clean" / "summary.json").read_text())
-    assert clean["visual_condition"] is None and "visual_condition" not in clean["options"]
+    assert clean["visual_condition"] is None
+    assert "visual_condition" not in clean["provenance"]["options"]
     corpus = json.loads((out / "tiny" / "snr5" / "summary.json").read_text())
     assert corpus["dataset"] == "snr5 [snr5]" and corpus["data"].endswith("snr5")
 
@@ -167,4 +168,16 @@ def test_a_missing_corpus_folder_stops_before_any_evaluation(run: tuple[Path, ob
                                   f"snr0={tmp_path / 'absent'}", "-o", str(tmp_path / "o")])
     assert result.exit_code == 1
     assert str(tmp_path / "absent") in result.output and "no manifest" in result.output
+    assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize(("metrics", "status", "said"), [
+    ("si_snr,pesk", 2, "unknown metric(s) pesk"),
+    ("sdr", 1, "--metrics must include si_snr")])
+def test_bad_metrics_stop_before_any_evaluation(run: tuple[Path, object], tmp_path: Path,
+                                                metrics: str, status: int, said: str) -> None:
+    out, runner = run
+    result = runner.invoke(main, ["robustness", "-m", "mixture", "-d", str(out.parent / "clean"),
+                                  "-o", str(tmp_path / "o"), "--metrics", metrics])
+    assert result.exit_code == status and said in result.output
     assert not (tmp_path / "o").exists()

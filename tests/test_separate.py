@@ -68,6 +68,27 @@ def test_lips_are_chunked_in_sync_with_the_audio() -> None:
     np.testing.assert_allclose(out, expected, atol=1e-9)
 
 
+class LipFrames(torch.nn.Module):
+    """Returns its mixture and records how many lip frames came with it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.frames: list[tuple[int, int]] = []
+
+    def forward(self, mixture: torch.Tensor, lips: torch.Tensor) -> torch.Tensor:
+        self.frames.append((int(mixture.shape[-1]), int(lips.shape[2])))
+        return mixture
+
+
+def test_a_window_gets_the_lip_frames_of_its_duration() -> None:
+    probe = LipFrames()  # 14,336 samples are 22.4 frames: 22, as a manifest mixture gets
+    separate_chunked(probe, np.zeros(14336), torch.zeros(1, 50, 88, 88), chunk_seconds=2.0)
+    separate_chunked(probe, np.zeros(14336 + 320), torch.zeros(1, 50, 88, 88), chunk_seconds=2.0)
+    separate_chunked(probe, np.zeros(70000), torch.zeros(1, 110, 88, 88), chunk_seconds=2.0)
+    assert probe.frames[:2] == [(14336, 22), (14656, 23)]
+    assert set(probe.frames[2:]) == {(32000, 50)}
+
+
 def test_fit_frames_cuts_or_holds_the_last_frame() -> None:
     lips = torch.arange(5.0)[None, :, None, None].expand(1, 5, 2, 2)
     assert fit_frames(lips, 3)[0, :, 0, 0].tolist() == [0, 1, 2]

@@ -86,7 +86,7 @@ def test_damaged_copy_fails_with_one_clear_line_per_problem(copy: Path) -> None:
     assert "s2 rate 8000 Hz (expected 16000)" in text
     assert "level difference s1 - s2" in text and "tolerance 0.01 dB" in text
     assert "s2 missing:" in text
-    assert "40 frames for 32000 samples of audio (expected 50 +-1 at 25 fps)" in text
+    assert "lips 40 lip frames but the audio needs 50 at 25 fps (32000 samples" in text
     assert "expected uint8 [F, 96, 96], got uint8 [50, 88, 88]" in text
     assert f"lips missing: {copy.resolve() / 'lips'}" in text.replace("/manifests/../", "/")
 

@@ -136,7 +136,7 @@ def test_evaluate_cli_stamps_the_condition(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     summary = json.loads((out / "summary.json").read_text())
     expected = {"kind": "lowres", "value": 12.0, "seed": 7, "spec": "lowres:12"}
-    assert summary["options"]["visual_condition"] == expected
+    assert summary["provenance"]["options"]["visual_condition"] == expected
     assert summary["dataset"] == "c [lowres:12]"
     stamp = json.loads((out / "evaluate.stamp.json").read_text())
     assert stamp["options"]["visual_condition"] == expected

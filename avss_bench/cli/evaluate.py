@@ -10,6 +10,7 @@ import click
 from avss_bench.cli._common import (
     device_option,
     lip_rows_option,
+    metrics_option,
     quiet_option,
     random_init_option,
     separator_options,
@@ -24,8 +25,7 @@ from avss_bench.cli._common import (
 @click.option("--out", "-o", type=click.Path(file_okay=False, path_type=Path),
               default=Path("results/eval"), help="Results folder: results.csv, summary.json.")
 @click.option("--save-audio", default=0, help="Keep the first N estimates as wavs.")
-@click.option("--metrics", default="si_snr,sdr,pesq,stoi",
-              help="Comma-separated metrics among si_snr, sdr, pesq, stoi, estoi, dnsmos.")
+@metrics_option()
 @click.option("--dataset-name", default=None,
               help="Dataset label in tables (default: the prepared corpus, e.g. LRS2-2Mix, "
                    "when the split uses its official list; else the data folder's name).")
@@ -45,7 +45,7 @@ from avss_bench.cli._common import (
 @device_option
 @quiet_option
 def command(model: str | None, checkpoint: Path | None, frontend_checkpoint: Path | None,
-            data: Path, split: str, out: Path, save_audio: int, metrics: str,
+            data: Path, split: str, out: Path, save_audio: int, metrics: tuple[str, ...],
             dataset_name: str | None, name: str | None, lip_rows: int, random_init: bool,
             overwrite: bool, visual_condition: str | None, visual_seed: int,
             device: str | None, quiet: bool) -> None:
@@ -67,7 +67,7 @@ def command(model: str | None, checkpoint: Path | None, frontend_checkpoint: Pat
     from avss_bench.evaluate.run import evaluate
 
     summary = evaluate(model, checkpoint, data, split=split, out_dir=out, save_audio=save_audio,
-                       metrics=tuple(m.strip() for m in metrics.split(",") if m.strip()),
+                       metrics=metrics,
                        frontend_checkpoint=frontend_checkpoint, device=device, quiet=quiet,
                        dataset=dataset_name, lip_rows=lip_rows, random_init=random_init,
                        name=name, overwrite=overwrite, visual_condition=visual_condition,

@@ -33,9 +33,10 @@ def command(out: Path, splits: str | None, jobs: int, no_lips: bool, no_gains: b
     For every mixture: all paths exist; WAVs are 16 kHz mono int16 with num_samples samples;
     mix == s1 + s2 within 1 LSB; the peak is 0.9 full scale (29491 +-1); the P.56 level
     difference of the written s1 and s2 equals the list's gain difference within 0.01 dB
-    (mixtures 'min' mode truncated are exempt); lip files are uint8 [F, 96, 96] with F frames
-    at 25 fps matching the audio (round(num_samples * 25 / 16000) +-1 frame; a truncated source
-    only needs to cover the mixture). Exits 1 and lists the problems when any is found.
+    (mixtures 'min' mode truncated are exempt); lip files are uint8 [F, 96, 96] and pass the
+    loader's length rule (manifests/README.md): F >= round(num_samples * 25 / 16000) - 1 (a
+    'min'-truncated source's longer lips are cut when loaded) and F within 1 frame of its own
+    source's frames. Exits 1 and lists the problems when any is found.
     """
     from avss_bench.core.errors import AvssError
     from avss_bench.prepare.validate import validate_prepared

@@ -10,5 +10,3 @@ VIDEO_FPS = 25
 LIP_CROP = 88
 #: Grayscale normalisation of lip crops used by the official IIANet/CTCNet loaders.
 LIP_MEAN, LIP_STD = 0.421, 0.165
-#: The metrics every scoring command computes unless told otherwise.
-DEFAULT_METRICS: tuple[str, ...] = ("si_snr", "sdr", "pesq", "stoi")

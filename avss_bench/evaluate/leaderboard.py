@@ -22,6 +22,7 @@ from typing import Any
 
 from avss_bench.core.constants import LIP_CROP
 from avss_bench.core.errors import AvssError
+from avss_bench.evaluate.results import read_summary
 from avss_bench.evaluate.stamp import profile_mismatch
 from avss_bench.models.card import ModelCard
 from avss_bench.models.registry import separators
@@ -90,11 +91,8 @@ def method_name(model: str, config: dict[str, Any]) -> str:
 
 def read_entry(summary_path: Path) -> Entry:
     """One Entry from a summary.json (and the profile.json beside it, if any)."""
-    try:
-        summary = json.loads(summary_path.read_text())
-    except (OSError, json.JSONDecodeError) as err:
-        raise AvssError(f"cannot read evaluation summary: {err}", summary_path) from err
-    model = str(summary.get("model", summary_path.parent.name))
+    summary = read_summary(summary_path)
+    model = str(summary.get("model") or summary_path.parent.name)
     config = summary.get("config") or {}
     method = summary.get("name") or method_name(model, config)
     card = model_card(model)

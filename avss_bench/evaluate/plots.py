@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 
@@ -87,12 +86,10 @@ def example_panels(results_dir: Path, out_dir: Path, limit: int = 4) -> list[Pat
     """Waveform and spectrogram of mixture / reference / estimate for kept example wavs."""
     import soundfile as sf
 
+    from avss_bench.evaluate.results import read_summary
     from avss_bench.io.manifest import manifest_path, read_manifest, resolve_path
 
-    summary_path = results_dir / "summary.json"
-    if not summary_path.is_file():
-        raise AvssError("no summary.json (run `avss-bench evaluate --save-audio N`)", results_dir)
-    summary = json.loads(summary_path.read_text())
+    summary = read_summary(results_dir)
     manifest = manifest_path(summary["data"], summary["split"])
     rows = read_manifest(manifest).set_index("mixture_id")
     examples = sorted((results_dir / "examples").glob("*.wav"))[:limit]

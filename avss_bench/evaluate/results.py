@@ -1,31 +1,63 @@
-"""The results layer shared by `evaluate` and `score --manifest`: one summary.json shape, one
-writer, one reader.
+"""The results layer shared by `evaluate` and `score --manifest`: one folder layout, one stamp,
+one partial-results resume, one results.csv reader, one summary.json shape, writer and reader.
+
+A results folder holds::
+
+    <verb>.stamp.json   what made it (written before the first row; `verb` is evaluate or score)
+    .partial/           finished chunks of an unfinished run: part-<first index>.csv, each
+                        written atomically by whoever scored it (this process, a Dask worker,
+                        a torchrun rank); the rows of a chunk are never torn
+    results.csv         one row per (mixture, target), sorted: metric values, then the run's
+                        own columns, then a `<column>_error` reason for every failed value
+    summary.json        the shape below
+
+A rerun resumes only under an equal stamp: it scores what no chunk holds and assembles the same
+bytes as an uninterrupted run. Another stamp stops with one line naming the first difference
+(`--overwrite` starts over); chunks without a stamp are of no known run and are removed.
 
 summary.json (strict JSON: NaN and infinities are written as null)::
 
     {"kind": "evaluate" | "score",
-     "model", "model_target", "model_package": {"name", "version"}, "name",
+     "model", "model_target", "model_package": {"name", "version"}, "name", "dataset",
      "test_set": TestSet record (avss_bench.io.testset) or null,
      "split", "data", "manifest", "num_mixtures", "num_targets",
-     "metrics": {key: {"mean", "std", "ci95_low", "ci95_high", "n", "n_failed"}},
-     "checkpoint", "checkpoint_sha256", "random_init", "lip_rows", "visual_condition",
-     "config", "params_separator", "seconds", "command",
-     "stamp": {...}, "provenance": {"avss_bench_version", "git_commit", ...}}
+     "metrics": {key: {"mean", "std", "ci95": [low, high], "n", "n_failed", "failures"}},
+     ... what the verb adds (evaluate: "checkpoint", "checkpoint_sha256", "random_init",
+         "lip_rows", "visual_condition", "config", "params_separator",
+         "target_absent_leak_db", "world_size"; score: "estimates", "rows_scored_this_run",
+         "baselines"),
+     "seconds", "command", "stamp": {...},
+     "provenance": {"avss_bench_version", "git_commit", "library_versions", "platform",
+                    "options"}}
+
+`score` knows no model: its model fields are null.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import shutil
+import sys
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from avss_bench.core.atomic import write_text
+import pandas as pd
+
+from avss_bench.core.atomic import atomic_path, remove_dead_temp_files, write_text
 from avss_bench.core.errors import AvssError
+from avss_bench.core.hashing import files_identity, sha256_of
+from avss_bench.core.provenance import provenance
 
 SUMMARY = "summary.json"
+RESULTS = "results.csv"
+PARTIAL = ".partial"
+KEY = ("mixture_id", "target")
 
 
+# ---------------------------------------------------------------- summary.json
 def jsonable(obj: Any) -> Any:
     """NaN and infinities -> None, recursively, so the file is strict JSON."""
     if isinstance(obj, dict):
@@ -58,3 +90,225 @@ def read_summary(path: str | Path) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise AvssError("is not an evaluation summary (a JSON object is expected)", path)
     return data
+
+
+def build_summary(kind: str, *, manifest: Path, split: str, data: Path, dataset: str | None,
+            test_set: dict[str, Any] | None, table: pd.DataFrame, metrics: Sequence[str],
+            stamp: dict[str, Any], options: dict[str, Any], seconds: float,
+            model: dict[str, Any] | None = None, **fields: Any) -> dict[str, Any]:
+    """The summary.json of a finished run (see the module docstring for the shape).
+
+    Args:
+        table: results.csv as written (values as text); summarised over the metric columns.
+        metrics: the registry names scored.
+        model: ``model``, ``model_target``, ``model_package`` and ``name`` (None: all null).
+        fields: what the verb adds, in order, before ``seconds``.
+    """
+    from avss_bench.metrics.registry import metric_registry
+    from avss_bench.metrics.summary import summarize
+
+    keys = metric_registry.keys(metrics)
+    numeric = table[keys].apply(pd.to_numeric, errors="coerce")
+    for column in [f"{key}_error" for key in keys if f"{key}_error" in table]:
+        numeric[column] = table[column]
+    model = model or {}
+    return {
+        "kind": kind,
+        **{key: model.get(key) for key in ("model", "model_target", "model_package", "name")},
+        "dataset": dataset, "test_set": test_set, "split": split,
+        "data": str(Path(data).resolve()), "manifest": str(Path(manifest).resolve()),
+        "num_mixtures": int(table["mixture_id"].nunique()), "num_targets": len(table),
+        "metrics": summarize(numeric, keys),
+        **fields,
+        "seconds": round(seconds, 3), "command": " ".join(sys.argv), "stamp": stamp,
+        "provenance": provenance(options),
+    }
+
+
+def test_set_of(manifest: Path, visual_condition: str | None = None) -> dict[str, Any] | None:
+    """The test-set record a summary carries: the one `prepare` wrote beside the manifest
+    (None for a folder prepared without one); for a visual condition, that condition of it."""
+    from avss_bench.io import testset
+
+    base = testset.read_test_set(manifest)
+    if base is None:
+        return None
+    if visual_condition is None:
+        return base.to_json()
+    # the test set of a visual condition of `base` (io.testset.condition_of, from the
+    # comparability work); until it exists a condition records no test set rather than the
+    # clean one's fingerprint
+    condition_of = getattr(testset, "condition_of", None)
+    return None if condition_of is None else condition_of(base, visual_condition).to_json()
+
+
+def corpus_name(data: Path, split: str | None = None) -> str:
+    """The data's label: the corpus of a prepared folder (its report.json) when `split` was
+    built from that corpus's official mixture list, else the folder's name.
+
+    A folder prepared in the LRS2 layout from generated lists (the demo corpus, a user's own
+    data) is not LRS2-2Mix and must not share its column in tables.
+    """
+    folder = data if data.is_dir() else data.parent.parent
+    report = folder / "report.json"
+    if report.is_file():
+        try:
+            content = json.loads(report.read_text())
+        except (OSError, json.JSONDecodeError):
+            return folder.name
+        lists = content.get("lists") or {}
+        origin = (lists.get(split) or {}).get("origin") if split else None
+        if content.get("corpus") and (origin == "official" or (split is None and not lists)):
+            return str(content["corpus"])
+    return folder.name
+
+
+def model_package(entry: Any) -> dict[str, str] | None:
+    """The distribution (name, version) that provides a separator, for the summary: the one
+    call of `SeparatorEntry.package()` (None where the registry cannot tell)."""
+    package = getattr(entry, "package", None)
+    return None if package is None else package()
+
+
+# ---------------------------------------------------------------- results.csv
+def read_results(path: str | Path) -> pd.DataFrame:
+    """A results.csv (or the one in a folder): one row per (mixture, target); a missing,
+    unreadable or foreign file is one line naming it."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / RESULTS
+    try:
+        frame = pd.read_csv(path, dtype={"mixture_id": str, "target": str})
+    except FileNotFoundError:
+        raise AvssError("no results.csv here (run `avss-bench evaluate` first)", path) from None
+    except (OSError, UnicodeDecodeError, ValueError, pd.errors.ParserError) as err:
+        raise AvssError(f"cannot read results: {' '.join(str(err).split())}", path) from err
+    missing = [column for column in KEY if column not in frame.columns]
+    if missing:
+        raise AvssError(f"is not a results table (no {', '.join(missing)} column)", path)
+    return frame
+
+
+def result_columns(metrics: Sequence[str], extra: Sequence[str] = (),
+                   extra_errors: Sequence[str] = ()) -> list[str]:
+    """results.csv's columns: the key, every metric column, the run's own columns, then the
+    `<column>_error` reason of every metric column (and of ``extra_errors``)."""
+    from avss_bench.metrics.registry import metric_registry
+
+    keys = metric_registry.keys(metrics)
+    return [*KEY, *keys, *extra, *(f"{key}_error" for key in [*keys, *extra_errors])]
+
+
+# ---------------------------------------------------------------- the partial results
+@dataclass(frozen=True)
+class Partial:
+    """The finished chunks of an unfinished run (picklable: a Dask worker writes its own)."""
+
+    folder: Path
+    columns: tuple[str, ...]
+
+    @classmethod
+    def of(cls, out: Path, columns: Sequence[str]) -> Partial:
+        return cls(Path(out) / PARTIAL, tuple(columns))
+
+    def write(self, first: int, rows: list[dict[str, Any]]) -> None:
+        """One chunk's rows, atomically, named by its first item's index."""
+        with atomic_path(self.folder / f"part-{first:08d}.csv") as tmp:
+            pd.DataFrame(rows).reindex(columns=list(self.columns)).to_csv(tmp, index=False)
+
+    def read(self) -> pd.DataFrame:
+        """Every finished row, as text, in the chunks' order."""
+        parts = [pd.read_csv(path, dtype=str, keep_default_na=False)
+                 for path in sorted(self.folder.glob("part-*.csv"))]
+        if not parts:
+            return pd.DataFrame(columns=list(self.columns))
+        return pd.concat(parts, ignore_index=True).reindex(columns=list(self.columns))
+
+    def done(self) -> set[tuple[str, str]]:
+        """The (mixture_id, target) of every finished row."""
+        table = self.read()
+        return set(zip(table["mixture_id"], table["target"], strict=True))
+
+    def finish(self, out: Path, expected: int) -> pd.DataFrame:
+        """Write results.csv from the chunks (sorted, so the bytes do not depend on the order
+        or the number of runs that scored them); returns it as text."""
+        table = self.read().sort_values(list(KEY), kind="stable").reset_index(drop=True)
+        if len(table) != expected or table.duplicated(list(KEY)).any():
+            raise AvssError(f"partial results are inconsistent ({len(table)} rows for "
+                            f"{expected}); --overwrite starts over", self.folder)
+        with atomic_path(Path(out) / RESULTS) as tmp:
+            table.to_csv(tmp, index=False)
+        return table
+
+    def clear(self) -> None:
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+# ---------------------------------------------------------------- the stamp
+def stamp_path(out: Path, verb: str) -> Path:
+    return Path(out) / f"{verb}.stamp.json"
+
+
+def data_stamp(manifest: Path, files: Iterable[Path]) -> dict[str, Any]:
+    """The identity of the data a run read: the manifest (path, sha256) and its files (path,
+    size, mtime)."""
+    return {"manifest": str(Path(manifest).resolve()), "manifest_sha256": sha256_of(manifest),
+            "files": files_identity(files)}
+
+
+def first_mismatch(old: Any, new: Any, where: str = "") -> str | None:
+    """The first field (dotted path) where two stamps differ, with both values; None if equal."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        for key in list(dict.fromkeys([*new, *old])):
+            found = first_mismatch(old.get(key), new.get(key), f"{where}.{key}" if where else key)
+            if found:
+                return found
+        return None
+    if old != new:
+        return f"{where or 'stamp'} was {json.dumps(old, default=str)}, now " \
+               f"{json.dumps(new, default=str)}"
+    return None
+
+
+def check_folder(out: Path, stamp: dict[str, Any], verb: str, overwrite: bool = False,
+                 outputs: Sequence[str] = ()) -> None:
+    """Let the run `stamp` (re)use `out`, or stop naming the first difference.
+
+    Temp files that killed runs left are removed first. With `overwrite`, every earlier output
+    (results.csv, summary.json, the chunks, the stamp and the verb's own `outputs`) goes.
+    """
+    out = Path(out)
+    stamp_file = stamp_path(out, verb)
+    names = (RESULTS, SUMMARY, stamp_file.name, *outputs)
+    remove_dead_temp_files(out, names)
+    for name in (PARTIAL, *outputs):
+        if (out / name).is_dir():
+            remove_dead_temp_files(out / name)
+    present = [out / name for name in (*names, PARTIAL) if (out / name).exists()]
+    what = "evaluation" if verb == "evaluate" else f"{verb} run"
+    if overwrite:
+        for path in present:
+            shutil.rmtree(path) if path.is_dir() else path.unlink()
+    elif stamp_file.is_file():
+        try:
+            old = json.loads(stamp_file.read_text())
+        except (OSError, json.JSONDecodeError) as err:
+            raise AvssError(f"unreadable {verb} stamp ({err}); --overwrite starts over",
+                            stamp_file) from err
+        mismatch = first_mismatch(old, stamp)
+        if mismatch:
+            raise AvssError(f"holds another {what}: {mismatch}; use another --out or "
+                            "--overwrite", stamp_file)
+    else:
+        if (out / PARTIAL).exists():  # chunks of no known run are never trusted: redone
+            shutil.rmtree(out / PARTIAL)
+        unstamped = [path for path in present
+                     if path.name not in (PARTIAL, "profile.json")]  # a profile is judged alone
+        if unstamped:
+            raise AvssError(f"holds {what} outputs ({unstamped[0].name}) without a stamp of "
+                            "what made them; use another --out or --overwrite", out)
+
+
+def write_stamp(out: Path, stamp: dict[str, Any], verb: str) -> None:
+    """Record what is about to be scored into `out` (before its first row)."""
+    write_text(stamp_path(out, verb), json.dumps(stamp, indent=2, sort_keys=True, default=str))

@@ -71,6 +71,20 @@ def read_manifest(path: str | Path) -> pd.DataFrame:
     return frame
 
 
+def speaker_count(frame: pd.DataFrame) -> int:
+    """Speakers of the largest mixture: 2, or N for a manifest with s3_*, ..., sN_* columns."""
+    count = 2
+    while f"s{count + 1}_path" in frame.columns:
+        count += 1
+    return count
+
+
+def row_targets(row: dict, count: int) -> list[str]:
+    """The targets (``s1``, ``s2``, ...) a manifest row has: a mixture of fewer speakers than
+    the manifest's largest leaves the other ``s{k}_path`` cells empty."""
+    return [f"s{k}" for k in range(1, count + 1) if isinstance(row.get(f"s{k}_path"), str)]
+
+
 def write_manifest(frame: pd.DataFrame, path: str | Path) -> None:
     """Write a manifest atomically (temp file + rename), required columns first."""
     path = Path(path)

@@ -11,7 +11,8 @@ Stages (each resumable, each output written to a temp file and renamed):
    (`OUT/raw_audio/<utt>.wav`, the recipe's raw_audio) and its P.56 level on the 8 kHz copy.
 3. **lips**: the mouth ROIs of the same 2.0 s (`OUT/lips/<utt>.npz`, `data = uint8 [F, 96, 96]`,
    `F = round(samples * 25 / 16000)` frames at 25 fps; one frame fewer is accepted when the
-   video ends first).
+   video ends first). One file per utterance serves all its mixtures: a mixture 'min'-cut
+   shorter than it gets its first frames when loaded (`avss_bench.data.lengths`).
 4. **mix**: `OUT/wav16k/min/{tr,cv,tt}/{mix,s1,s2}/<name>.wav`, as `avss_bench.prepare.mixing`.
 5. **manifests + report**: `OUT/manifests/{tr,cv,tt}.csv`, `OUT/report.json`.
 

@@ -17,6 +17,7 @@ import numpy as np
 
 from avss_bench.core.constants import SAMPLE_RATE
 from avss_bench.core.errors import AvssError
+from avss_bench.data.lengths import lips_for
 from avss_bench.io.audio import read_audio, write_wav
 from avss_bench.io.manifest import manifest_path, read_manifest, resolve_path
 from avss_bench.report import figures
@@ -117,15 +118,15 @@ def build(runs: list[Run], site: Path, requested: list[str]) -> list[Example]:
     for number, (mixture_id, target, why) in enumerate(choose(first, requested)):
         row = rows.loc[mixture_id]
         base = f"examples/{number:02d}_{mixture_id}_{target}"
-        mixture = _clip(read_audio(resolve_path(manifest, row["mix_path"]))[0], site,
-                        f"{base}/mixture", "mixture")
+        mix_audio = read_audio(resolve_path(manifest, row["mix_path"]))[0]
+        mixture = _clip(mix_audio, site, f"{base}/mixture", "mixture")
         reference = _clip(read_audio(resolve_path(manifest, row[f"{target}_path"]))[0], site,
                           f"{base}/reference", f"reference ({target})")
         lips = None
         lips_column = f"{target}_lips"
         if lips_column in row and isinstance(row[lips_column], str):
             with np.load(resolve_path(manifest, row[lips_column])) as npz:
-                frames = npz[npz.files[0]]
+                frames = lips_for(npz[npz.files[0]], len(mix_audio))  # the mixture's frames
             lips = f"{base}/lips.png"
             figures.lip_strip(frames, site / lips)
         estimates = []

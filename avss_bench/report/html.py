@@ -25,10 +25,9 @@ var fa=parseFloat(a),fc=parseFloat(c);var r=(isNaN(fa)||isNaN(fc))?a.localeCompa
 return asc?r:-r;});rows.forEach(function(r){b.appendChild(r);});});});
 """
 
-PROVENANCE_KEYS = ("model", "model_target", "name", "dataset", "split", "data", "num_targets",
-                   "checkpoint", "checkpoint_sha256", "random_init", "lip_rows", "config",
-                   "avss_bench_version", "git_commit", "command", "options", "library_versions",
-                   "platform", "seconds")
+PROVENANCE_KEYS = ("model", "model_target", "model_package", "name", "dataset", "test_set",
+                   "split", "data", "num_targets", "checkpoint", "checkpoint_sha256",
+                   "random_init", "lip_rows", "config", "command", "provenance", "seconds")
 
 
 def _cell(text: str, value: Any = None) -> str:

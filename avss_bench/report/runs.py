@@ -15,7 +15,6 @@ from typing import Any
 
 import pandas as pd
 
-from avss_bench.core.errors import AvssError
 from avss_bench.evaluate.leaderboard import (
     DATASET_NAMES,
     Entry,
@@ -23,6 +22,7 @@ from avss_bench.evaluate.leaderboard import (
     read_reported,
     with_reported,
 )
+from avss_bench.evaluate.results import read_results, read_summary
 
 KEY = ("mixture_id", "target")
 
@@ -46,15 +46,8 @@ class Run:
 
 def _read_run(entry: Entry) -> Run:
     folder = Path(entry.run)
-    summary = json.loads((folder / "summary.json").read_text())
-    results_path = folder / "results.csv"
-    if not results_path.is_file():
-        raise AvssError("no results.csv beside summary.json (run `avss-bench evaluate`)",
-                        results_path)
-    try:
-        results = pd.read_csv(results_path, dtype={"mixture_id": str, "target": str})
-    except (OSError, ValueError) as err:
-        raise AvssError(f"cannot read results: {err}", results_path) from err
+    summary = read_summary(folder)
+    results = read_results(folder)
     metrics = [c for c in results.columns if c not in KEY and not c.endswith("_error")
                and pd.api.types.is_numeric_dtype(results[c])]
     profile_path = folder / "profile.json"

@@ -14,6 +14,7 @@ import pandas as pd  # noqa: E402
 from avss_bench.core.atomic import atomic_path  # noqa: E402
 from avss_bench.core.errors import AvssError  # noqa: E402
 from avss_bench.data.visual_conditions import KINDS  # noqa: E402
+from avss_bench.metrics.registry import metric_registry  # noqa: E402
 from avss_bench.robustness.grid import CLEAN_VALUE  # noqa: E402
 from avss_bench.robustness.run import condition_order  # noqa: E402
 
@@ -72,7 +73,7 @@ def robustness_plot(frame: pd.DataFrame, path: Path) -> Path:
         if categorical:
             ax.set_xticks(range(len(names)), names, rotation=20)
         ax.set_xlabel(AXES.get(kind, kind))
-        ax.set_ylabel("SI-SNRi (dB)")
+        ax.set_ylabel(metric_registry.column("si_snr_i").axis_label)
         ax.grid(alpha=0.3)
     if not absent.empty:
         _leak_panel(list(axes.flat)[len(kinds)], absent, colours)

@@ -23,7 +23,8 @@ import pandas as pd
 
 from avss_bench.core.atomic import atomic_path, write_text
 from avss_bench.core.errors import AvssError
-from avss_bench.evaluate.run import corpus_name, evaluate
+from avss_bench.evaluate.results import SUMMARY, corpus_name, read_summary
+from avss_bench.evaluate.run import evaluate
 from avss_bench.io.manifest import manifest_path
 from avss_bench.robustness.grid import Condition, mark_target_absent
 
@@ -48,7 +49,9 @@ def run_robustness(model: str | None, checkpoint: str | Path | None, grid: list[
     `options` go to `evaluate` unchanged (frontend_checkpoint, device, lip_rows, random_init,
     overwrite, config overrides).
     """
-    if "si_snr" not in metrics:
+    from avss_bench.metrics.registry import metric_registry
+
+    if "si_snr" not in metric_registry.check(metrics):
         raise AvssError("robustness reports SI-SNRi: --metrics must include si_snr")
     out = Path(out_dir)
     label = name or model or Path(str(checkpoint)).stem
@@ -77,14 +80,14 @@ def collect(out_dir: Path) -> pd.DataFrame:
     rows: list[dict[str, Any]] = []
     for marker in sorted(Path(out_dir).glob(f"*/*/{CONDITION_FILE}")):
         folder = marker.parent
-        summary_path = folder / "summary.json"
+        summary_path = folder / SUMMARY
         if not summary_path.is_file():
             continue
         try:
             point = json.loads(marker.read_text())
-            summary = json.loads(summary_path.read_text())
         except (OSError, json.JSONDecodeError) as err:
             raise AvssError(f"cannot read robustness results: {err}", folder) from err
+        summary = read_summary(summary_path)
         rows.append({
             "model": point["model"], "condition": point["label"], "kind": point["kind"],
             "value": point["value"], "data": point["data_name"], "visual": point["visual"],
@@ -112,12 +115,13 @@ def _scores(kind: str, summary: dict[str, Any], path: Path) -> dict[str, Any]:
                  if kind == "absent" else ("si_snr_i", summary.get("metrics", {}).get("si_snr_i")))
     if stat is None:
         raise AvssError(f"summary.json has no {key}", path)
-    low, high = stat.get("ci95") or [nan, nan]
+    low, high = (nan if v is None else v for v in stat.get("ci95") or [nan, nan])  # null: none
     scores = {"si_snr_i": nan, "si_snr_i_ci_low": nan, "si_snr_i_ci_high": nan, "drop": nan,
               "leak_db": nan, "leak_db_ci_low": nan, "leak_db_ci_high": nan,
               "n": stat["n"], "n_failed": stat["n_failed"]}
     name = "leak_db" if kind == "absent" else "si_snr_i"
-    scores.update({name: stat["mean"], f"{name}_ci_low": low, f"{name}_ci_high": high})
+    scores.update({name: nan if stat["mean"] is None else stat["mean"], f"{name}_ci_low": low,
+                   f"{name}_ci_high": high})
     return scores
 
 

@@ -35,6 +35,7 @@ import torch
 from avss_bench.core.atomic import write_json
 from avss_bench.core.constants import SAMPLE_RATE, VIDEO_FPS
 from avss_bench.core.errors import AvssError
+from avss_bench.data.lengths import fit_frames, lip_frames
 from avss_bench.lips.tracking import FaceTrack
 
 DEFAULT_CHUNK_SECONDS = 4.0
@@ -63,15 +64,6 @@ def chunk_plan(num_samples: int, chunk_frames: int, samples_per_frame: int
     hop = window // 2
     count = math.ceil((num_samples - window) / hop) + 1
     return window, (count - 1) * hop + window, [k * hop for k in range(count)]
-
-
-def fit_frames(lips: torch.Tensor, frames: int) -> torch.Tensor:
-    """Cut ``lips [..., F, H, W]`` to ``frames`` frames, or repeat its last frame up to it."""
-    have = lips.shape[-3]
-    if have >= frames:
-        return lips[..., :frames, :, :]
-    tail = lips[..., -1:, :, :].expand(*lips.shape[:-3], frames - have, *lips.shape[-2:])
-    return torch.cat([lips, tail], dim=-3)
 
 
 @torch.inference_mode()
@@ -138,7 +130,7 @@ def separate_chunked(model: torch.nn.Module, mixture: np.ndarray | torch.Tensor,
             weight[half:] = 1.0
         piece = wav[start:start + window].unsqueeze(0).to(device)
         lip_piece = None
-        first, count = start // spf, math.ceil(window / spf)
+        first, count = start // spf, lip_frames(window, sample_rate, fps)  # data.lengths
         if lips is not None:
             lip_piece = lips[:, first:first + count].unsqueeze(0).to(device)
         elif rois is not None:
