@@ -63,8 +63,8 @@ def command(recipe: str | None, model: str | None, data: Path | None, out: Path,
     if resume and overwrite:
         raise AvssError("--resume and --overwrite exclude each other", out)
     if recipe is None and model is None:
-        raise AvssError("name what to train: --model NAME (with the default settings, changed "
-                        "by KEY=VALUE) or --recipe FILE")
+        raise click.UsageError("name what to train: --model NAME (with the default settings, "
+                               "changed by KEY=VALUE) or --recipe FILE")
     if overwrite:
         for name in ("last.pt", "best.pt", "log.csv", "config.yaml"):
             (out / name).unlink(missing_ok=True)
