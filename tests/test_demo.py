@@ -24,6 +24,8 @@ from avss_bench.core.errors import AvssError
 from avss_bench.core.hashing import sha256_of
 from avss_bench.demo.run import STAMP_NAME, DemoRun, claim_workdir, run_demo, split_mixtures
 from avss_bench.demo.training import train_steps
+from avss_bench.io.manifest import read_manifest
+from avss_bench.io.testset import fingerprint_of, manifest_lines, read_test_set
 
 STEPS, MIXTURES = 16, 40  # 32 training mixtures = 64 examples = 8 steps per epoch
 ROWS = ("Mixture (unprocessed)", "IIANet (demo size)")
@@ -65,15 +67,25 @@ def _without_latency(text: str) -> list[list[str]]:
 def test_cli_end_to_end_prints_the_table(demo_cli) -> None:
     workdir, out = demo_cli
     header = next(line for line in out.splitlines() if line.startswith("| Method"))
-    assert [c.strip() for c in header.strip("|").split("|")] == [
-        "Method", "SI-SNRi", "SDRi", "PESQ", "STOI", "Params (M)", "MACs (G per 1 s)",
-        "Params w/ visual enc. (M)", "MACs w/ visual enc. (G per 1 s)", "Latency (ms)"]
+    cells = [c.strip() for c in header.strip("|").split("|")]
+    assert cells[:-1] == [
+        "Method", "SI-SNRi", "SDRi", "PESQ", "STOI", "Targets (failed)", "Params (M)",
+        "MACs (G per 1 s)", "Params w/ visual enc. (M)", "MACs w/ visual enc. (G per 1 s)"]
+    assert cells[-1].startswith("Latency (ms; ours: CPU ") and "batch 1 x 1 s" in cells[-1]
+    # the demo's own test set, named for what it is, with no published row beside it
+    prepared = workdir / "prepared" / "manifests" / "tt.csv"
+    record = read_test_set(prepared)
+    assert record.label == "Demo, generated list (seed 0), 5 mixtures"
+    assert record.fingerprint == fingerprint_of(manifest_lines(
+        read_manifest(prepared).to_dict("records")))
+    assert f"Test set: {record.label} (generated list; 5 mixtures, fingerprint " \
+           f"{record.short})" in out and "(reported)" not in out
     rows = _table_rows(out)
     assert set(rows) == set(ROWS)
     assert rows["Mixture (unprocessed)"][:2] == ["0.00 ± 0.00", "0.00 ± 0.00"]
     model = rows["IIANet (demo size)"]
     assert re.fullmatch(r"-?\d+\.\d\d ± \d+\.\d\d", model[0])
-    assert model[4] == "0.114" and float(model[6]) > 0
+    assert model[4] == "10" and model[5] == "0.114" and float(model[7]) > 0
     times = re.search(r"^stage wall times: (.*)$", out, re.M)
     assert times is not None
     for stage in ("generate corpus", "prepare", "train", "evaluate iianet-demo", "profile",

@@ -14,7 +14,7 @@ from click.testing import CliRunner
 from avss_bench.cli import main
 from avss_bench.core.errors import AvssError
 from avss_bench.robustness.grid import build_grid, corpus_kind, parse_data
-from avss_bench.robustness.table import read_robustness, robustness_table
+from avss_bench.robustness.table import read_robustness, robustness_notes, robustness_table
 
 sys.path.insert(0, str(Path(__file__).parent))
 from synthetic import make_prepared_corpus, make_tiny_checkpoint  # noqa: E402
@@ -105,12 +105,18 @@ def test_each_condition_is_an_evaluation_stamped_with_its_seed(run: tuple[Path, 
     assert summary["provenance"]["options"]["visual_condition"] == expected
     stamp = json.loads((out / "tiny" / "zero100" / "evaluate.stamp.json").read_text())
     assert stamp["options"]["visual_condition"] == expected
-    assert summary["dataset"] == "clean [zero:100]" and summary["num_targets"] == 4
+    assert summary["num_targets"] == 4
     clean = json.loads((out / "tiny" / "clean" / "summary.json").read_text())
     assert clean["visual_condition"] is None
     assert "visual_condition" not in clean["provenance"]["options"]
+    # the damaged point is a condition of the clean test set, not another data set
+    assert summary["test_set"]["kind"] == "condition"
+    assert summary["test_set"]["details"]["base_fingerprint"] == \
+        clean["test_set"]["fingerprint"]
+    assert summary["test_set"]["label"] == clean["test_set"]["label"] + \
+        " + visual zero:100, seed 3"
     corpus = json.loads((out / "tiny" / "snr5" / "summary.json").read_text())
-    assert corpus["dataset"] == "snr5 [snr5]" and corpus["data"].endswith("snr5")
+    assert corpus["data"].endswith("snr5")
 
 
 def test_plot_is_written(run: tuple[Path, object]) -> None:
@@ -136,6 +142,24 @@ def test_table_robustness_view(run: tuple[Path, object]) -> None:
     assert "| model | clean | zero100 | offset3 | fps12.5 | snr5 | absent |" in shown.output
     assert f"| tiny | {frame.loc[('tiny', 'clean'), 'si_snr_i']:.2f} |" in shown.output
     assert "absent: target absent" in shown.output and "lower is better" in shown.output
+    clean = json.loads((out / "tiny" / "clean" / "summary.json").read_text())["test_set"]
+    assert shown.output.startswith(f"Robustness: conditions of {clean['label']} (fingerprint "
+                                   f"{clean['fingerprint'][:12]})")
+    assert "a test set of its own" not in shown.output  # same utterances and gains: same set
+
+
+def test_a_corpus_of_other_mixtures_is_named_as_its_own_test_set() -> None:
+    frame = pd.DataFrame({
+        "model": ["m"] * 3, "condition": ["clean", "zero30", "3spk"],
+        "kind": ["clean", "zero", "3spk"],
+        "test_set": ["LRS2-2Mix", "LRS2-2Mix + visual zero:30, seed 0",
+                     "LRS2, generated 3-speaker list (seed 0), 3000 mixtures"],
+        "test_set_fingerprint": ["a" * 64, "b" * 64, "c" * 64],
+        "base_fingerprint": ["a" * 64, "a" * 64, "c" * 64]})
+    assert robustness_notes(frame) == [
+        "Robustness: conditions of LRS2-2Mix (fingerprint aaaaaaaaaaaa)",
+        "3spk: LRS2, generated 3-speaker list (seed 0), 3000 mixtures is a test set of its "
+        "own, not a condition of LRS2-2Mix; its change from clean compares other mixtures."]
 
 
 def test_grid_parsing() -> None:

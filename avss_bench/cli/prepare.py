@@ -13,6 +13,7 @@ import click
 
 from avss_bench.cli._common import quiet_option
 from avss_bench.core.errors import AvssError
+from avss_bench.core.numbers import Bounds, Number, number_option
 from avss_bench.prepare.condition_options import condition_options, conditions_from_options
 
 
@@ -43,6 +44,9 @@ def _summary(report: dict) -> str:
         part = f" of this shard's {counts['handled_here']}" if shard else ""
         lines.append(f"  {split}: {counts['written']} mixtures written, {counts['dropped']} "
                      f"dropped{part} ({origin} list of {counts['listed']})")
+    for split, record in (report.get("test_sets") or {}).items():
+        lines.append(f"  {split} test set: {record['label']} ({record['kind']}; fingerprint "
+                     f"{record['fingerprint'][:12]})")
     u = report["utterances"]
     lines.append(f"  utterances: {u['needed']} needed, {u['sources_ok']} sources and "
                  f"{u['lips_ok']} lip ROIs ok, {u['skipped']} skipped")
@@ -102,15 +106,16 @@ def make_command(name: str) -> click.Command:
     @click.option("--landmarker", default=None, type=click.Path(dir_okay=False, path_type=Path),
                   help="MediaPipe face_landmarker.task (default: $AVSS_BENCH_LANDMARKER, "
                        "the cache, or the model bundled with avss-bench).")
-    @click.option("--seed", default=None, type=int, help="Seed of generated lists.")
+    @click.option("--seed", default=None, type=Number(Bounds(integer=True)),
+                  help="Seed of generated lists.")
     @click.option("--num-mixtures", default=None, metavar="tr=N,cv=N,tt=N",
                   help="Size of generated lists (default: the official sizes), or the first N "
                        "lines of a given list.")
     @click.option("--skip-lips", is_flag=True,
                   help="Do not extract mouth ROIs (audio-only preparation).")
-    @click.option("--min-source-seconds", default=None, type=float,
-                  help="Skip sources shorter than this (default 0: keep them, 'min'-truncating "
-                       "their mixtures as the original recipe does).")
+    @number_option("--min-source-seconds", default=None, bounds=Bounds(0.0, 60.0),
+                   help="Skip sources shorter than this (default 0: keep them, "
+                        "'min'-truncating their mixtures as the original recipe does).")
     @click.option("--recipe", default=None, type=click.Path(dir_okay=False, path_type=Path),
                   help=f"Preparation settings (default: the bundled recipes/{name}/prepare.yaml).")
     @condition_options
@@ -150,8 +155,29 @@ def make_command(name: str) -> click.Command:
         if report["dropped"]:
             click.echo(f"  {len(report['dropped'])} mixtures dropped, with reasons: "
                        f"{out}/report.json")
+        _sanity(report.get("sanity"), out)
 
     return command
+
+
+def _sanity(sanity: dict | None, out: Path, shown: int = 20) -> None:
+    """Print the data-sanity findings; errors end the command with exit status 1 (every
+    output is written, report.json lists them all)."""
+    from avss_bench.prepare.sanity import describe
+
+    if not sanity:
+        return
+    findings = sanity["findings"]
+    for finding in findings[:shown]:
+        click.echo(f"  {describe(finding)}", err=finding["level"] == "error")
+    if len(findings) > shown:
+        click.echo(f"  ... {len(findings) - shown} more findings (report.json: sanity)")
+    if sanity["errors"]:
+        raise AvssError(f"{sanity['errors']} data error(s) and {sanity['warnings']} warning(s) "
+                        f"(report.json: sanity); the outputs are written, fix the data or the "
+                        "list before using them", out / "report.json")
+    if sanity["warnings"]:
+        click.echo(f"  {sanity['warnings']} warning(s) (report.json: sanity)")
 
 
 class CorpusCommands(click.Group):

@@ -8,19 +8,23 @@ from pathlib import Path
 import click
 
 from avss_bench.cli._common import checkpoint_option, model_option
+from avss_bench.core.numbers import Bounds, Number, number_option
+
+#: Input lengths: at least one lip frame at 25 fps (some models need more), at most 10 minutes.
+SECONDS = Bounds(0.04, 600.0)
 
 
 @click.command()
 @model_option
-@click.option("--seconds", type=float, default=2.0, show_default=True,
-              help="Input length in seconds (audio at 16 kHz, lips at 25 fps). Papers quote "
-                   "MACs per 1 s or per 2 s: the model card's note says which.")
+@number_option("--seconds", bounds=SECONDS, default=2.0, show_default=True,
+               help="Input length in seconds (audio at 16 kHz, lips at 25 fps). Papers quote "
+                    "MACs per 1 s or per 2 s: the model card's note says which.")
 @click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True)
-@click.option("--runs", type=int, default=5, show_default=True,
+@click.option("--runs", type=click.IntRange(0, 10000), default=5, show_default=True,
               help="Timed forward passes (median reported); 0 skips latency and memory.")
-@click.option("--warmup", type=int, default=1, show_default=True,
+@click.option("--warmup", type=click.IntRange(0, 10000), default=1, show_default=True,
               help="Untimed forward passes before timing.")
-@click.option("--threads", type=int, default=None,
+@click.option("--threads", type=Number(Bounds(1, 1024, integer=True)), default=None,
               help="CPU threads for torch (default: torch's default).")
 @checkpoint_option
 @click.option("--json", "as_json", is_flag=True,

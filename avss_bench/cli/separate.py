@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from avss_bench.cli._common import quiet_option, random_init_option, separator_options
+from avss_bench.core.numbers import Bounds, number_option
 
 
 @click.command(context_settings={"show_default": True})
@@ -21,8 +22,8 @@ from avss_bench.cli._common import quiet_option, random_init_option, separator_o
               help="MediaPipe face_landmarker.task (default: $AVSS_BENCH_LANDMARKER, the cache, "
                    "else the model bundled with avss-bench); its face detector does the "
                    "tracking.")
-@click.option("--chunk-seconds", default=4.0, type=click.FloatRange(min=0.08),
-              help="Separation window (50% overlap-add), bounds memory on long videos.")
+@number_option("--chunk-seconds", default=4.0, bounds=Bounds(0.08, 3600.0),
+               help="Separation window (50% overlap-add), bounds memory on long videos.")
 @click.option("--device", default=None, help="cpu, cuda, ... (default: cuda if present).")
 @click.option("--no-video", is_flag=True,
               help="Write only the wavs and tracks.json (skips encoding speaker_k.mp4 and the "

@@ -22,7 +22,12 @@ from avss_bench.cli._common import quiet_option
               help="Prepared corpus folder (holds manifests/); overrides data.root.")
 @click.option("--out", "-o", type=click.Path(file_okay=False, path_type=Path),
               default=Path("runs/run"), help="Run folder: config.yaml, log.csv, last.pt, best.pt.")
-@click.option("--resume", is_flag=True, help="Continue from OUT/last.pt exactly.")
+@click.option("--resume", is_flag=True,
+              help="Continue from OUT/last.pt exactly (an error when there is none, or when it "
+                   "was written with another model or setting).")
+@click.option("--resume-or-start", is_flag=True,
+              help="Continue from OUT/last.pt if there is one, else start in an empty OUT "
+                   "(for jobs that may be preempted and requeued).")
 @click.option("--overwrite", is_flag=True,
               help="Train into a non-empty OUT without --resume (its files are replaced).")
 @click.option("--random-frontend", is_flag=True,
@@ -35,8 +40,9 @@ from avss_bench.cli._common import quiet_option
 @quiet_option
 @click.argument("overrides", nargs=-1)
 def command(recipe: str | None, model: str | None, data: Path | None, out: Path, resume: bool,
-            overwrite: bool, random_frontend: bool, cache_lip_embeddings: bool,
-            device: str | None, quiet: bool, overrides: tuple[str, ...]) -> None:
+            resume_or_start: bool, overwrite: bool, random_frontend: bool,
+            cache_lip_embeddings: bool, device: str | None, quiet: bool,
+            overrides: tuple[str, ...]) -> None:
     """Train a separator as a recipe (or your own config file) says, with KEY=VALUE overrides.
 
     Models whose card says their visual encoder needs trained weights (the LRW lip front-end,
@@ -57,22 +63,28 @@ def command(recipe: str | None, model: str | None, data: Path | None, out: Path,
     from avss_bench.train.config import load_config
     from avss_bench.train.loop import train
 
-    if not resume and not overwrite and out.is_dir() and any(out.iterdir()):
-        raise AvssError("run folder is not empty: pass --resume to continue it or --overwrite "
-                        "to start again", out)
-    if resume and overwrite:
+    if (resume or resume_or_start) and overwrite:
         raise AvssError("--resume and --overwrite exclude each other", out)
+    if resume and resume_or_start:
+        raise AvssError("give --resume or --resume-or-start, not both", out)
     if recipe is None and model is None:
         raise click.UsageError("name what to train: --model NAME (with the default settings, "
                                "changed by KEY=VALUE) or --recipe FILE")
+    extra = [f"model.name={model}"] if model is not None else []
+    extra += list(overrides) + ([f"data.root={data}"] if data is not None else [])
+    extra += ["model.frontend_checkpoint=random"] if random_frontend else []
+    config = load_config(recipe, extra)  # the whole config is checked before any file changes
+    has_state = (out / "last.pt").is_file()
+    if resume and not has_state:
+        raise AvssError("nothing to resume: no last.pt here; drop --resume to start a run, or "
+                        "pass --resume-or-start to resume when there is one", out)
+    resume = has_state and (resume or resume_or_start)
+    if not resume and not overwrite and out.is_dir() and any(out.iterdir()):
+        raise AvssError("run folder is not empty: pass --resume to continue it or --overwrite "
+                        "to start again", out)
     if overwrite:
         for name in ("last.pt", "best.pt", "log.csv", "config.yaml"):
             (out / name).unlink(missing_ok=True)
-    extra = list(overrides) + ([f"data.root={data}"] if data is not None else [])
-    extra += ["model.frontend_checkpoint=random"] if random_frontend else []
-    config = load_config(recipe, extra)
-    if model is not None:
-        config.model.name = model
     summary = train(config, out, resume=resume, quiet=quiet, device=device,
                     cache_lip_embeddings=cache_lip_embeddings)
     if quiet:  # one line: where the results went

@@ -6,6 +6,7 @@ checkpoints and the report's footer record `git_commit()` and the package versio
 
 from __future__ import annotations
 
+import json
 import platform
 import subprocess
 from importlib import metadata
@@ -78,3 +79,18 @@ def provenance(options: dict[str, Any]) -> dict[str, Any]:
         "platform": platform.platform(),
         "options": options,
     }
+
+
+def first_mismatch(old: Any, new: Any, where: str = "") -> str | None:
+    """The first field (dotted path) where two stamps differ, with both values; None if equal."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        for key in list(dict.fromkeys([*new, *old])):
+            found = first_mismatch(old.get(key), new.get(key), f"{where}.{key}" if where else key)
+            if found:
+                return found
+        return None
+    if old != new:
+        return f"{where or 'stamp'} was {json.dumps(old, default=str)}, now " \
+               f"{json.dumps(new, default=str)}"
+    return None
+

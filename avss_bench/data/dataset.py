@@ -162,6 +162,10 @@ class TargetSpeakerDataset(Dataset):
                 raise AvssError(f"row {number} ({row['mixture_id']}): num_samples "
                                 f"'{row['num_samples']}' is not an integer", self.manifest)
             for target in row_targets(row, speakers):  # a row may have fewer sources
+                if not isinstance(row[f"{target}_lips"], str):  # an empty cell: NaN
+                    raise AvssError(f"mixture {row['mixture_id']}: {target}_lips is empty (a "
+                                    "corpus prepared with --skip-lips has no lip ROIs); prepare "
+                                    "it without --skip-lips", self.manifest)
                 self.items.append(TargetItem(
                     mixture_id=str(row["mixture_id"]), target=target,
                     mix_path=resolve_path(self.manifest, row["mix_path"]),

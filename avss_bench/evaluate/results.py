@@ -39,7 +39,7 @@ import json
 import math
 import shutil
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -49,7 +49,7 @@ import pandas as pd
 from avss_bench.core.atomic import atomic_path, remove_dead_temp_files, write_text
 from avss_bench.core.errors import AvssError
 from avss_bench.core.hashing import files_identity, sha256_of
-from avss_bench.core.provenance import provenance
+from avss_bench.core.provenance import first_mismatch, provenance
 
 SUMMARY = "summary.json"
 RESULTS = "results.csv"
@@ -125,42 +125,14 @@ def build_summary(kind: str, *, manifest: Path, split: str, data: Path, dataset:
     }
 
 
-def test_set_of(manifest: Path, visual_condition: str | None = None) -> dict[str, Any] | None:
-    """The test-set record a summary carries: the one `prepare` wrote beside the manifest
-    (None for a folder prepared without one); for a visual condition, that condition of it."""
-    from avss_bench.io import testset
+def test_set_of(manifest: Path, visual_condition: Mapping[str, Any] | None = None
+                ) -> dict[str, Any]:
+    """The test-set record a summary carries: the split's (`prepare` wrote it beside the
+    manifest; computed from the manifest for a folder prepared without one), or the condition of
+    it that damaged lips (`VisualCondition.as_dict()`) make."""
+    from avss_bench.corpora.testsets import evaluated_test_set
 
-    base = testset.read_test_set(manifest)
-    if base is None:
-        return None
-    if visual_condition is None:
-        return base.to_json()
-    # the test set of a visual condition of `base` (io.testset.condition_of, from the
-    # comparability work); until it exists a condition records no test set rather than the
-    # clean one's fingerprint
-    condition_of = getattr(testset, "condition_of", None)
-    return None if condition_of is None else condition_of(base, visual_condition).to_json()
-
-
-def corpus_name(data: Path, split: str | None = None) -> str:
-    """The data's label: the corpus of a prepared folder (its report.json) when `split` was
-    built from that corpus's official mixture list, else the folder's name.
-
-    A folder prepared in the LRS2 layout from generated lists (the demo corpus, a user's own
-    data) is not LRS2-2Mix and must not share its column in tables.
-    """
-    folder = data if data.is_dir() else data.parent.parent
-    report = folder / "report.json"
-    if report.is_file():
-        try:
-            content = json.loads(report.read_text())
-        except (OSError, json.JSONDecodeError):
-            return folder.name
-        lists = content.get("lists") or {}
-        origin = (lists.get(split) or {}).get("origin") if split else None
-        if content.get("corpus") and (origin == "official" or (split is None and not lists)):
-            return str(content["corpus"])
-    return folder.name
+    return evaluated_test_set(manifest, visual_condition).to_json()
 
 
 def model_package(entry: Any) -> dict[str, str] | None:
@@ -254,20 +226,6 @@ def data_stamp(manifest: Path, files: Iterable[Path]) -> dict[str, Any]:
     size, mtime)."""
     return {"manifest": str(Path(manifest).resolve()), "manifest_sha256": sha256_of(manifest),
             "files": files_identity(files)}
-
-
-def first_mismatch(old: Any, new: Any, where: str = "") -> str | None:
-    """The first field (dotted path) where two stamps differ, with both values; None if equal."""
-    if isinstance(old, dict) and isinstance(new, dict):
-        for key in list(dict.fromkeys([*new, *old])):
-            found = first_mismatch(old.get(key), new.get(key), f"{where}.{key}" if where else key)
-            if found:
-                return found
-        return None
-    if old != new:
-        return f"{where or 'stamp'} was {json.dumps(old, default=str)}, now " \
-               f"{json.dumps(new, default=str)}"
-    return None
 
 
 def check_folder(out: Path, stamp: dict[str, Any], verb: str, overwrite: bool = False,

@@ -1,8 +1,11 @@
 """Evaluation: separate every (mixture, target) of a split at full length and score it.
 
 Writes `results.csv` (one row per target, sorted) and `summary.json` (mean, 95% CI, failures,
-provenance) through the results layer it shares with `score --manifest` (`results.py`): rows
-are written in atomically written chunks of 16 as they are scored, so an interrupted run resumes
+provenance, and `test_set`: the record of what the split is, `avss_bench.io.testset`, which
+tables compare results by) through the results layer it shares with `score --manifest`
+(`results.py`). `save_audio` keeps estimates chosen from the whole scored distribution after
+scoring (`examples.py`). Rows are written in atomically written chunks of 16 as they are
+scored, so an interrupted run resumes
 where it stopped; under torchrun every rank scores a contiguous, unpadded shard and rank 0
 merges, so the merged CSV has exactly one row per target.
 
@@ -23,7 +26,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from avss_bench.core.atomic import atomic_path, write_bytes
+from avss_bench.core.atomic import atomic_path
 from avss_bench.core.constants import LIP_CROP, SAMPLE_RATE
 from avss_bench.core.device import resolve_device
 from avss_bench.core.distributed import init_distributed
@@ -34,13 +37,12 @@ from avss_bench.data.visual_conditions import parse_condition
 from avss_bench.evaluate import results
 from avss_bench.evaluate import stamp as stamps
 from avss_bench.evaluate.absent import has_absent_targets, score_absent
+from avss_bench.evaluate.examples import write_examples
 from avss_bench.evaluate.profile import split_params
-from avss_bench.evaluate.results import corpus_name
-from avss_bench.io.audio import float_wav_bytes
 from avss_bench.io.manifest import canonical_split, manifest_path
 from avss_bench.metrics.registry import metric_registry
 from avss_bench.models.checkpoints import sha256_of
-from avss_bench.models.contract import check_separator_output, is_trainable
+from avss_bench.models.contract import check_separator_output, first_forward, is_trainable
 from avss_bench.models.registry import load_separator, separators
 
 VERB = "evaluate"
@@ -48,7 +50,7 @@ VERB = "evaluate"
 OUTPUTS = ("profile.json", "absent.csv", "examples")
 CHUNK = 16
 
-__all__ = ["corpus_name", "evaluate", "evaluation_stamp"]
+__all__ = ["evaluate", "evaluation_stamp"]
 
 
 def _row(mixture_id: str, target: str, scored: dict[str, Any]) -> dict[str, Any]:
@@ -78,8 +80,8 @@ def evaluation_stamp(target: str, checkpoint: Path | None, frontend_checkpoint: 
 def evaluate(model: str | None, checkpoint: str | Path | None, data: str | Path,
              split: str = "tt", out_dir: str | Path = "results", save_audio: int = 0,
              metrics: tuple[str, ...] | None = None, frontend_checkpoint: str | None = None,
-             device: str | None = None, quiet: bool = False, dataset: str | None = None,
-             lip_rows: int = LIP_CROP, random_init: bool = False, name: str | None = None,
+             device: str | None = None, quiet: bool = False, lip_rows: int = LIP_CROP,
+             random_init: bool = False, name: str | None = None,
              overwrite: bool = False, visual_condition: str | None = None,
              visual_seed: int = 0, **config: Any) -> dict[str, Any]:
     """Separate and score every target of `split`; returns the summary written to summary.json.
@@ -89,8 +91,6 @@ def evaluate(model: str | None, checkpoint: str | Path | None, data: str | Path,
             records (a checkpoint recording another one is an error).
         metrics: names in the metric registry (default: its default set); an unknown one
             stops before anything loads.
-        dataset: names the data in tables (default: the corpus recorded in the prepared
-            folder's report.json, e.g. lrs2 -> LRS2-2Mix, else the folder name).
         lip_rows: lip crop height fed to the model: 88 (default, the full crop) or 50, the
             official IIANet loaders' slice that its released checkpoints were trained on.
         random_init: allow a trainable separator without a checkpoint (its row says so).
@@ -98,7 +98,8 @@ def evaluate(model: str | None, checkpoint: str | Path | None, data: str | Path,
         overwrite: remove this folder's earlier evaluation outputs instead of refusing a
             folder stamped by another evaluation.
         visual_condition: damage the lips (`kind:value`, data.visual_conditions), seeded by
-            `visual_seed`; recorded in the stamp and summary, and in the default dataset label.
+            `visual_seed`; recorded in the stamp and summary; the result is then on a
+            condition of the split's test set (`test_set` in summary.json).
     """
     from avss_bench.metrics import score_utterance
 
@@ -129,7 +130,7 @@ def evaluate(model: str | None, checkpoint: str | Path | None, data: str | Path,
     manifest = manifest_path(data, split)
     condition = None if visual_condition is None else parse_condition(visual_condition,
                                                                      visual_seed)
-    test_set = results.test_set_of(manifest, None if condition is None else condition.spec)
+    test_set = results.test_set_of(manifest, None if condition is None else condition.as_dict())
     items = TargetSpeakerDataset(manifest, segment_s=None, lip_rows=lip_rows,
                                  visual_condition=condition)
     options = {"split": split, "metrics": list(metrics), "lip_rows": lip_rows,
@@ -158,8 +159,9 @@ def evaluate(model: str | None, checkpoint: str | Path | None, data: str | Path,
     for index in bar:
         item = items[index]
         mixture = item["mixture"][None].to(device)
-        with torch.inference_mode():
-            estimate = separator(mixture, item["lips"][None].to(device))
+        lips = item["lips"][None].to(device)
+        with torch.inference_mode(), first_forward(model, lips, not checked, manifest):
+            estimate = separator(mixture, lips)
         if not checked:
             check_separator_output(estimate, mixture, model, checkpoint)
             checked = True
@@ -171,11 +173,6 @@ def evaluate(model: str | None, checkpoint: str | Path | None, data: str | Path,
         if not pending:
             first = index
         pending.append(_row(item["mixture_id"], item["target_name"], scored))
-        if index < save_audio:
-            example = out / "examples" / f"{item['mixture_id']}_{item['target_name']}.wav"
-            example.parent.mkdir(exist_ok=True)
-            peak = max(1.0, float(np.abs(estimate_np).max()))
-            write_bytes(example, float_wav_bytes(estimate_np / peak, SAMPLE_RATE))
         if len(pending) >= CHUNK:
             partial.write(first, pending)
             pending = []
@@ -186,6 +183,9 @@ def evaluate(model: str | None, checkpoint: str | Path | None, data: str | Path,
         if not info.is_main:
             return {}
     table = partial.finish(out, len(items))
+    # examples: chosen from every scored target, written after scoring (also on resume)
+    write_examples(out, table, save_audio,
+                   lambda mid, tgt: _separate_one(separator, items, device, mid, tgt))
     absent = None
     if has_absent_targets(manifest):  # prepared with --target-absent: the leak through a
         leak, absent = score_absent(separator, manifest, device, lip_rows)  # silent face
@@ -193,8 +193,7 @@ def evaluate(model: str | None, checkpoint: str | Path | None, data: str | Path,
             leak.to_csv(tmp, index=False)
     summary = results.build_summary(
         VERB, manifest=manifest, split=split, data=Path(data),
-        dataset=dataset or (corpus_name(Path(data), split)
-                            + ("" if condition is None else f" [{condition.spec}]")),
+        dataset=test_set["label"],
         test_set=test_set, table=table, metrics=metrics, stamp=stamp, options=options,
         seconds=time.monotonic() - started,
         model={"model": model, "model_target": entry.target,
@@ -207,3 +206,14 @@ def evaluate(model: str | None, checkpoint: str | Path | None, data: str | Path,
     results.write_summary(out, summary)
     partial.clear()
     return results.jsonable(summary)
+
+
+def _separate_one(separator: torch.nn.Module, items: TargetSpeakerDataset, device: str,
+                  mixture_id: str, target: str) -> np.ndarray:
+    """One target's estimate again (an example chosen after scoring)."""
+    index = next(i for i, it in enumerate(items.items)
+                 if it.mixture_id == mixture_id and it.target == target)
+    item = items[index]
+    with torch.inference_mode():
+        estimate = separator(item["mixture"][None].to(device), item["lips"][None].to(device))
+    return estimate[0].float().cpu().numpy().astype(np.float64)

@@ -313,8 +313,7 @@ def score_split(
 
     summary = results.build_summary(
         VERB, manifest=manifest_csv, split=manifest_csv.stem,
-        data=manifest_csv.resolve().parent.parent, dataset=results.corpus_name(
-            manifest_csv.resolve().parent.parent, manifest_csv.stem),
+        data=manifest_csv.resolve().parent.parent, dataset=test_set["label"],
         test_set=test_set, table=table, metrics=metrics, stamp=stamp,
         options=options | {"jobs": jobs, "executor": executor_name}, seconds=elapsed,
         estimates=str(estimates_dir.resolve()),

@@ -32,6 +32,11 @@ the sources, and the SNR (P.56 level of `mix_clean` over the noise's mean power)
 clean mixture (the references are the early parts, so no sum and no gain check on them); a
 target-absent row also checks the absent face's lips. The peak check covers every file.
 
+Data sanity (`prepare.sanity`): a mixture whose sources are the same recording or one of whose
+sources is silent, and an empty split, are problems; duplicated mixtures and a speaker in two
+splits are counted warnings. A split's test-set record (`<split>.testset.json`) must match the
+manifest's content (its fingerprint).
+
 Problems are collected, not raised: the caller (the CLI) prints them and exits non-zero.
 """
 
@@ -48,6 +53,7 @@ from avss_bench.core.constants import SAMPLE_RATE
 from avss_bench.core.errors import AvssError
 from avss_bench.data.lengths import audio_length_problem, lip_length_problem, optional_int
 from avss_bench.io.manifest import SPLITS, read_manifest, resolve_path
+from avss_bench.prepare.sanity import sanity_problems, split_checks
 
 PEAK_INT16 = 29491  # round(0.9 * 32768)
 PEAK_TOLERANCE = 1
@@ -65,6 +71,7 @@ class ValidationResult:
 
     problems: list[str] = field(default_factory=list)
     rows: dict[str, int] = field(default_factory=dict)  # split -> rows checked
+    warnings: list[str] = field(default_factory=list)  # data-sanity warnings (prepare.sanity)
 
     @property
     def ok(self) -> bool:
@@ -251,6 +258,7 @@ def check_rows(manifest: str, rows: list[dict], require_lips: bool,
                                        any(truncated.values()), level_8k)
                 if problem:
                     local.append(problem if k == 2 else f"s1 vs s{k}: {problem}")
+        local += sanity_problems(split, row, nsrc, signals)
         lip_cols = [(k, f"s{k}_lips") for k in range(1, nsrc + 1)]
         if "absent_utt" in row:  # target absent: the silent face's lips
             lip_cols.append(("absent", "absent_lips"))
@@ -308,18 +316,21 @@ def validate_prepared(out: str | Path, splits: Sequence[str] | None = None, jobs
     if not present and not result.problems:
         result.problems.append(f"no manifests under {out / 'manifests'}")
     tasks = []
+    frames = {}
     for split, path in present:
         try:
             frame = read_manifest(path)
         except AvssError as err:
             result.problems.append(f"{split}: {err}")
             continue
+        frames[split] = frame
         records = frame.to_dict("records")
         for i, record in enumerate(records):
             record["_row"] = i + 1
         result.rows[split] = len(records)
         for start in range(0, len(records), 64):
             tasks.append((str(path), records[start:start + 64]))
+    split_checks(present, frames, result)
     with tqdm(total=sum(len(r) for _, r in tasks), desc="validate", unit="mixture",
               disable=quiet, leave=False) as bar:
         if jobs <= 1 or len(tasks) <= 1:

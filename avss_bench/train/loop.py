@@ -43,7 +43,7 @@ from avss_bench.data.dataset import DynamicMixDataset, TargetSpeakerDataset
 from avss_bench.data.sampling import ContiguousShardSampler, GlobalBatchSampler
 from avss_bench.io.manifest import manifest_path
 from avss_bench.models.checkpoints import read_checkpoint, save_checkpoint
-from avss_bench.models.contract import check_separator_output
+from avss_bench.models.contract import check_separator_output, first_forward
 from avss_bench.models.registry import build_separator, separators
 from avss_bench.train.config import RunConfig, save_config
 from avss_bench.train.losses import negative
@@ -176,7 +176,11 @@ class Trainer:
         if config.precision not in PRECISIONS:
             raise AvssError(f"unknown precision '{config.precision}' ({', '.join(PRECISIONS)})")
         seed_everything(config.seed)
-        self.model = build_separator(config.model.name, **config.model.config)
+        try:
+            self.model = build_separator(config.model.name, **config.model.config)
+        except (TypeError, ValueError) as err:  # a constructor refusing model.config
+            raise AvssError(f"model.config {config.model.config} does not build "
+                            f"'{config.model.name}': {str(err).splitlines()[0]}") from None
         load_frontend(self.model, config)
         self.model.to(self.device)
         if self.info.world_size > 1 and config.model.sync_batchnorm:
@@ -275,7 +279,19 @@ class Trainer:
         if not path.is_file():
             return False
         state = read_checkpoint(path)
-        self.model.load_state_dict(state["model"])
+        if not isinstance(state, dict) or "model" not in state or "optimizer" not in state:
+            raise AvssError("not a training state (last.pt holds model, optimizer, epoch, ...)",
+                            path)
+        changed = resume_mismatch(state.get("config") or {}, self.config.to_dict())
+        if changed:
+            raise AvssError(f"was written by another training setup: {changed}; resume with the "
+                            "same recipe and overrides, or train into another --out", path)
+        try:
+            self.model.load_state_dict(state["model"])
+        except RuntimeError as err:
+            raise AvssError("its weights do not fit this model "
+                            f"({str(err).splitlines()[0]}); resume with the same model and "
+                            "model.config, or train into another --out", path) from None
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         self.epoch, self.best = int(state["epoch"]), float(state["best"])
@@ -362,7 +378,8 @@ class Trainer:
             mixture = batch["mixture"].to(self.device)
             lips = batch["lips"].to(self.device)
             target = batch["target"].to(self.device)
-            with _autocast(self.config, self.device):
+            with _autocast(self.config, self.device), first_forward(
+                    self.config.model.name, lips, not self.contract_checked):
                 estimate = self.ddp_model(mixture, lips)
             if not self.contract_checked:  # a [B, 1, T] output would broadcast in the loss
                 check_separator_output(estimate, mixture, self.config.model.name)
@@ -447,6 +464,10 @@ class Trainer:
                 stop_reason = STOPS[code]
                 break
         elapsed = time.monotonic() - started
+        if self.info.is_main and not (self.out_dir / "best.pt").is_file():
+            raise AvssError(f"training stopped ({stop_reason}) at epoch {self.epoch}, step "
+                            f"{self.step} before any best.pt was written: raise "
+                            "optim.max_epochs / optim.max_steps", self.out_dir)
         summary = {"epochs": self.epoch, "steps": self.step, "best_valid_si_snr": self.best,
                    "stop_reason": stop_reason, "seconds": elapsed,
                    "samples_per_second": samples * self.info.world_size / max(elapsed, 1e-9),
@@ -454,6 +475,29 @@ class Trainer:
         if self.lip_cache is not None:
             summary["lip_embedding_cache"] = self.lip_cache.stats()
         return summary
+
+
+#: Keys a resumed run may change: its budget and how data is loaded, never what is trained.
+RESUMABLE_CHANGES = ("optim.max_epochs", "optim.max_steps", "optim.max_minutes",
+                     "optim.checkpoint_every", "optim.early_stop_patience", "data.num_workers",
+                     "data.preload", "model.frontend_checkpoint", "description")
+
+
+def resume_mismatch(old: dict[str, Any], new: dict[str, Any]) -> str | None:
+    """The first setting (dotted key) in which a run's config differs from the one its last.pt
+    was written with, outside `RESUMABLE_CHANGES`; None when they agree."""
+    from avss_bench.core.provenance import first_mismatch
+
+    def strip(config: dict[str, Any]) -> dict[str, Any]:
+        out = {k: dict(v) if isinstance(v, dict) else v for k, v in config.items()}
+        for key in RESUMABLE_CHANGES:
+            section, _, name = key.rpartition(".")
+            (out.get(section, {}) if section else out).pop(name, None)
+        return out
+
+    if not old:
+        return None  # a last.pt of an older avss-bench records no config
+    return first_mismatch(strip(old), strip(new))
 
 
 def load_frontend(model: torch.nn.Module, config: RunConfig) -> None:
