@@ -154,7 +154,7 @@ def load_config(recipe: str | Path | None,
 #: Every recipe key's kind and range: ("int" | "float" | "bool" | "str" | "choice" | "split",
 #: Bounds or choices, may it be None). `validate_config` checks a whole config against it.
 SCHEMA: dict[str, tuple[str, Any, bool]] = {
-    "model.name": ("str", None, False),
+    "model.name": ("str", None, True),  # unset: train asks for --model
     "model.config": ("mapping", None, False),
     "model.frontend_checkpoint": ("str", None, True),
     "model.sync_batchnorm": ("bool", None, False),
@@ -233,7 +233,8 @@ def validate_config(config: RunConfig, source: str = "<config>") -> None:
     if opt.schedule == "cosine" and opt.warmup_steps >= opt.max_steps:
         raise AvssError(f"optim.warmup_steps ({opt.warmup_steps}) must be below optim.max_steps "
                         f"({opt.max_steps})", source)
-    check_model_arguments(config.model.name, config.model.config, source)
+    if config.model.name is not None:
+        check_model_arguments(config.model.name, config.model.config, source)
 
 
 def check_model_arguments(name: str, arguments: dict[str, Any], source: str) -> None:
