@@ -84,9 +84,6 @@ def test_plugin_corpus_gets_a_prepare_subcommand(plugin) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="scored and summarised already; the table takes its "
-                                       "quality columns from the metric registry once the "
-                                       "comparability work lands: remove this mark then")
 def test_plugin_metric_is_scored_and_tabled(plugin) -> None:
     root, run = plugin["root"], plugin["run"]
     results = root / "metric_results" / "masknet"
