@@ -12,7 +12,7 @@ from torch import nn
 
 from avss_bench.cli import main
 from avss_bench.core.errors import AvssError
-from avss_bench.models import AVSeparator, LipFrontend, ModelCard, freeze
+from avss_bench.models import AVSeparator, LipFrontend, ModelCard, OfficialFile, freeze
 from avss_bench.models.checkpoints import save_checkpoint
 from avss_bench.models.registry import load_separator
 
@@ -85,3 +85,21 @@ def test_the_rule_holds_for_plugins_and_our_own_checkpoints(tmp_path: Path) -> N
     out = load_separator(target, checkpoint=ours, random_frontend=True)(
         mixture, torch.zeros(1, 1, 3, 88, 88))
     assert torch.equal(out, mixture)
+
+
+class PinnedRelease(QuietLoader):
+    """A card that knows the sha256 of its official file."""
+
+    card = ModelCard(name="Pinned", official_files=(
+        OfficialFile("gain.pt", "https://example.org/gain.pt", "0" * 64, "release"),))
+
+
+def test_a_known_sha256_on_the_card_is_checked_on_load(tmp_path: Path) -> None:
+    release = tmp_path / "gain.pt"
+    torch.save({"gain": torch.tensor([2.0])}, release)
+    with pytest.raises(AvssError, match="is not the published 0000"):
+        load_separator(f"{__name__}:PinnedRelease", checkpoint=release)
+    renamed = tmp_path / "mine.pt"  # not an official file: nothing to compare with
+    release.rename(renamed)
+    model = load_separator(f"{__name__}:PinnedRelease", checkpoint=renamed)
+    assert float(model.gain.detach()) == 2.0
