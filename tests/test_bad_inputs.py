@@ -1,4 +1,4 @@
-"""The bad-input catalogue (issue 17): every command, every way a user can feed it something
+"""The bad-input catalogue: every command, every way a user can feed it something
 wrong, answered by one line naming the file and the problem, exit 1 (2 for usage), no
 traceback, and nothing left behind that a rerun would trust.
 
@@ -130,7 +130,7 @@ def kit(tmp_path_factory: pytest.TempPathFactory) -> Kit:
     (k.results_garbage_csv / "summary.json").write_text('{"model": "mixture", "metrics": {}}')
     (k.results_garbage_csv / "results.csv").write_text("hello world\n1\n")
     k.raw_empty.mkdir()
-    (root / "badplugin_17.py").write_text(PLUGIN)
+    (root / "badplugin.py").write_text(PLUGIN)
     _stale_state_fixtures(k, speech)
     return k
 
@@ -212,7 +212,6 @@ CASES: list[Case] = [
     # ---------------------------------------------------------------- usage (exit 2)
     _c("models-extra-arg", lambda k, o: ["models", "extra"], "extra", 2),
     _c("unknown-verb", lambda k, o: ["separat"], "separat", 2),
-    _c("separate-no-model", lambda k, o: ["separate", str(SINGLE)], "--model", 2),
     _c("separate-zero-speakers", lambda k, o: [*SEP, str(SINGLE), "-m", "mixture", "-n", "0"],
        "--speakers", 2),
     _c("separate-chunk-too-small", lambda k, o: [*SEP, str(SINGLE), "-m", "mixture",
@@ -266,6 +265,9 @@ CASES: list[Case] = [
                                             "gpu0", "-o", str(o)], "gpu0"),
     _c("separate-absent-cuda", lambda k, o: [*SEP, str(SINGLE), "-m", "mixture", "--device",
                                              "cuda:7", "-o", str(o)], "cuda:7"),
+    _c("separate-no-model", lambda k, o: [*SEP, str(SINGLE), "-o", str(o)], "--model"),
+    _c("separate-random-weights", lambda k, o: [*SEP, str(SINGLE), "-m", "tiny-av", "-o",
+                                                str(o)], "--random-init"),
     _c("separate-other-checkpoint", lambda k, o: [*SEP, str(SINGLE), "-m", "iianet-demo", "-c",
                                                   str(k.ckpt_tiny), "-o", str(o)],
        lambda k, o: str(k.ckpt_tiny)),
@@ -282,8 +284,8 @@ CASES: list[Case] = [
     _c("separate-too-many-speakers", lambda k, o: [*SEP, str(SINGLE), "-m", "mixture", "-n",
                                                    "3", "-o", str(o)], lambda k, o: str(SINGLE)),
     _c("separate-plugin-one-channel", lambda k, o: [*SEP, str(SINGLE), "-m",
-                                                    "badplugin_17:OneChannel", "-o", str(o)],
-       "badplugin_17:OneChannel"),
+                                                    "badplugin:OneChannel", "-o", str(o)],
+       "badplugin:OneChannel"),
     _c("separate-out-under-file", lambda k, o: [*SEP, str(SINGLE), "-m", "mixture", "-o",
                                                 str(k.afile / "out")], lambda k, o: str(k.afile)),
     # ------------------------------------------------------------------------ score
@@ -348,10 +350,10 @@ CASES: list[Case] = [
     _c("evaluate-random-init-refused", lambda k, o: ["evaluate", "-m", "tiny-av", "-d",
                                                      str(k.data), "-o", str(o), "--quiet"],
        "--random-init"),
-    _c("evaluate-plugin-one-channel", lambda k, o: ["evaluate", "-m", "badplugin_17:OneChannel",
+    _c("evaluate-plugin-one-channel", lambda k, o: ["evaluate", "-m", "badplugin:OneChannel",
                                                     "--random-init", "-d", str(k.data), "-o",
                                                     str(o), "--quiet"],
-       "badplugin_17:OneChannel"),
+       "badplugin:OneChannel"),
     _c("evaluate-out-under-file", lambda k, o: ["evaluate", "-m", "mixture", "-d", str(k.data),
                                                 "-o", str(k.afile / "out"), "--quiet"],
        lambda k, o: str(k.afile)),
@@ -368,9 +370,9 @@ CASES: list[Case] = [
     _c("profile-absent-cuda", lambda k, o: ["profile", "--model", "mixture", "--device",
                                             "cuda", "--runs", "1"], "cuda"),
     _c("profile-plugin-one-channel", lambda k, o: ["profile", "--model",
-                                                   "badplugin_17:OneChannel", "--runs", "1",
+                                                   "badplugin:OneChannel", "--runs", "1",
                                                    "--seconds", "0.2"],
-       "badplugin_17:OneChannel"),
+       "badplugin:OneChannel"),
     # ------------------------------------------------------------------------- table
     _c("table-missing-folder", lambda k, o: ["table", str(k.missing)],
        lambda k, o: str(k.missing)),

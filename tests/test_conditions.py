@@ -1,4 +1,4 @@
-"""Issue 14 corpus conditions built by `prepare` on the shared LRS2 miniature (skip_lips).
+"""Corpus conditions built by `prepare` on the shared LRS2 miniature (skip_lips).
 
 N speakers, real noise in a WHAM!-layout miniature, real RIRs in a RIRS_NOISES-layout
 miniature, and target-absent mixtures: seeded reruns byte-identical, the noise law (mixture =

@@ -1,6 +1,6 @@
 """Kill -9 at seeded moments of `prepare`, `score`, `evaluate`; the rerun gives the clean bytes.
 
-Issue 17. Each slow test runs the real CLI in subprocesses through one helper,
+Each slow test runs the real CLI in subprocesses through one helper,
 :func:`killed_runs_then_rerun`: a warm-up run, a timed clean run, then runs into a second folder
 each SIGKILLed (the whole process group, workers included) at a seeded moment within the work,
 and a last uninterrupted rerun there, whose output tree must equal the clean one (:func:`tree`).

@@ -164,7 +164,7 @@ def test_split_cli_parallel_and_missing_estimate(tmp_path: Path) -> None:
     manifest, est_dir = _make_split(tmp_path)
     out = tmp_path / "res"
     result = _invoke(["--manifest", str(manifest), "--estimates", str(est_dir), "--out", str(out),
-                      "--jobs", "2", "--quiet", "--metrics", "si_snr,sdr"])
+                      "--jobs", "2", "--metrics", "si_snr,sdr"])
     assert result.exit_code == 0, result.output
     assert "SI-SNRi" in result.output and "12 targets of 6 mixtures" in result.output
     table = pd.read_csv(out / "results.csv")
@@ -331,7 +331,7 @@ def test_a_plugin_metric_is_scored_summarised_and_cached_like_a_bundled_one(
     manifest, est_dir = _copied_split(tmp_path, ["c01_arctic_0db_good", "c09_silent_reference"])
     out = tmp_path / "results" / "a"
     result = _invoke(["--manifest", str(manifest), "--estimates", str(est_dir), "--out",
-                      str(out), "--metrics", "plain_snr,si_snr", "--quiet"])
+                      str(out), "--metrics", "plain_snr,si_snr"])
     assert result.exit_code == 0, result.output
     assert "SNRi" in result.output
     table = pd.read_csv(out / "results.csv")

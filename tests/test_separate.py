@@ -147,7 +147,7 @@ def test_single_speaker_clip_end_to_end(tmp_path: Path) -> None:
     torch.manual_seed(0)
     torch.set_num_threads(2)
     result = separate_video(SINGLE, tmp_path / "out", model="tiny-av", speakers=1,
-                            landmarker=LANDMARKER, quiet=True)
+                            random_init=True, landmarker=LANDMARKER, quiet=True)
     mixture = decode_audio(SINGLE)
     assert result.num_samples == len(mixture) == 128000
     info = sf.info(str(result.wavs[0]))
@@ -212,8 +212,8 @@ def test_cli_separates_split_screen_videos(tmp_path: Path, name: str) -> None:
     video = VIDEOS / name
     out = tmp_path / "out"
     result = CliRunner().invoke(main, ["separate", str(video), "--speakers", "2", "--model",
-                                       "tiny-av", "--out", str(out), "--landmarker",
-                                       str(LANDMARKER), "--quiet"])
+                                       "tiny-av", "--random-init", "--out", str(out),
+                                       "--landmarker", str(LANDMARKER), "--quiet"])
     assert result.exit_code == 0, result.output
     meta = json.loads((out / "tracks.json").read_text())
     num_samples = len(decode_audio(video))
@@ -237,7 +237,7 @@ def test_cli_separates_split_screen_videos(tmp_path: Path, name: str) -> None:
         _check_mp4(out / speaker["mp4"], frames, num_samples)
 
     again = CliRunner().invoke(main, ["separate", str(video), "--speakers", "3", "--model",
-                                      "tiny-av", "--out", str(tmp_path / "three"),
+                                      "tiny-av", "--random-init", "--out", str(tmp_path / "three"),
                                       "--landmarker", str(LANDMARKER), "--quiet"])
     assert again.exit_code == 1
     assert "found 2 face(s) but 3 speaker(s)" in again.output

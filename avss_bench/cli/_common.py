@@ -7,7 +7,9 @@ from pathlib import Path
 
 import click
 
-quiet_option = click.option("--quiet", "-q", is_flag=True, help="Silence progress bars.")
+quiet_option = click.option("--quiet", "-q", is_flag=True,
+                            help="No progress bars or reports: one line says where the results "
+                                 "went (demo: its tables still).")
 
 # The separator a verb runs, as `evaluate` and `robustness` both take it.
 model_option = click.option(

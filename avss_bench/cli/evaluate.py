@@ -84,3 +84,5 @@ def command(model: str | None, checkpoint: Path | None, frontend_checkpoint: Pat
         from avss_bench.evaluate.leaderboard import summary_text
 
         click.echo(summary_text(summary))
+    if summary and not as_json:  # also under --quiet: where the results went
+        click.echo(f"wrote {out / 'results.csv'} and {out / 'summary.json'}")

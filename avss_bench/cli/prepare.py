@@ -83,7 +83,7 @@ def make_command(name: str) -> click.Command:
     @click.option("--root", *getattr(cls, "root_aliases", ()), "root", required=True,
                   type=click.Path(file_okay=False, path_type=Path),
                   help="The raw corpus in its real on-disk layout.")
-    @click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path),
+    @click.option("--out", "-o", required=True, type=click.Path(file_okay=False, path_type=Path),
                   help="Output folder (created; a rerun resumes in it).")
     @click.option("--mix-list", default=None,
                   help="'official' (download the CTCNet lists, pinned sha256, cached), "
@@ -144,6 +144,8 @@ def make_command(name: str) -> click.Command:
         where = "report.json" if shard is None else "shards/"
         click.echo(f"prepared {name} into {out} ({where}; "
                    f"{report['timings_s']['total']:.1f} s)")
+        if quiet:  # one line: where the results went
+            return
         click.echo(_summary(report))
         corpus_summary = report.get("corpus") or {}
         if "clips_missing" in corpus_summary:

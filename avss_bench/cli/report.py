@@ -9,7 +9,7 @@ import click
 
 @click.command(context_settings={"show_default": True})
 @click.argument("results", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path),
+@click.option("--out", "-o", required=True, type=click.Path(file_okay=False, path_type=Path),
               help="The site folder: index.html, figures/, examples/.")
 @click.option("--example", "example_ids", multiple=True,
               help="Also show this mixture (ID) or target (ID_s1); repeatable.")

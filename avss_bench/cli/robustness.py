@@ -81,9 +81,10 @@ def command(model: str | None, checkpoint: Path | None, frontend_checkpoint: Pat
                            quiet=quiet, frontend_checkpoint=frontend_checkpoint,
                            device=device, lip_rows=lip_rows, random_init=random_init,
                            overwrite=overwrite)
+    plot = ""
     if len(frame[frame["kind"] != "clean"]):
-        click.echo(f"wrote {robustness_plot(frame, out / 'robustness.png')}", err=True)
-    click.echo(f"wrote {out / 'robustness.csv'}", err=True)
+        plot = f" and {robustness_plot(frame, out / 'robustness.png')}"
+    click.echo(f"wrote {out / 'robustness.csv'}{plot}", err=True)
     if not quiet:
         columns = ["model", "condition", "si_snr_i", "drop"]
         shown = frame[columns + (["leak_db"] if frame["leak_db"].notna().any() else [])]

@@ -107,7 +107,7 @@ def _table(result: dict[str, Any], keys: list[str]) -> str:
 @click.option("--estimates", "estimates_dir", type=click.Path(file_okay=False),
               help="With --manifest: folder holding <mixture_id>/s{k}.wav for every target "
                    "k the manifest gives (s1.wav, s2.wav; s3.wav, ... for more speakers).")
-@click.option("--out", "out_dir", type=click.Path(file_okay=False),
+@click.option("--out", "-o", "out_dir", type=click.Path(file_okay=False),
               help="With --manifest: where results.csv and summary.json go.")
 @click.option("--jobs", "-j", default=1, show_default=True, type=click.IntRange(1),
               help="Worker processes for --manifest with --executor local (one thread each).")
@@ -202,4 +202,4 @@ def _score_split(manifest, estimates_dir, out_dir, jobs, metrics, permute, trim,
                      f"{s['n_failed']:>6}")
     lines.append(f"{summary['num_targets']} targets of {summary['num_mixtures']} mixtures -> "
                  f"{Path(out_dir) / 'results.csv'}, summary.json")
-    click.echo("\n".join(lines))
+    click.echo(lines[-1] if quiet else "\n".join(lines))  # quiet: where the results went

@@ -16,7 +16,7 @@ import click
               help="Add the published numbers (recipes/<corpus>/reported.csv) and the "
                    "difference ours − reported to the tables of official test sets.")
 @click.option("--no-ci", is_flag=True, help="Means only, without the ± 95% CI half-widths.")
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
+@click.option("--out", "-o", type=click.Path(dir_okay=False, path_type=Path),
               help="Also write the table to this file.")
 @click.option("--plot", "plot_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Write the Pareto figure (SI-SNRi vs MACs per 1 s, one panel per test set, "

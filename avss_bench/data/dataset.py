@@ -4,7 +4,7 @@ Each 2-speaker mixture yields two examples: (mixture, speaker k's lips) -> speak
 Lip crops are stored as uint8 [F, 96, 96] (Lip ROI contract); here they are divided by 255,
 cropped to 88x88 (centre for evaluation; random crop + horizontal flip for training) and
 standardised with mean 0.421 and std 0.165. `lip_rows=50` keeps only the crop's top 50 rows, as
-the official IIANet loaders' `[:, :50]` slice does (spec/ARCHITECTURE.md section 7.2): the input
+the official IIANet loaders' `[:, :50]` slice does: the input
 its released checkpoints were trained and tested on.
 
 Lengths (`data.lengths`, the rule `avss-bench validate` also applies): each target's lips are

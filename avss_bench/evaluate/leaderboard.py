@@ -49,16 +49,6 @@ from avss_bench.evaluate.stamp import profile_mismatch
 from avss_bench.io.testset import TestSet
 from avss_bench.metrics.registry import Column, metric_registry
 
-# Names of the bundled models until their cards carry them (the model track moves these into
-# each model's card; `_names` reads a card first).
-METHOD_NAMES = {"mixture": "Mixture (unprocessed)", "iianet": "IIANet",
-                "iianet-fast": "IIANet-fast", "ctcnet": "CTCNet", "tiny-av": "TinyAV (demo)",
-                "iianet-demo": "IIANet (demo size)", "dolphin": "Dolphin",
-                "rtfsnet": "RTFS-Net"}
-REPORTED_ALIASES = {"IIANet": "IIANet", "IIANet-fast": "IIANet-fast", "CTCNet": "CTCNet",
-                    "Dolphin": "Dolphin", "RTFS-Net-4": "RTFS-Net-4", "RTFS-Net-6": "RTFS-Net-6",
-                    "RTFS-Net-12": "RTFS-Net-12"}
-
 
 @dataclass
 class Stat:
@@ -111,21 +101,12 @@ class Group:
 
 
 def _stat(raw: Any) -> Stat | None:
-    if raw is None:
+    """A summary.json metric (`mean`, `ci95` [low, high], `n`, `n_failed`) as a Stat."""
+    if not isinstance(raw, dict) or raw.get("mean") is None:
         return None
-    if isinstance(raw, (int, float)):
-        return Stat(float(raw))
-    mean = raw.get("mean")
-    if mean is None:
-        return None
-    low, high = None, None
-    for lo_key, hi_key in (("ci95_low", "ci95_high"), ("ci_low", "ci_high")):
-        if lo_key in raw:
-            low, high = raw[lo_key], raw[hi_key]
-    if "ci95" in raw and raw["ci95"] is not None:
-        low, high = raw["ci95"]
+    low, high = raw.get("ci95") or (None, None)
     half = None if low is None or high is None else (float(high) - float(low)) / 2
-    return Stat(float(mean), half, raw.get("n"), int(raw.get("n_failed", 0) or 0))
+    return Stat(float(raw["mean"]), half, raw.get("n"), int(raw.get("n_failed", 0) or 0))
 
 
 def quality_columns() -> list[Column]:
@@ -148,22 +129,15 @@ def summary_test_set(summary: dict[str, Any]) -> TestSet:
 
 
 def _names(model: str, target: str | None, config: dict[str, Any]) -> tuple[str, str | None]:
-    """(display name, published rows' method) from the model's card, else the built-in
-    names of the bundled models, else the model's own name."""
-    from avss_bench.models.card import ModelCard
+    """(display name, published rows' method) from the model's card (`SeparatorEntry.card`),
+    else the model's own name for a separator that is not installed here."""
     from avss_bench.models.registry import separators
 
     try:
-        cls = separators.resolve(target or model).load_class()
+        card = separators.resolve(target or model).card()
     except Exception:  # noqa: BLE001 - a plugin that is not installed here: its plain name
-        cls = None
-    card = getattr(cls, "card", None)
-    if isinstance(card, ModelCard):
-        return card.display_name(config), card.reported_method(config)
-    name = METHOD_NAMES.get(model, model)
-    if model == "rtfsnet" and config.get("repeats") is not None:
-        name = f"RTFS-Net-{config['repeats']}"
-    return name, REPORTED_ALIASES.get(name)
+        return model, None
+    return card.display_name(config), card.reported_method(config)
 
 
 def latency_how(profile: dict[str, Any]) -> str:

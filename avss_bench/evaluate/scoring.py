@@ -239,7 +239,7 @@ def score_split(
     """Score every (mixture, target) of a manifest split; returns what summary.json holds.
 
     Args:
-        manifest_csv: the split's manifest (DESIGN.md Manifest contract; N speakers).
+        manifest_csv: the split's manifest (schema: manifests/README.md; N speakers).
         estimates_dir: ``<mixture_id>/s{k}.wav`` for every target of every mixture.
         out_dir: where results.csv and summary.json go.
         jobs: worker processes of the ``local`` executor (joblib/loky, one BLAS/FFT thread

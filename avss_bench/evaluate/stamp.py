@@ -9,38 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from avss_bench.core.errors import AvssError
-
-
-def model_from_checkpoint(model: str | None, checkpoint: Path | None) -> str:
-    """The separator to use: `model`, else the one our checkpoint records; a mismatch is an error.
-
-    Official state dicts and release zips record no separator, so `--model` is needed for them.
-    """
-    from avss_bench.models.checkpoints import FORMAT, read_checkpoint
-    from avss_bench.models.registry import separators
-
-    recorded = None
-    if checkpoint is not None and Path(checkpoint).suffix != ".zip":
-        payload = read_checkpoint(Path(checkpoint))
-        if isinstance(payload, dict) and payload.get("format") == FORMAT:
-            recorded = payload.get("separator")
-    if model is None:
-        if recorded is None:
-            raise AvssError("--model is needed: this checkpoint records no separator"
-                            if checkpoint is not None else
-                            "--model is needed when no --checkpoint is given", checkpoint)
-        return str(recorded)
-    if recorded is not None and _target(model, separators) != _target(str(recorded), separators):
-        raise AvssError(f"this checkpoint is for separator '{recorded}', not '{model}' "
-                        "(omit --model to use the recorded one)", checkpoint)
-    return model
-
-
-def _target(name: str, registry: Any) -> str:
-    try:
-        return registry.resolve(name).target
-    except AvssError:
-        return name
+from avss_bench.models.registry import model_from_checkpoint  # noqa: F401 - used as stamps.*
 
 
 def check_profile(path: Path, stamp: dict[str, Any]) -> None:

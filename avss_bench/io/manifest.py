@@ -1,4 +1,5 @@
-"""The manifest: one CSV per split, one row per 2-speaker mixture (DESIGN.md, Manifest contract).
+"""The manifest: one CSV per split, one row per mixture of 2 or more speakers (schema:
+manifests/README.md; ARCHITECTURE.md, Contracts).
 
 Paths inside a manifest are relative to the manifest's own folder, so a prepared corpus can be
 moved or mounted elsewhere. Manifests are read and written with pandas; writes are atomic.

@@ -160,7 +160,8 @@ class FaceLandmarkTracker:
         """Release the MediaPipe graph (idempotent)."""
         landmarker, self._landmarker = getattr(self, "_landmarker", None), None
         if landmarker is not None:
-            landmarker.close()
+            with native_stderr_silenced():  # LiteRT logs "DestroyAccelerator" on close
+                landmarker.close()
 
     def reset(self) -> None:
         """Forget the tracked face before the next clip (effective at the next :meth:`detect`)."""

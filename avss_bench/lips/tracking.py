@@ -163,7 +163,8 @@ class FaceDetector:
         """Release the MediaPipe graph (idempotent)."""
         detector, self._detector = getattr(self, "_detector", None), None
         if detector is not None:
-            detector.close()
+            with native_stderr_silenced():  # LiteRT logs "DestroyAccelerator" on close
+                detector.close()
 
     def detect(self, frame_rgb: np.ndarray) -> np.ndarray:
         """Faces in one RGB frame.

@@ -10,17 +10,28 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
+
+from avss_bench.core.errors import AvssError
+from avss_bench.core.hashing import sha256_of
 
 
 @dataclass(frozen=True)
 class OfficialFile:
-    """A released file the model's loaders can fetch: where it is and its sha256."""
+    """A released file the model's loaders read: its file name, where users get it, its sha256.
+
+    ``sha256`` is None where no checksum is published or known to us (the card and README say
+    so); a known one is checked whenever a file of that name is loaded.
+    """
 
     name: str
     url: str
-    sha256: str
-    what: str = ""  # e.g. "IIANet LRS2 release (separator weights only)"
+    sha256: str | None
+    what: str = ""  # e.g. "LRS2 release (separator weights only)"
+    #: holds the visual encoder's weights (what --frontend-checkpoint and
+    #: model.frontend_checkpoint take)
+    frontend: bool = False
 
 
 @dataclass(frozen=True)
@@ -60,6 +71,22 @@ class ModelCard:
     def reported_method(self, config: Mapping[str, Any] | None = None) -> str | None:
         """The published rows' ``method`` for this configuration, or None."""
         return None if self.reported_as is None else _fill(self.reported_as, config)
+
+    def official_file(self, name: str) -> OfficialFile | None:
+        """The official file called ``name`` (a file name, not a path), if the card lists it."""
+        return next((f for f in self.official_files if f.name == name), None)
+
+    def check_official_sha256(self, path: str | Path) -> None:
+        """Refuse a file named like one of the official files whose sha256 differs from the
+        known one (nothing to check where the sha256 is not known)."""
+        path = Path(path)
+        known = self.official_file(path.name)
+        if known is None or known.sha256 is None or not path.is_file():
+            return
+        actual = sha256_of(path)
+        if actual != known.sha256:
+            raise AvssError(f"sha256 {actual} is not the published {known.sha256} of "
+                            f"{known.name} (corrupt or a different file)", path)
 
 
 def _fill(template: str, config: Mapping[str, Any] | None) -> str:

@@ -1,4 +1,4 @@
-"""The `prepare <corpus>` options of the robustness conditions (issue 14), as one decorator.
+"""The `prepare <corpus>` options of the robustness conditions, as one decorator.
 
 Each may also be set in the preparation recipe (`--recipe PATH` or the bundled
 `recipes/<corpus>/prepare.yaml`, keys in `prepare.config.CONDITION_KEYS`); an option given on

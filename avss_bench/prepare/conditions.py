@@ -1,4 +1,4 @@
-"""Robustness conditions of `prepare` (issue 14): N speakers, noise, reverberation, absent target.
+"""Robustness conditions of `prepare`: N speakers, noise, reverberation, absent target.
 
 `Conditions` holds the options; `draw_conditions` gives every list line its seeded `Condition`
 (noise file, offset and SNR; RIR files or a simulated room; the silent face of a target-absent

@@ -1,6 +1,6 @@
 """Corpus preparation settings: `recipes/<corpus>/prepare.yaml`, overridden by CLI options.
 
-The robustness conditions (issue 14) may be set here too, under the names of their options:
+The robustness conditions may be set here too, under the names of their options:
 `speakers`, `noise`, `snr`, `rir`, `simulate_rooms`, `rt60`, `target_absent` (unset = the
 option's default). `noise` and `rir` are folders, relative to the recipe file's folder; `snr`
 and `rt60` are `LOW:HIGH`, `[LOW, HIGH]` or one number.

@@ -46,19 +46,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from avss_bench.core.errors import AvssError
+from avss_bench.core.executor import Executor, LocalExecutor, chunks, closing_executor
 from avss_bench.corpora.base import Corpus, Utterance
 from avss_bench.corpora.registry import corpora, get_corpus
 from avss_bench.io.manifest import SPLITS, canonical_split
 from avss_bench.io.testset import TestSet, write_test_set
 from avss_bench.prepare.conditions import Conditions
 from avss_bench.prepare.config import SEGMENT_SECONDS, PrepareConfig, load_prepare_config  # noqa: F401
-from avss_bench.prepare.executor import Executor, LocalExecutor, closing_executor
 from avss_bench.prepare.lip_rois import lips_batch, lips_done
 from avss_bench.prepare.lists import SplitList, resolve_lists, store_lists
 from avss_bench.prepare.manifests import remove_strays, write_split_manifest
 from avss_bench.prepare.mixlist import MixLine
 from avss_bench.prepare.mixtures import MixJob, make_job, mix_batch, mixture_done
-from avss_bench.prepare.parallel import chunks
 from avss_bench.prepare.records import (
     Layout,
     PrepareState,
@@ -126,7 +125,7 @@ def prepare_corpus(corpus: str, root: str | Path, out: str | Path,
         conditions: robustness conditions (N speakers, noise, reverberation, absent target;
             `avss_bench.prepare.conditions`); None: the clean 2-speaker benchmark.
         executor: where the batch tasks run: `local` (None; `jobs` processes), `dask-local:N`,
-            `dask://HOST:PORT`, `slurm[:k=v,...]` or an `Executor` (`avss_bench.prepare.executor`).
+            `dask://HOST:PORT`, `slurm[:k=v,...]` or an `Executor` (`avss_bench.core.executor`).
         corpus_options: keywords for the corpus class (its `options`, e.g. AVSpeech's `csv`).
         dataset_name: what test-set labels and records call the data instead of the corpus
             (the demo corpus, prepared in the LRS2 layout, is ``demo``).

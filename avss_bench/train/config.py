@@ -20,14 +20,14 @@ from avss_bench.core.numbers import Bounds, check_number, safe_load_numbers
 
 @dataclass
 class ModelConfig:
-    name: str = "tiny-av"  # registry name or package.module:Class
+    name: str | None = None  # registry name or package.module:Class (`train --model`)
     config: dict[str, Any] = field(default_factory=dict)  # constructor arguments
-    # pretrained lip front-end (LRW) weights: a file (path, or name in the cache folder), or
-    # "random" to train against a random front-end on purpose. Models with the LRW ResNet-18
-    # front-end (IIANet, CTCNet, RTFS-Net) refuse to train without one of the two.
+    # pretrained visual-encoder weights: a file (path, or name in the cache folder), or
+    # "random" to train against a random one on purpose. Models whose card says
+    # `needs_frontend_weights` refuse to train without one of the two.
     frontend_checkpoint: str | None = None
-    # BatchNorm statistics over the global batch under DDP (the official IIANet's
-    # sync_batchnorm=True); off = per-process statistics (CTCNet's official training).
+    # BatchNorm statistics over the global batch under DDP (sync_batchnorm=True in some
+    # official trainings); off = per-process statistics.
     sync_batchnorm: bool = False
 
 
@@ -41,9 +41,9 @@ class DataConfig:
     num_workers: int = 0
     preload: bool = False
     lip_augment: bool = True  # random 88 crop + flip on training lips
-    dynamic_mixing: bool = False  # IIANet-style remixing of training sources every epoch
-    # lip crop height fed to the model: 88 (full crop) or 50 (the official IIANet loaders'
-    # [:, :50] slice its released weights were trained on)
+    dynamic_mixing: bool = False  # remixing of training sources every epoch (some recipes)
+    # lip crop height fed to the model: 88 (full crop) or 50 (the [:, :50] slice some official
+    # loaders feed, e.g. the one the released IIANet weights were trained on)
     lip_rows: int = 88
 
 
@@ -154,7 +154,7 @@ def load_config(recipe: str | Path | None,
 #: Every recipe key's kind and range: ("int" | "float" | "bool" | "str" | "choice" | "split",
 #: Bounds or choices, may it be None). `validate_config` checks a whole config against it.
 SCHEMA: dict[str, tuple[str, Any, bool]] = {
-    "model.name": ("str", None, False),
+    "model.name": ("str", None, True),  # unset: train asks for --model
     "model.config": ("mapping", None, False),
     "model.frontend_checkpoint": ("str", None, True),
     "model.sync_batchnorm": ("bool", None, False),
@@ -233,7 +233,8 @@ def validate_config(config: RunConfig, source: str = "<config>") -> None:
     if opt.schedule == "cosine" and opt.warmup_steps >= opt.max_steps:
         raise AvssError(f"optim.warmup_steps ({opt.warmup_steps}) must be below optim.max_steps "
                         f"({opt.max_steps})", source)
-    check_model_arguments(config.model.name, config.model.config, source)
+    if config.model.name is not None:
+        check_model_arguments(config.model.name, config.model.config, source)
 
 
 def check_model_arguments(name: str, arguments: dict[str, Any], source: str) -> None:

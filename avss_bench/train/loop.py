@@ -44,7 +44,7 @@ from avss_bench.data.sampling import ContiguousShardSampler, GlobalBatchSampler
 from avss_bench.io.manifest import manifest_path
 from avss_bench.models.checkpoints import read_checkpoint, save_checkpoint
 from avss_bench.models.contract import check_separator_output, first_forward
-from avss_bench.models.registry import build_separator
+from avss_bench.models.registry import build_separator, separators
 from avss_bench.train.config import RunConfig, save_config
 from avss_bench.train.losses import negative
 
@@ -161,7 +161,7 @@ class Trainer:
     """Everything one training run needs; `run()` trains until a stop condition."""
 
     def __init__(self, config: RunConfig, out_dir: Path, quiet: bool = False,
-                 device: str | None = None) -> None:
+                 device: str | None = None, cache_lip_embeddings: bool = False) -> None:
         self.config = config
         self.out_dir = Path(out_dir)
         self.quiet = quiet
@@ -171,6 +171,8 @@ class Trainer:
         self.device = resolve_device(device)  # a typo or an absent GPU: one line, before work
         if config.data.root is None:
             raise AvssError("no data: set data.root in the recipe or pass --data DIR")
+        if not config.model.name:
+            raise AvssError("no model: set model.name in the recipe or pass --model NAME")
         if config.precision not in PRECISIONS:
             raise AvssError(f"unknown precision '{config.precision}' ({', '.join(PRECISIONS)})")
         seed_everything(config.seed)
@@ -179,7 +181,7 @@ class Trainer:
         except (TypeError, ValueError) as err:  # a constructor refusing model.config
             raise AvssError(f"model.config {config.model.config} does not build "
                             f"'{config.model.name}': {str(err).splitlines()[0]}") from None
-        load_lrw_frontend(self.model, config)
+        load_frontend(self.model, config)
         self.model.to(self.device)
         if self.info.world_size > 1 and config.model.sync_batchnorm:
             from avss_bench.train.sync_bn import sync_batchnorm
@@ -203,11 +205,19 @@ class Trainer:
             preload=config.data.preload, lip_rows=config.data.lip_rows)
         self.train_set.check()
         self.valid_set.check()
-        self.ddp_model: torch.nn.Module = self.model
+        # What a training step runs: the separator, or separate() on cached lip embeddings.
+        train_module: torch.nn.Module = self.model
+        self.lip_cache = None
+        if cache_lip_embeddings:
+            from avss_bench.train.embedding_cache import cached_forward
+
+            train_module = cached_forward(self.model, config.data.lip_augment, config.model.name)
+            self.lip_cache = train_module.cache
+        self.ddp_model: torch.nn.Module = train_module
         if self.info.world_size > 1:
             ids = [self.device.index] if self.device.type == "cuda" else None
-            # Some separators leave parameters out of the graph at some settings (CTCNet).
-            self.ddp_model = DistributedDataParallel(self.model, device_ids=ids,
+            # Some separators leave parameters out of the graph at some settings.
+            self.ddp_model = DistributedDataParallel(train_module, device_ids=ids,
                                                      find_unused_parameters=True)
         # fp16 needs loss scaling (small gradients underflow); bf16 has fp32's range.
         self.scaler = torch.amp.GradScaler(self.device.type,
@@ -458,10 +468,13 @@ class Trainer:
             raise AvssError(f"training stopped ({stop_reason}) at epoch {self.epoch}, step "
                             f"{self.step} before any best.pt was written: raise "
                             "optim.max_epochs / optim.max_steps", self.out_dir)
-        return {"epochs": self.epoch, "steps": self.step, "best_valid_si_snr": self.best,
-                "stop_reason": stop_reason, "seconds": elapsed,
-                "samples_per_second": samples * self.info.world_size / max(elapsed, 1e-9),
-                "best_checkpoint": str(self.out_dir / "best.pt")}
+        summary = {"epochs": self.epoch, "steps": self.step, "best_valid_si_snr": self.best,
+                   "stop_reason": stop_reason, "seconds": elapsed,
+                   "samples_per_second": samples * self.info.world_size / max(elapsed, 1e-9),
+                   "best_checkpoint": str(self.out_dir / "best.pt")}
+        if self.lip_cache is not None:
+            summary["lip_embedding_cache"] = self.lip_cache.stats()
+        return summary
 
 
 #: Keys a resumed run may change: its budget and how data is loaded, never what is trained.
@@ -487,44 +500,41 @@ def resume_mismatch(old: dict[str, Any], new: dict[str, Any]) -> str | None:
     return first_mismatch(strip(old), strip(new))
 
 
-def load_lrw_frontend(model: torch.nn.Module, config: RunConfig) -> None:
-    """Fill the LRW lip front-end the recipe names, or refuse to train a random one silently.
+def load_frontend(model: torch.nn.Module, config: RunConfig) -> None:
+    """Fill the visual encoder from the file the recipe names, or refuse to train an untrained
+    one silently.
 
-    Models whose `lip_frontend` is the LRW ResNet-18 (IIANet, CTCNet, RTFS-Net) need
-    `model.frontend_checkpoint` (a file) or the explicit "random"; a model with its own visual
-    encoder and a `load_visual_encoder(path)` method (Dolphin) loads it from the file named;
-    other models (the demo separators train their own small lip encoder) accept a file or
-    nothing.
+    A model whose card says `needs_frontend_weights` (a pretrained, usually frozen, visual
+    encoder) needs `model.frontend_checkpoint` (a file: loaded through the model's
+    `load_visual_encoder(path)` hook, else into its LRW lip front-end) or the explicit "random";
+    other models (a lip encoder trained with the rest) accept a file or nothing.
     """
-    from avss_bench.models.lip_frontend import (
-        RANDOM,
-        LipFrontend,
-        find_frontend_checkpoint,
-        load_frontend_weights,
-    )
+    from avss_bench.models.lip_frontend import RANDOM, find_frontend_checkpoint
+    from avss_bench.models.registry import load_visual_encoder
 
     name = config.model.frontend_checkpoint
-    frontend = getattr(model, "lip_frontend", None)
+    card = separators.resolve(config.model.name).card()
     if name == RANDOM:
         return
-    if name is not None and hasattr(model, "load_visual_encoder"):
-        # a model with its own visual encoder (Dolphin) loads it from its released weights
-        model.load_visual_encoder(find_frontend_checkpoint(name))
-        return
     if name is None:
-        if isinstance(frontend, LipFrontend):
-            raise AvssError(f"'{config.model.name}' uses the LRW lip-reading front-end but the "
-                            "recipe names no model.frontend_checkpoint (a file such as "
-                            "lrw_resnet18_mstcn_adamw_s3.pth.tar, or 'random' / "
-                            "--random-frontend to train against a random front-end)")
+        if card.needs_frontend_weights:
+            files = [f.name for f in card.official_files if f.frontend]
+            example = f" such as {' or '.join(files)}" if files else ""
+            raise AvssError(f"'{config.model.name}' needs trained weights for its visual "
+                            f"encoder ({card.visual_encoder or 'lip front-end'}) but the "
+                            f"recipe names no model.frontend_checkpoint (a file{example}, or "
+                            "'random' / --random-frontend to train against a random one)")
         return
-    if not isinstance(frontend, LipFrontend):
-        raise AvssError(f"model.frontend_checkpoint is set but '{config.model.name}' has no LRW "
-                        "lip front-end to load it into", name)
-    load_frontend_weights(frontend, find_frontend_checkpoint(name))
+    path = find_frontend_checkpoint(name, card.official_file(Path(name).name))
+    card.check_official_sha256(path)
+    load_visual_encoder(model, path, config.model.name)
 
 
 def train(config: RunConfig, out_dir: Path, resume: bool = False, quiet: bool = False,
-          device: str | None = None) -> dict[str, Any]:
-    """Train a separator as `config` says; the plain-function form of `avss-bench train`."""
-    return Trainer(config, out_dir, quiet=quiet, device=device).run(resume=resume)
+          device: str | None = None, cache_lip_embeddings: bool = False) -> dict[str, Any]:
+    """Train a separator as `config` says; the plain-function form of `avss-bench train`.
+
+    `cache_lip_embeddings`: compute each item's lip embedding once and train `separate` on it
+    (a frozen visual encoder and no lip augmentation only; `train.embedding_cache`)."""
+    return Trainer(config, out_dir, quiet=quiet, device=device,
+                   cache_lip_embeddings=cache_lip_embeddings).run(resume=resume)
