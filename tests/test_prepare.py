@@ -285,7 +285,7 @@ def test_cli_prepare_then_validate(tmp_path: Path) -> None:
     out = tmp_path / "cli"
     result = runner.invoke(main, ["prepare", "lrs3", "--root", str(CORPUS / "lrs3"), "--out",
                                   str(out), "--mix-list", str(CORPUS / "lrs3"), "--splits",
-                                  "tt,tr", "--skip-lips", "--quiet", "--num-mixtures", "tr=3"])
+                                  "tt,tr", "--skip-lips", "--num-mixtures", "tr=3"])
     assert result.exit_code == 0, result.output
     assert "tt: 5 mixtures written" in result.output
     assert "skipped k0JmRt6yHbE_50006 (sources): silent audio" in result.output

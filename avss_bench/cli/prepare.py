@@ -144,7 +144,8 @@ def make_command(name: str) -> click.Command:
         where = "report.json" if shard is None else "shards/"
         click.echo(f"prepared {name} into {out} ({where}; "
                    f"{report['timings_s']['total']:.1f} s)")
-        if quiet:  # one line: where the results went
+        if quiet:  # one line: where the results went; data errors still show and fail
+            _sanity(report.get("sanity"), out, errors_only=True)
             return
         click.echo(_summary(report))
         corpus_summary = report.get("corpus") or {}
@@ -160,14 +161,14 @@ def make_command(name: str) -> click.Command:
     return command
 
 
-def _sanity(sanity: dict | None, out: Path, shown: int = 20) -> None:
-    """Print the data-sanity findings; errors end the command with exit status 1 (every
-    output is written, report.json lists them all)."""
+def _sanity(sanity: dict | None, out: Path, shown: int = 20, errors_only: bool = False) -> None:
+    """Print the data-sanity findings (`errors_only`: the errors alone, for --quiet); errors end
+    the command with exit status 1 (every output is written, report.json lists them all)."""
     from avss_bench.prepare.sanity import describe
 
     if not sanity:
         return
-    findings = sanity["findings"]
+    findings = [f for f in sanity["findings"] if f["level"] == "error" or not errors_only]
     for finding in findings[:shown]:
         click.echo(f"  {describe(finding)}", err=finding["level"] == "error")
     if len(findings) > shown:
@@ -176,7 +177,7 @@ def _sanity(sanity: dict | None, out: Path, shown: int = 20) -> None:
         raise AvssError(f"{sanity['errors']} data error(s) and {sanity['warnings']} warning(s) "
                         f"(report.json: sanity); the outputs are written, fix the data or the "
                         "list before using them", out / "report.json")
-    if sanity["warnings"]:
+    if sanity["warnings"] and not errors_only:
         click.echo(f"  {sanity['warnings']} warning(s) (report.json: sanity)")
 
 
