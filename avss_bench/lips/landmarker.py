@@ -148,7 +148,6 @@ class FaceLandmarkTracker:
         self._timestamp_ms = 1000
         self._used = False  # a frame was processed since creation or the last reset
         self._blank_due = False
-        self._graph_started = False  # the first inference prints TFLite start-up lines
 
     def __enter__(self) -> FaceLandmarkTracker:
         return self
@@ -173,12 +172,10 @@ class FaceLandmarkTracker:
         if self._landmarker is None:
             raise RuntimeError("FaceLandmarkTracker is closed")
         image = mp.Image(image_format=mp.ImageFormat.SRGB, data=np.ascontiguousarray(frame))
-        if self._graph_started:
+        # Every call, not only the first: LiteRT also warns whenever a frame's buffer happens to
+        # be unaligned, which depends on where numpy placed it.
+        with native_stderr_silenced():
             result = self._landmarker.detect_for_video(image, self._timestamp_ms)
-        else:
-            with native_stderr_silenced():
-                result = self._landmarker.detect_for_video(image, self._timestamp_ms)
-            self._graph_started = True
         self._timestamp_ms += max(1, int(step_ms))
         return result
 
