@@ -32,10 +32,10 @@ import pandas as pd  # noqa: E402
 import soundfile as sf  # noqa: E402
 from threadpoolctl import threadpool_limits  # noqa: E402
 
+from avss_bench.evaluate.scoring import score_split  # noqa: E402
 from avss_bench.metrics import estoi, pesq, score_utterance, sdr, si_snr_matrix, stoi  # noqa: E402
 from avss_bench.metrics.bss_eval import ReferenceSet  # noqa: E402
 from avss_bench.metrics.si_snr import best_permutation  # noqa: E402
-from avss_bench.metrics.split import score_split  # noqa: E402
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "metrics"
 
@@ -121,11 +121,11 @@ def _time_case(name: str, refs: np.ndarray, ests: np.ndarray, mix: np.ndarray, r
     t_si, _ = best_time(lambda: best_permutation(si_snr_matrix(ests, refs)), repeats)
     add("SI-SNR matrix + PIT", "avss_bench", t_si)
     for name, ours_fn, lib_fn in (
-        ("PESQ wb (1 target)", lambda: pesq(refs[0], ests[0], 16000),
+        ("PESQ wb (1 target)", lambda: pesq(ests[0], refs[0], sample_rate=16000),
          lambda: pesq_lib.pesq(16000, refs[0], ests[0], "wb")),
-        ("STOI (1 target)", lambda: stoi(refs[0], ests[0], 16000),
+        ("STOI (1 target)", lambda: stoi(ests[0], refs[0], sample_rate=16000),
          lambda: pystoi_stoi(refs[0], ests[0], 16000)),
-        ("ESTOI (1 target)", lambda: estoi(refs[0], ests[0], 16000),
+        ("ESTOI (1 target)", lambda: estoi(ests[0], refs[0], sample_rate=16000),
          lambda: pystoi_stoi(refs[0], ests[0], 16000, extended=True)),
     ):
         t_a, a = best_time(ours_fn, repeats)

@@ -61,8 +61,8 @@ def noop(x: int) -> int:
 
 def prepare_once(spec: str, corpus: Path, landmarker: Path, out: Path) -> dict:
     """A cold run (fresh workers: imports, landmarker) then a warm one into another folder."""
+    from avss_bench.core.executor import make_executor
     from avss_bench.prepare import prepare_corpus
-    from avss_bench.prepare.executor import make_executor
 
     def prepare(where: Path) -> dict:
         return prepare_corpus("lrs2", corpus / "lrs2", where, mix_list=corpus / "lrs2",
@@ -85,7 +85,7 @@ def prepare_once(spec: str, corpus: Path, landmarker: Path, out: Path) -> dict:
 
 
 def scheduling_overheads() -> dict:
-    from avss_bench.prepare.executor import make_executor
+    from avss_bench.core.executor import make_executor
 
     executor = make_executor("dask-local:2")
     client = executor.client

@@ -1,4 +1,4 @@
-"""Peak memory and time of `avss-bench separate` on long videos (issue 17: streaming).
+"""Peak memory and time of `avss-bench separate` on long videos (streaming).
 
 Generates a long 1080p talking-heads video by looping a real split-screen clip
 (``../shared/data/videos/iianet_debate.mp4``, 1920x1080, two faces, 13.4 s) with its soundtrack

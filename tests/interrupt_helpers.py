@@ -6,26 +6,27 @@ from collections.abc import Callable
 
 import pytest
 
-from avss_bench.metrics import split as split_mod
+from avss_bench.evaluate.results import Partial
 
 
 def interrupt_scoring_after(monkeypatch: pytest.MonkeyPatch, chunks: int,
                             run: Callable[[], object]) -> None:
-    """Run `run()` with a KeyboardInterrupt raised when chunk `chunks + 1` starts scoring, so
-    exactly `chunks` chunks finish; the real chunk scorer is back in place afterwards."""
-    real = split_mod._score_chunk
-    started = 0
+    """Run `run()` (`score --manifest` on the local executor, or `evaluate`) with a
+    KeyboardInterrupt raised when chunk `chunks + 1` is about to be written, so exactly `chunks`
+    chunks finish; the real writer is back in place afterwards."""
+    real = Partial.write
+    written = 0
 
-    def crashing(*args: object, **kwargs: object) -> object:
-        nonlocal started
-        started += 1
-        if started > chunks:
+    def crashing(self: Partial, *args: object, **kwargs: object) -> None:
+        nonlocal written
+        written += 1
+        if written > chunks:
             raise KeyboardInterrupt
-        return real(*args, **kwargs)
+        real(self, *args, **kwargs)
 
-    monkeypatch.setattr(split_mod, "_score_chunk", crashing)
+    monkeypatch.setattr(Partial, "write", crashing)
     try:
         with pytest.raises(KeyboardInterrupt):
             run()
     finally:
-        monkeypatch.setattr(split_mod, "_score_chunk", real)
+        monkeypatch.setattr(Partial, "write", real)

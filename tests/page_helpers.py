@@ -49,3 +49,25 @@ def assert_screenshots_not_blank(index: Path, folder: Path) -> None:
         pixels = matplotlib.image.imread(shot)
         assert pixels.shape[:2] == (height, width)
         assert pixels[..., :3].std() > 0.05  # not a blank page
+
+
+def width_at(index: Path, folder: Path, width: int = 390) -> tuple[int, int]:
+    """The page's viewport and content widths when shown `width` CSS px wide: (inner, scroll).
+
+    Headless Chromium lays a window out at least 500 px wide whatever --window-size says, so
+    the page is loaded into an iframe of exactly `width` px; scroll > inner means the page
+    itself scrolls sideways there (a table or figure scrolling in its own box is fine).
+    """
+    probe = folder / f"width_{width}.html"
+    probe.write_text(
+        f'<!DOCTYPE html><html><body style="margin:0"><iframe id="f" src="{index.as_uri()}" '
+        f'style="border:0;width:{width}px;height:800px"></iframe><script>'
+        "document.getElementById('f').addEventListener('load',function(){"
+        "var p=document.createElement('pre');p.id='probe';p.textContent="
+        "this.contentWindow.innerWidth+' '+this.contentDocument.documentElement.scrollWidth;"
+        "document.body.appendChild(p);});</script></body></html>")
+    done = chromium("--window-size=500,844", "--virtual-time-budget=5000", "--dump-dom",
+                    probe.as_uri())
+    found = re.search(r'<pre id="probe">(\d+) (\d+)</pre>', done.stdout)
+    assert found, done.stderr[-2000:]
+    return int(found.group(1)), int(found.group(2))

@@ -79,3 +79,75 @@ def make_tiny_checkpoint(path: Path, seed: int = 0) -> Path:
     save_checkpoint(TinyAVSeparator(enc_channels=16, hidden=32, num_blocks=2, repeats=1,
                                     video_channels=8), path, "tiny-av")
     return path
+
+
+def min_cut(root: Path, split: str, mixture_id: str, num_samples: int) -> None:
+    """Cut one mixture of a corpus from `make_prepared_corpus` as 'min' mode cuts a mixture to
+    its shorter source: its wavs keep their first `num_samples` samples, the manifest says so,
+    and (as `prepare` writes) `s<k>_source_samples` holds each source's length before the cut;
+    the lip files keep the frames of the whole source."""
+    manifest = root / "manifests" / f"{split}.csv"
+    frame = pd.read_csv(manifest)
+    speakers = sorted(int(c[1:-5]) for c in frame.columns if c[0] == "s" and c.endswith("_path"))
+    for k in speakers:
+        column = f"s{k}_source_samples"
+        if column not in frame.columns:
+            frame[column] = frame["num_samples"]
+    row = frame.index[frame["mixture_id"] == mixture_id][0]
+    for column in ["mix_path"] + [f"s{k}_path" for k in speakers]:
+        path = manifest.parent / frame.loc[row, column]
+        audio, rate = sf.read(path, dtype="float32")
+        sf.write(path, audio[:num_samples], rate, subtype="FLOAT")
+    frame.loc[row, "num_samples"] = num_samples
+    write_manifest(frame, manifest)
+
+
+def add_third_speaker(root: Path, split: str, seed: int = 5) -> None:
+    """Make every mixture of a `make_prepared_corpus` split a 3-speaker one (columns s3_*, as
+    `prepare --speakers 3` writes them): a third source of each mixture's length is added."""
+    rng = np.random.default_rng(seed)
+    manifest = root / "manifests" / f"{split}.csv"
+    frame = pd.read_csv(manifest)
+    for column in ("path", "utt", "speaker", "gain_db", "lips", "source"):
+        frame[f"s3_{column}"] = ""
+    frame["s3_gain_db"] = 0.0
+    for row in frame.index:
+        mid, n = frame.loc[row, "mixture_id"], int(frame.loc[row, "num_samples"])
+        audio, envelope = _source(rng, n / RATE)
+        lips = np.full((len(envelope), 96, 96), 60, np.uint8)
+        lips[:, 40:56, 30:66] = (40 + 150 * envelope / max(envelope.max(), 1e-6))[:, None, None]
+        np.savez_compressed(root / "lips" / f"{mid}_s3.npz", data=lips)
+        s3 = root / "wav16k" / "min" / split / "s3" / f"{mid}.wav"
+        s3.parent.mkdir(parents=True, exist_ok=True)
+        sf.write(s3, audio, RATE, subtype="FLOAT")
+        mix = manifest.parent / frame.loc[row, "mix_path"]
+        sf.write(mix, sf.read(mix, dtype="float32")[0] + audio, RATE, subtype="FLOAT")
+        frame.loc[row, ["s3_path", "s3_utt", "s3_speaker", "s3_lips", "s3_source"]] = [
+            f"../wav16k/min/{split}/s3/{mid}.wav", f"{mid}_u3", "spk3",
+            f"../lips/{mid}_s3.npz", f"fake/{mid}_3.mp4"]
+    if "s1_source_samples" in frame.columns:
+        frame["s3_source_samples"] = frame["num_samples"]
+    write_manifest(frame, manifest)
+
+
+def make_short_source_corpus(root: Path, short: tuple[float, ...] = (0.96, 1.28)) -> Path:
+    """A small generated talking-face corpus in the LRS2 layout (`generate_demo_corpus`: 6
+    speakers, 2 per split, 2 clips each) whose first clips are deliberately shorter than the
+    2 s source: clip 1 of the first speaker of each split lasts `short[0]` s, clip 1 of the
+    second `short[1]` s (whole AAC frames and whole video frames: 0.96 s = 24 frames =
+    15 x 1024 samples). Mixtures with them are 'min'-cut below 2 s; returns `root`."""
+    from avss_bench.demo.corpus import generate_demo_corpus
+    from avss_bench.demo.corpus.face import TalkingFace
+    from avss_bench.demo.corpus.generate import render_clip, speaker_plan
+    from avss_bench.io.video_write import write_mp4
+
+    generate_demo_corpus(root, seed=0, num_speakers=6, clips_per_speaker=2, quiet=True)
+    seen: dict[str, int] = {}
+    for speaker in speaker_plan(0, 6):
+        order = seen.setdefault(speaker["split"], 0)
+        seen[speaker["split"]] += 1
+        frames, audio, *_ = render_clip(speaker, TalkingFace(speaker["look"]), 0, 0,
+                                        short[order])
+        write_mp4(root / "mvlrs_v1" / "main" / speaker["id"] / "00001.mp4", frames, FPS, audio,
+                  RATE)
+    return root

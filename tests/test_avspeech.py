@@ -175,7 +175,7 @@ def test_cli_reports_missing_clips(tmp_path: Path, mini: dict) -> None:
     result = CliRunner().invoke(main, [
         "prepare", "avspeech", "--csv", str(mini["csv"]), "--clips", str(mini["clips"]),
         "--out", str(tmp_path / "out"), "--mix-list", "generate", "--num-mixtures",
-        "tr=2,cv=1,tt=1", "--skip-lips", "-q"])
+        "tr=2,cv=1,tt=1", "--skip-lips"])
     assert result.exit_code == 0, result.output
     assert f"clips: {len(CLIPS)} of {len(CLIPS) + 1} CSV rows on disk, 1 missing" \
         in result.output

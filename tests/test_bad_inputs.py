@@ -1,4 +1,4 @@
-"""The bad-input catalogue (issue 17): every command, every way a user can feed it something
+"""The bad-input catalogue: every command, every way a user can feed it something
 wrong, answered by one line naming the file and the problem, exit 1 (2 for usage), no
 traceback, and nothing left behind that a rerun would trust.
 
@@ -14,14 +14,19 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import click
 import numpy as np
 import pytest
 import soundfile as sf
 from click.testing import CliRunner
-from shared_data import SHARED
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
+from shared_data import SHARED, assert_prepared
 from synthetic import make_prepared_corpus
 
 from avss_bench.cli import main
+from avss_bench.core.errors import AvssError
+from avss_bench.core.numbers import Number, NumberRange
 
 VIDEOS = SHARED / "data" / "videos"
 LANDMARKER = SHARED / "data" / "models" / "face_landmarker.task"
@@ -66,7 +71,12 @@ FILES = {
     "ckpt_text": "text.pt", "csv_empty": "empty.csv", "csv_text": "text.csv",
     "csv_cols": "columns.csv", "csv_missing_wav": "corpus/manifests/missing.csv",
     "afile": "a_file", "yaml_text": "text.yaml", "results_text": "results_text",
-    "results_empty": "results_empty", "raw_empty": "raw_empty",
+    "results_empty": "results_empty", "raw_empty": "raw_empty", "results_list": "results_list",
+    "results_garbage_csv": "results_garbage_csv",
+    "noise_text": "noise_text", "noise_silent": "noise_silent", "noise_nan": "noise_nan",
+    "rir_zero": "rir_zero", "noise_good": "noise_good", "csv_nolips": "corpus/manifests/nolips.csv",
+    "csv_other": "corpus/manifests/other.csv", "demo_changed": "demo_changed",
+    "run_tiny": "run_tiny", "avs_csv": "avspeech_test.csv",
 }
 
 
@@ -114,9 +124,52 @@ def kit(tmp_path_factory: pytest.TempPathFactory) -> Kit:
     k.results_text.mkdir()
     (k.results_text / "summary.json").write_text("{not json")
     k.results_empty.mkdir()
+    k.results_list.mkdir()
+    (k.results_list / "summary.json").write_text("[1, 2]\n")
+    k.results_garbage_csv.mkdir()
+    (k.results_garbage_csv / "summary.json").write_text('{"model": "mixture", "metrics": {}}')
+    (k.results_garbage_csv / "results.csv").write_text("hello world\n1\n")
     k.raw_empty.mkdir()
-    (root / "badplugin_17.py").write_text(PLUGIN)
+    (root / "badplugin.py").write_text(PLUGIN)
+    _stale_state_fixtures(k, speech)
     return k
+
+
+def _stale_state_fixtures(k: Kit, speech: np.ndarray) -> None:
+    """Noise/RIR folders with one bad file each, manifests without lips or of other speech, a
+    demo folder whose checkpoint was replaced, a run folder holding a tiny-av last.pt."""
+    import pandas as pd
+
+    from avss_bench.core.atomic import write_torch
+    from avss_bench.demo.corpus.generate import STAMP_NAME as CORPUS_STAMP
+    from avss_bench.demo.run import DemoRun, claim_workdir
+    from avss_bench.train.config import load_config
+
+    for folder, source in (("noise_text", k.text), ("noise_silent", k.silent),
+                           ("noise_nan", k.nan), ("noise_good", k.wav)):
+        (k.root / folder).mkdir()
+        (k.root / folder / "n.wav").write_bytes(source.read_bytes())
+    k.rir_zero.mkdir()
+    sf.write(k.rir_zero / "room_rir.wav", np.zeros(4000, np.float32), 16000)
+    frame = pd.read_csv(k.data / "manifests" / "tt.csv")
+    frame.assign(s1_lips="", s2_lips="").to_csv(k.csv_nolips, index=False)
+    frame.assign(s1_utt="other_" + frame["s1_utt"], s2_utt="other_" + frame["s2_utt"]).to_csv(
+        k.csv_other, index=False)
+    demo = DemoRun(k.demo_changed)
+    claim_workdir(demo.workdir, demo.options(), force=False)
+    (demo.corpus / CORPUS_STAMP).parent.mkdir(parents=True)
+    (demo.corpus / CORPUS_STAMP).write_text("{}")
+    for split in demo.mixtures:
+        path = demo.prepared / "manifests" / f"{split}.csv"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("mixture_id\n")
+    demo.checkpoint.parent.mkdir(parents=True)
+    demo.checkpoint.write_bytes(np.random.default_rng(1).bytes(4096))  # replaced by random bytes
+    demo.checkpoint_record.write_text("0" * 64 + "\n")
+    k.run_tiny.mkdir()
+    config = load_config("demo/tiny-av", [f"data.root={k.data}"]).to_dict()
+    write_torch(k.run_tiny / "last.pt", {"model": {}, "optimizer": {}, "config": config})
+    k.avs_csv.write_text("aaaaaaaaaaa,0.000000,3.000000,0.5,0.5\n")
 
 
 @dataclass(frozen=True)
@@ -138,6 +191,18 @@ LM = ["--landmarker", str(LANDMARKER)]
 SEP = ["separate", "-n", "1", "--no-video", "--quiet", *LM]
 
 
+def _PREP(k: Kit, o: Path) -> list[str]:  # noqa: N802 - reads as a constant in the cases
+    """A quick `prepare` of the shared LRS2 miniature's first 2 tt mixtures, audio only."""
+    return ["prepare", "lrs2", "--root", str(CORPUS / "lrs2"), "--out", str(o), "--mix-list",
+            str(CORPUS / "lrs2"), "--splits", "tt", "--num-mixtures", "tt=2", "--skip-lips",
+            "--quiet"]
+
+
+def _TRAIN(k: Kit, o: Path, recipe: str = "demo/tiny-av") -> list[str]:  # noqa: N802
+    return ["train", "-r", recipe, "--data", str(k.data), "--out", str(o), "--quiet",
+            "--device", "cpu"]
+
+
 def _score_files(mix: str, ref: str, est: str) -> Callable[[Kit, Path], list[str]]:
     return lambda k, o: ["score", "--mixture", str(getattr(k, mix)), "--reference",
                          str(getattr(k, ref)), "--estimate", str(getattr(k, est)), "--quiet"]
@@ -147,7 +212,6 @@ CASES: list[Case] = [
     # ---------------------------------------------------------------- usage (exit 2)
     _c("models-extra-arg", lambda k, o: ["models", "extra"], "extra", 2),
     _c("unknown-verb", lambda k, o: ["separat"], "separat", 2),
-    _c("separate-no-model", lambda k, o: ["separate", str(SINGLE)], "--model", 2),
     _c("separate-zero-speakers", lambda k, o: [*SEP, str(SINGLE), "-m", "mixture", "-n", "0"],
        "--speakers", 2),
     _c("separate-chunk-too-small", lambda k, o: [*SEP, str(SINGLE), "-m", "mixture",
@@ -161,6 +225,16 @@ CASES: list[Case] = [
        "--jobs", 2),
     _c("train-no-recipe", lambda k, o: ["train"], "--recipe", 2),
     _c("evaluate-no-data", lambda k, o: ["evaluate", "-m", "mixture"], "--data", 2),
+    _c("evaluate-unknown-metric", lambda k, o: ["evaluate", "-m", "mixture", "-d", str(k.data),
+                                                "-o", str(o), "--metrics", "si_snr,sdrr"],
+       "sdrr", 2),
+    _c("robustness-unknown-metric", lambda k, o: ["robustness", "-m", "mixture", "-d",
+                                                  str(k.data), "-o", str(o), "--metrics",
+                                                  "pesk"], "pesk", 2),
+    _c("score-unknown-metric", lambda k, o: ["score", "--manifest",
+                                             str(k.data / "manifests" / "tt.csv"), "--estimates",
+                                             str(k.raw_empty), "--out", str(o), "--metrics",
+                                             "stoi,estoy"], "estoy", 2),
     _c("evaluate-lip-rows-0", lambda k, o: ["evaluate", "-m", "mixture", "-d", str(k.data),
                                             "--lip-rows", "0"], "--lip-rows", 2),
     _c("profile-device-tpu", lambda k, o: ["profile", "--model", "mixture", "--device", "tpu"],
@@ -191,6 +265,9 @@ CASES: list[Case] = [
                                             "gpu0", "-o", str(o)], "gpu0"),
     _c("separate-absent-cuda", lambda k, o: [*SEP, str(SINGLE), "-m", "mixture", "--device",
                                              "cuda:7", "-o", str(o)], "cuda:7"),
+    _c("separate-no-model", lambda k, o: [*SEP, str(SINGLE), "-o", str(o)], "--model"),
+    _c("separate-random-weights", lambda k, o: [*SEP, str(SINGLE), "-m", "tiny-av", "-o",
+                                                str(o)], "--random-init"),
     _c("separate-other-checkpoint", lambda k, o: [*SEP, str(SINGLE), "-m", "iianet-demo", "-c",
                                                   str(k.ckpt_tiny), "-o", str(o)],
        lambda k, o: str(k.ckpt_tiny)),
@@ -207,8 +284,8 @@ CASES: list[Case] = [
     _c("separate-too-many-speakers", lambda k, o: [*SEP, str(SINGLE), "-m", "mixture", "-n",
                                                    "3", "-o", str(o)], lambda k, o: str(SINGLE)),
     _c("separate-plugin-one-channel", lambda k, o: [*SEP, str(SINGLE), "-m",
-                                                    "badplugin_17:OneChannel", "-o", str(o)],
-       "badplugin_17:OneChannel"),
+                                                    "badplugin:OneChannel", "-o", str(o)],
+       "badplugin:OneChannel"),
     _c("separate-out-under-file", lambda k, o: [*SEP, str(SINGLE), "-m", "mixture", "-o",
                                                 str(k.afile / "out")], lambda k, o: str(k.afile)),
     # ------------------------------------------------------------------------ score
@@ -273,10 +350,10 @@ CASES: list[Case] = [
     _c("evaluate-random-init-refused", lambda k, o: ["evaluate", "-m", "tiny-av", "-d",
                                                      str(k.data), "-o", str(o), "--quiet"],
        "--random-init"),
-    _c("evaluate-plugin-one-channel", lambda k, o: ["evaluate", "-m", "badplugin_17:OneChannel",
+    _c("evaluate-plugin-one-channel", lambda k, o: ["evaluate", "-m", "badplugin:OneChannel",
                                                     "--random-init", "-d", str(k.data), "-o",
                                                     str(o), "--quiet"],
-       "badplugin_17:OneChannel"),
+       "badplugin:OneChannel"),
     _c("evaluate-out-under-file", lambda k, o: ["evaluate", "-m", "mixture", "-d", str(k.data),
                                                 "-o", str(k.afile / "out"), "--quiet"],
        lambda k, o: str(k.afile)),
@@ -293,9 +370,9 @@ CASES: list[Case] = [
     _c("profile-absent-cuda", lambda k, o: ["profile", "--model", "mixture", "--device",
                                             "cuda", "--runs", "1"], "cuda"),
     _c("profile-plugin-one-channel", lambda k, o: ["profile", "--model",
-                                                   "badplugin_17:OneChannel", "--runs", "1",
+                                                   "badplugin:OneChannel", "--runs", "1",
                                                    "--seconds", "0.2"],
-       "badplugin_17:OneChannel"),
+       "badplugin:OneChannel"),
     # ------------------------------------------------------------------------- table
     _c("table-missing-folder", lambda k, o: ["table", str(k.missing)],
        lambda k, o: str(k.missing)),
@@ -375,6 +452,10 @@ CASES: list[Case] = [
        lambda k, o: str(k.missing)),
     _c("report-file-as-results", lambda k, o: ["report", str(k.afile), "--out", str(o)],
        lambda k, o: str(k.afile)),
+    _c("report-summary-not-an-object", lambda k, o: ["report", str(k.results_list), "--out",
+                                                     str(o)], "summary.json"),
+    _c("report-garbage-results", lambda k, o: ["report", str(k.results_garbage_csv), "--out",
+                                               str(o)], "results.csv"),
     # -------------------------------------------------------------------- robustness
     _c("robustness-missing-data", lambda k, o: ["robustness", "-m", "mixture", "-d",
                                                 str(k.missing), "-o", str(o), "--quiet"],
@@ -388,6 +469,84 @@ CASES: list[Case] = [
     _c("demo-missing-landmarker", lambda k, o: ["demo", "--workdir", str(o), "--landmarker",
                                                 str(k.missing), "--quiet"],
        lambda k, o: str(k.missing)),
+    # ------------------------------------- numbers: finite, in range, integers where meant
+    _c("prepare-snr-inf", lambda k, o: [*_PREP(k, o), "--noise", str(k.noise_good), "--snr",
+                                        "inf:inf"], "--snr", 2),
+    _c("prepare-snr-minus-inf", lambda k, o: [*_PREP(k, o), "--noise", str(k.noise_good),
+                                              "--snr=-inf:5"], "--snr", 2),
+    _c("prepare-snr-nan", lambda k, o: [*_PREP(k, o), "--noise", str(k.noise_good), "--snr",
+                                        "nan:5"], "--snr", 2),
+    _c("prepare-rt60-out-of-range", lambda k, o: [*_PREP(k, o), "--simulate-rooms", "--rt60",
+                                                  "5:10"], "--rt60", 2),
+    _c("prepare-rt60-inf", lambda k, o: [*_PREP(k, o), "--simulate-rooms", "--rt60",
+                                         "inf:inf"], "--rt60", 2),
+    _c("prepare-min-source-seconds-nan", lambda k, o: [*_PREP(k, o), "--min-source-seconds",
+                                                       "nan"], "--min-source-seconds", 2),
+    _c("profile-seconds-nan", lambda k, o: ["profile", "--model", "mixture", "--seconds", "nan"],
+       "--seconds", 2),
+    _c("profile-seconds-inf", lambda k, o: ["profile", "--model", "mixture", "--seconds",
+                                            "inf"], "--seconds", 2),
+    _c("separate-chunk-seconds-nan", lambda k, o: [*SEP, str(SINGLE), "-m", "mixture",
+                                                   "--chunk-seconds", "nan"],
+       "--chunk-seconds", 2),
+    _c("train-override-lr-nan", lambda k, o: [*_TRAIN(k, o), "optim.lr=nan"], "optim.lr"),
+    _c("train-batch-size-zero", lambda k, o: [*_TRAIN(k, o), "data.batch_size=0"],
+       "data.batch_size"),
+    _c("train-batch-size-negative", lambda k, o: [*_TRAIN(k, o), "data.batch_size=-2"],
+       "data.batch_size"),
+    _c("train-max-epochs-zero", lambda k, o: [*_TRAIN(k, o), "optim.max_epochs=0"],
+       "optim.max_epochs"),
+    _c("train-rtfsnet-repeats-fraction", lambda k, o: [*_TRAIN(k, o, "lrs2/rtfsnet"),
+                                                       "model.config.repeats=2.5"],
+       "model.config.repeats"),
+    _c("train-rtfsnet-repeats-zero", lambda k, o: [*_TRAIN(k, o, "lrs2/rtfsnet"),
+                                                   "model.config.repeats=0"], "repeats"),
+    # --------------------------------------------------- input files checked where read
+    _c("prepare-noise-not-audio", lambda k, o: [*_PREP(k, o), "--noise", str(k.noise_text)],
+       lambda k, o: str(k.noise_text / "n.wav")),
+    _c("prepare-noise-silent", lambda k, o: [*_PREP(k, o), "--noise", str(k.noise_silent)],
+       lambda k, o: str(k.noise_silent / "n.wav")),
+    _c("prepare-noise-nan", lambda k, o: [*_PREP(k, o), "--noise", str(k.noise_nan)],
+       lambda k, o: str(k.noise_nan / "n.wav")),
+    _c("prepare-rir-all-zero", lambda k, o: [*_PREP(k, o), "--rir", str(k.rir_zero)],
+       lambda k, o: str(k.rir_zero / "room_rir.wav")),
+    _c("prepare-avspeech-pattern-without-fields",
+       lambda k, o: ["prepare", "avspeech", "--csv", str(k.avs_csv), "--clips",
+                     str(k.raw_empty), "--clip-pattern", "clip.mp4", "--out", str(o),
+                     "--quiet"], "--clip-pattern 'clip.mp4'"),
+    _c("evaluate-skip-lips-corpus", lambda k, o: ["evaluate", "-m", "mixture", "-d",
+                                                  str(k.csv_nolips), "-o", str(o), "--quiet"],
+       "s1_lips"),
+    _c("robustness-skip-lips-corpus", lambda k, o: ["robustness", "-m", "mixture", "-d",
+                                                    str(k.csv_nolips), "--conditions", "none",
+                                                    "-o", str(o), "--quiet"], "s1_lips"),
+    _c("evaluate-lip-rows-too-small", lambda k, o: ["evaluate", "-m", "iianet-demo",
+                                                    "--random-init", "-d", str(k.data),
+                                                    "--lip-rows", "1", "-o", str(o), "--quiet"],
+       "--lip-rows"),
+    # ------------------------------------------------------------------- stale state
+    _c("robustness-condition-of-other-speech",
+       lambda k, o: ["robustness", "-m", "mixture", "-d", str(k.data), "-d",
+                     f"other={k.csv_other}", "--conditions", "none", "-o", str(o), "--quiet"],
+       "shares no utterance"),
+    _c("demo-checkpoint-replaced", lambda k, o: ["demo", "--workdir", str(k.demo_changed),
+                                                 "--quiet"],
+       lambda k, o: str(k.demo_changed / "checkpoints" / "iianet-demo.pt")),
+    _c("train-resume-without-last-pt", lambda k, o: [*_TRAIN(k, o), "--resume"],
+       lambda k, o: f"{o}: nothing to resume"),
+    _c("train-resume-another-model", lambda k, o: [*_TRAIN(k, k.run_tiny, "demo/iianet-demo"),
+                                                   "--resume"], "model.name was \"tiny-av\""),
+    _c("train-resume-changed-model-config",
+       lambda k, o: [*_TRAIN(k, k.run_tiny), "--resume", "model.config.repeats=1"],
+       "model.config.repeats was 2, now 1"),
+    # -------------------------------------------------------------------- executors
+    _c("prepare-dask-without-port", lambda k, o: [*_PREP(k, o), "--executor",
+                                                  "dask://localhost"], "dask://HOST:PORT"),
+    _c("prepare-bare-slurm", lambda k, o: [*_PREP(k, o), "--executor", "slurm"],
+       "cores and memory"),
+    _c("prepare-slurm-jobs-not-a-number", lambda k, o: [*_PREP(k, o), "--executor",
+                                                        "slurm:jobs=abc,cores=1,memory=1GB"],
+       "jobs must be an integer"),
 ]
 
 
@@ -440,3 +599,243 @@ def test_catalogue_is_large_and_covers_every_command() -> None:
     covered = {c.id.split("-")[0] for c in CASES}
     assert set(VERBS) <= covered
 
+
+
+# ------------------------------------------------------------ stale state, stamps, resume
+def test_prepare_rerun_with_other_conditions_is_refused_naming_the_difference(
+        kit: Kit, tmp_path: Path) -> None:
+    """A folder prepared with --noise is not silently rewritten as a clean corpus."""
+    out = tmp_path / "out"
+    first = CliRunner().invoke(main, [*_PREP(kit, out), "--noise", str(kit.noise_good)])
+    assert_prepared(first)  # the miniature's list holds one same-recording mixture: flagged
+    report = (out / "report.json").read_bytes()
+    manifest = (out / "manifests" / "tt.csv").read_bytes()
+    for extra, named in (([], "conditions.noise_dir was"),
+                         (["--noise", str(kit.noise_good), "--snr", "5:5"],
+                          "conditions.snr_db was [0.0, 10.0], now [5.0, 5.0]")):
+        rerun = CliRunner().invoke(main, [*_PREP(kit, out), *extra])
+        assert rerun.exit_code == 1 and "Traceback" not in rerun.output
+        assert named in rerun.output and str(out) in rerun.output, rerun.output
+    assert (out / "report.json").read_bytes() == report
+    assert (out / "manifests" / "tt.csv").read_bytes() == manifest
+    same = CliRunner().invoke(main, [*_PREP(kit, out), "--noise", str(kit.noise_good)])
+    assert_prepared(same)  # the same options resume
+
+
+def test_robustness_under_a_used_name_is_refused_and_overwrite_drops_the_old_conditions(
+        kit: Kit, tmp_path: Path) -> None:
+    from synthetic import make_tiny_checkpoint
+
+    other = make_tiny_checkpoint(tmp_path / "other.pt", seed=5)
+    out = tmp_path / "rob"
+
+    def robustness(checkpoint: Path, conditions: str, *extra: str):
+        return CliRunner().invoke(main, ["robustness", "-c", str(checkpoint), "-d",
+                                         str(kit.data), "--conditions", conditions, "--name",
+                                         "m", "-o", str(out), "--quiet", "--device", "cpu",
+                                         *extra])
+
+    assert robustness(kit.ckpt_tiny, "zero:100").exit_code == 0
+    refused = robustness(other, "none")
+    assert refused.exit_code == 1 and "checkpoint_sha256 was" in refused.output, refused.output
+    replaced = robustness(other, "none", "--overwrite")
+    assert replaced.exit_code == 0, replaced.output
+    import pandas as pd
+
+    rows = pd.read_csv(out / "robustness.csv")
+    assert list(rows["condition"]) == ["clean"]  # the old checkpoint's zero:100 row is gone
+    assert not (out / "m" / "zero100").exists() and not list((out / "m").glob("zero*"))
+
+
+def test_robustness_csv_refuses_conditions_of_other_weights(kit: Kit, tmp_path: Path) -> None:
+    """Condition folders of another checkpoint under one name (an older avss-bench, or copied
+    in by hand) are never paired with this clean row."""
+    import json
+
+    from avss_bench.robustness.run import write_csv
+
+    out = tmp_path / "rob"
+    result = CliRunner().invoke(main, ["robustness", "-c", str(kit.ckpt_tiny), "-d",
+                                       str(kit.data), "--conditions", "zero:100", "--name", "m",
+                                       "-o", str(out), "--quiet", "--device", "cpu"])
+    assert result.exit_code == 0, result.output
+    summary_path = next((out / "m").glob("zero*/summary.json"))
+    summary = json.loads(summary_path.read_text())
+    summary["checkpoint_sha256"] = "f" * 64
+    summary_path.write_text(json.dumps(summary))
+    with pytest.raises(AvssError, match="the clean row of 'm'"):
+        write_csv(out)
+
+
+def test_train_resume_or_start_starts_in_an_empty_folder_and_resume_refuses(
+        kit: Kit, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    quick = ["optim.max_epochs=1", "data.batch_size=2", "data.segment_s=0.5"]
+    refused = CliRunner().invoke(main, [*_TRAIN(kit, out), "--resume", *quick])
+    assert refused.exit_code == 1 and "nothing to resume" in refused.output
+    assert not out.exists()
+    started = CliRunner().invoke(main, [*_TRAIN(kit, out), "--resume-or-start", *quick])
+    assert started.exit_code == 0, started.output
+    assert (out / "last.pt").is_file() and (out / "best.pt").is_file()
+    resumed = CliRunner().invoke(main, [*_TRAIN(kit, out), "--resume-or-start", *quick])
+    assert resumed.exit_code == 0, resumed.output
+
+
+def test_overrides_read_numbers_as_numbers() -> None:
+    """README's `optim.lr=5e-4` and `1e-5` are floats (YAML 1.1 would read them as text)."""
+    from avss_bench.train.config import load_config
+
+    for text, value in (("5e-4", 5e-4), ("1e-5", 1e-5), ("1.0e-3", 1e-3), ("3", 3)):
+        assert load_config("demo/tiny-av", [f"optim.lr={text}"]).optim.lr == value
+    config = load_config("demo/tiny-av", ["data.batch_size=4.0", "description=1e-5 run"])
+    assert config.data.batch_size == 4 and isinstance(config.data.batch_size, int)
+    assert config.description == "1e-5 run"
+
+
+def test_slurm_without_sbatch_is_one_line_not_a_hang(kit: Kit, tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    import time
+
+    monkeypatch.setenv("PATH", str(tmp_path))  # a machine that is not a Slurm submit host
+    start = time.monotonic()
+    result = CliRunner().invoke(main, [*_PREP(kit, tmp_path / "out"), "--executor",
+                                       "slurm:cores=1,memory=1GB"])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert result.output.strip().splitlines()[-1].endswith(
+        "no sbatch on PATH (this machine is not a Slurm submit host); use local or "
+        "dask-local:N here"), result.output
+    assert time.monotonic() - start < 30
+    assert not (tmp_path / "out" / "report.json").exists()
+
+
+# ------------------------------------------------- every numeric option, every command
+def _commands() -> list[tuple[str, click.Command]]:
+    """Every command line's (name, command), `prepare <corpus>` for every registered corpus."""
+    from avss_bench.cli import VERBS
+
+    ctx = click.Context(main)
+    found = []
+    for verb in VERBS:
+        command = main.get_command(ctx, verb)
+        if isinstance(command, click.Group):
+            found += [(f"{verb} {sub}", command.get_command(ctx, sub))
+                      for sub in command.list_commands(ctx)]
+        else:
+            found.append((verb, command))
+    return found
+
+
+def _is_numeric(param: click.Parameter) -> bool:
+    return isinstance(param.type, (click.types.IntParamType, click.types.FloatParamType,
+                                   Number, NumberRange))
+
+
+NUMERIC_OPTIONS = [(name, command, param) for name, command in _commands()
+                   for param in command.params if _is_numeric(param)]
+#: Values that broke commands before: non-finite, huge, negative, fractional, empty halves.
+EDGE_VALUES = ["nan", "-nan", "inf", "-inf", "+inf", "1e999", "-1e999", "1e308", "0", "-0",
+               "-1", "0.5", "2.5", "1e-5", "99999999999999999999", "-99999999999999999999",
+               "", " ", "1:nan", "nan:1", "inf:inf", "-inf:5", "5:1", "1:2:3", ":", "0:0"]
+
+
+def _dummy_arguments(command: click.Command, skip: click.Parameter) -> list[str]:
+    """Values for the other required parameters, so that only `skip` decides the outcome."""
+    args: list[str] = []
+    for param in command.params:
+        if param is skip or not param.required:
+            continue
+        value = param.type.choices[0] if isinstance(param.type, click.Choice) else "x"
+        args += [param.opts[0], value] if isinstance(param, click.Option) else [value]
+    return args
+
+
+def _within(param: click.Parameter, value: float) -> bool:
+    kind = param.type
+    if isinstance(kind, (Number, NumberRange)):
+        return kind.bounds.contains(value)
+    if isinstance(kind, click.types._NumberRangeBase):
+        return ((kind.min is None or value >= kind.min) and (kind.max is None or value <= kind.max))
+    return True
+
+
+def test_the_numeric_options_are_found() -> None:
+    names = {(name.split()[0], p.opts[0]) for name, _, p in NUMERIC_OPTIONS}
+    assert {("prepare", "--snr"), ("prepare", "--rt60"), ("prepare", "--jobs"),
+            ("profile", "--seconds"), ("separate", "--chunk-seconds"), ("demo", "--steps"),
+            ("evaluate", "--lip-rows"), ("robustness", "--seed")} <= names
+    assert len(NUMERIC_OPTIONS) >= 30
+
+
+@pytest.mark.parametrize(("name", "command", "param"), NUMERIC_OPTIONS,
+                         ids=[f"{n} {p.opts[0]}" for n, _, p in NUMERIC_OPTIONS])
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@example(text="nan")
+@example(text="inf")
+@example(text="-inf")
+@example(text="1e999")
+@example(text="nan:1")
+@example(text="2.5")
+@given(text=st.one_of(st.sampled_from(EDGE_VALUES),
+                      st.floats(allow_nan=True, allow_infinity=True).map(repr),
+                      st.integers(-10**25, 10**25).map(str),
+                      st.tuples(st.floats(allow_nan=True, allow_infinity=True),
+                                st.floats(allow_nan=True, allow_infinity=True)).map(
+                          lambda t: f"{t[0]!r}:{t[1]!r}")))
+def test_every_numeric_option_is_finite_in_range_or_a_usage_error(
+        name: str, command: click.Command, param: click.Option, text: str) -> None:
+    """Any value given to any numeric option of any command either parses to finite numbers
+    inside the option's declared range (integers where integers are meant) or is a usage error
+    naming the option; nothing non-finite reaches a command."""
+    import math
+
+    args = [*_dummy_arguments(command, param), f"{param.opts[0]}={text}"]
+    try:
+        ctx = command.make_context(name, args)
+    except click.UsageError as err:
+        message = err.format_message()
+        assert any(opt in message for opt in param.opts), message
+        return
+    got = ctx.params[param.name]
+    values = got if isinstance(got, tuple) else (got,)
+    for value in values:
+        assert isinstance(value, (int, float)) and not isinstance(value, bool), (text, got)
+        assert math.isfinite(value), (text, got)
+        assert _within(param, value), (text, got)
+        if isinstance(param.type, click.types.IntParamType) or (
+                isinstance(param.type, Number) and param.type.bounds.integer):
+            assert isinstance(value, int), (text, got)
+
+
+TRAIN_NUMBERS = [key for key, (kind, _, _) in __import__(
+    "avss_bench.train.config", fromlist=["SCHEMA"]).SCHEMA.items() if kind in ("int", "float")]
+
+
+@pytest.mark.parametrize("key", TRAIN_NUMBERS)
+@settings(max_examples=25, deadline=None)
+@example(text="nan")
+@example(text=".inf")
+@example(text="2.5")
+@example(text="-1")
+@given(text=st.one_of(st.sampled_from(EDGE_VALUES + [".nan", ".inf", "-.inf", "true", "[1]"]),
+                      st.floats(allow_nan=True, allow_infinity=True).map(repr),
+                      st.integers(-10**25, 10**25).map(str)))
+def test_every_numeric_recipe_key_is_checked(key: str, text: str) -> None:
+    """`train KEY=VALUE` (and the recipe YAML): a number of the key's kind inside its range, or
+    one AvssError naming the key before anything is built."""
+    import math
+
+    from avss_bench.train.config import SCHEMA, load_config
+
+    kind, bounds, optional = SCHEMA[key]
+    try:
+        config = load_config(None, [f"{key}={text}"])
+    except AvssError as err:
+        assert key in str(err), str(err)
+        return
+    section, _, field = key.rpartition(".")
+    value = getattr(getattr(config, section) if section else config, field)
+    if value is None:
+        assert optional
+        return
+    assert isinstance(value, int if kind == "int" else (int, float))
+    assert not isinstance(value, bool) and math.isfinite(value) and bounds.contains(value)

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 import soundfile as sf
 from click.testing import CliRunner
-from shared_data import SHARED_DATA
+from shared_data import SHARED_DATA, assert_prepared
 
 from avss_bench.cli import main
 from avss_bench.core.errors import AvssError
@@ -41,7 +41,7 @@ def hashes(out: Path) -> dict[str, str]:
 
 def prepare(out: Path, *args: str) -> dict:
     result = CliRunner().invoke(main, [*BASE, "--out", str(out), *args])
-    assert result.exit_code == 0, result.output
+    assert_prepared(result)
     return json.loads((out / "report.json").read_text())
 
 

@@ -24,6 +24,10 @@ from avss_bench.core.errors import AvssError
 from avss_bench.core.hashing import sha256_of
 from avss_bench.demo.run import STAMP_NAME, DemoRun, claim_workdir, run_demo, split_mixtures
 from avss_bench.demo.training import train_steps
+from avss_bench.io.manifest import read_manifest
+from avss_bench.io.testset import fingerprint_of, manifest_lines, read_test_set
+
+sys.path.insert(0, str(Path(__file__).parent))
 
 STEPS, MIXTURES = 16, 40  # 32 training mixtures = 64 examples = 8 steps per epoch
 ROWS = ("Mixture (unprocessed)", "IIANet (demo size)")
@@ -65,15 +69,25 @@ def _without_latency(text: str) -> list[list[str]]:
 def test_cli_end_to_end_prints_the_table(demo_cli) -> None:
     workdir, out = demo_cli
     header = next(line for line in out.splitlines() if line.startswith("| Method"))
-    assert [c.strip() for c in header.strip("|").split("|")] == [
-        "Method", "SI-SNRi", "SDRi", "PESQ", "STOI", "Params (M)", "MACs (G per 1 s)",
-        "Params w/ visual enc. (M)", "MACs w/ visual enc. (G per 1 s)", "Latency (ms)"]
+    cells = [c.strip() for c in header.strip("|").split("|")]
+    assert cells[:-1] == [
+        "Method", "SI-SNRi", "SDRi", "PESQ", "STOI", "Targets (failed)", "Params (M)",
+        "MACs (G per 1 s)", "Params w/ visual enc. (M)", "MACs w/ visual enc. (G per 1 s)"]
+    assert cells[-1].startswith("Latency (ms; ours: CPU ") and "batch 1 x 1 s" in cells[-1]
+    # the demo's own test set, named for what it is, with no published row beside it
+    prepared = workdir / "prepared" / "manifests" / "tt.csv"
+    record = read_test_set(prepared)
+    assert record.label == "Demo, generated list (seed 0), 5 mixtures"
+    assert record.fingerprint == fingerprint_of(manifest_lines(
+        read_manifest(prepared).to_dict("records")))
+    assert f"Test set: {record.label} (generated list; 5 mixtures, fingerprint " \
+           f"{record.short})" in out and "(reported)" not in out
     rows = _table_rows(out)
     assert set(rows) == set(ROWS)
     assert rows["Mixture (unprocessed)"][:2] == ["0.00 ± 0.00", "0.00 ± 0.00"]
     model = rows["IIANet (demo size)"]
     assert re.fullmatch(r"-?\d+\.\d\d ± \d+\.\d\d", model[0])
-    assert model[4] == "0.114" and float(model[6]) > 0
+    assert model[4] == "10" and model[5] == "0.114" and float(model[7]) > 0
     times = re.search(r"^stage wall times: (.*)$", out, re.M)
     assert times is not None
     for stage in ("generate corpus", "prepare", "train", "evaluate iianet-demo", "profile",
@@ -99,6 +113,35 @@ def test_cli_end_to_end_prints_the_table(demo_cli) -> None:
     assert again.exit_code == 0, again.output
     assert again.output.count("already complete, skipped") == 7
     assert _table_rows(again.output) == rows
+
+
+@pytest.mark.slow
+def test_demo_results_give_a_papers_figures_and_table(demo_cli, tmp_path) -> None:
+    from figure_checks import compile_latex, look
+
+    from avss_bench.evaluate.leaderboard import collect, group_entries
+    from avss_bench.evaluate.pareto import pareto_figure
+    from avss_bench.robustness.plot import robustness_figure
+    from avss_bench.robustness.table import read_robustness
+
+    workdir, _ = demo_cli
+    results = workdir / "results"
+    ours = [str(results / "mixture"), str(results / "iianet-demo")]
+    for args in (["--format", "latex", "--out", str(tmp_path / "table.tex")],
+                 ["--reported", "--plot", str(tmp_path / "pareto.pdf")]):
+        done = CliRunner().invoke(main, ["table", *ours, *args])
+        assert done.exit_code == 0, done.output
+    robust = CliRunner().invoke(main, ["table", "--robustness", str(results / "robustness"),
+                                       "--plot", str(tmp_path / "robustness.pdf")])
+    assert robust.exit_code == 0, robust.output
+    for name in ("pareto.pdf", "robustness.pdf"):
+        assert (tmp_path / name).read_bytes()[:4] == b"%PDF"
+    compile_latex(tmp_path / "latex", (tmp_path / "table.tex").read_text())
+    fig, missing = pareto_figure(group_entries(collect([Path(p) for p in ours]), reported=True))
+    assert missing == []
+    look(fig, {"SI-SNRi": "(dB)", "MACs": "(G per 1 s"})
+    look(robustness_figure(read_robustness([results / "robustness"])),
+         {"SI-SNRi": "(dB)", "frames zeroed": "(%)", "frame rate": "(fps)"})
 
 
 def _copy_prepared(source: Path, dest: Path) -> None:

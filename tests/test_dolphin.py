@@ -241,7 +241,7 @@ def test_training_starts_from_the_released_video_encoder(ref, tmp_path: Path) ->
     nothing else; a file without encoder weights is a one-line error."""
     from avss_bench.models.registry import build_separator
     from avss_bench.train.config import load_config
-    from avss_bench.train.loop import load_lrw_frontend
+    from avss_bench.train.loop import load_frontend
 
     released = tmp_path / "model.pt"
     torch.save(ref["sd"], released)
@@ -249,7 +249,7 @@ def test_training_starts_from_the_released_video_encoder(ref, tmp_path: Path) ->
     fresh = build_separator(config.model.name, **config.model.config)
     separator_before = {k: v.clone() for k, v in fresh.state_dict().items()
                         if not k.startswith("video_encoder.")}
-    load_lrw_frontend(fresh, config)
+    load_frontend(fresh, config)
     for key, value in fresh.video_encoder.state_dict().items():
         assert torch.equal(value, ref["sd"][f"video_encoder.{key}"]), key
     for key, value in separator_before.items():

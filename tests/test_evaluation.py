@@ -17,6 +17,7 @@ from avss_bench.core.errors import AvssError
 from avss_bench.evaluate.run import evaluate
 
 sys.path.insert(0, str(Path(__file__).parent))
+from interrupt_helpers import interrupt_scoring_after  # noqa: E402
 from synthetic import make_prepared_corpus, make_tiny_checkpoint  # noqa: E402
 
 METRICS = ("si_snr", "sdr", "stoi")
@@ -66,36 +67,59 @@ def test_one_row_per_target_and_a_stamped_summary(corpus: Path, checkpoint: Path
     assert len(frame) == 10 and list(frame["target"][:2]) == ["s1", "s2"]
     assert {"si_snr", "si_snr_i", "sdr", "sdr_i", "stoi"} <= set(frame.columns)
     assert summary["num_targets"] == 10 and len(summary["checkpoint_sha256"]) == 64
-    assert summary["dataset"] == corpus.name  # no report.json: the folder names the data
+    # no test-set record beside the manifest: named by its content, never by its folder
+    assert summary["test_set"]["kind"] == "given" and corpus.name not in summary["dataset"]
+    assert summary["dataset"] == summary["test_set"]["label"] == \
+        f"unrecorded list, 5 mixtures ({summary['test_set']['fingerprint'][:12]})"
     assert summary["config"]["enc_channels"] == 16
     assert summary["metrics"]["si_snr_i"]["n"] == 10
     assert len(list((tmp_path / "examples").glob("*.wav"))) == 2
     assert not list(tmp_path.glob("*.partial.csv"))
 
 
+def test_examples_are_chosen_from_every_scored_target_also_on_resume(
+        corpus: Path, checkpoint: Path, tmp_path: Path) -> None:
+    """--save-audio 3 keeps the best, median and worst SI-SNRi of all 10 targets, labelled so;
+    a resumed run writes a missing one again, the same bytes."""
+    evaluate("tiny-av", checkpoint, corpus, out_dir=tmp_path, metrics=("si_snr",),
+             save_audio=3, quiet=True)
+    frame = pd.read_csv(tmp_path / "results.csv").sort_values("si_snr_i", ascending=False,
+                                                              kind="stable")
+    keys = list(zip(frame["mixture_id"], frame["target"], strict=True))
+    kept = json.loads((tmp_path / "examples" / "examples.json").read_text())["examples"]
+    assert [(e["mixture_id"], e["target"]) for e in kept] == [keys[0], keys[4], keys[9]]
+    assert [e["why"] for e in kept] == [f"{w} SI-SNRi of all 10 scored targets"
+                                        for w in ("best", "median", "worst")]
+    wavs = sorted((tmp_path / "examples").glob("*.wav"))
+    assert sorted(w.name for w in wavs) == sorted(e["file"] for e in kept)
+    before = wavs[0].read_bytes()
+    wavs[0].unlink()
+    evaluate("tiny-av", checkpoint, corpus, out_dir=tmp_path, metrics=("si_snr",),
+             save_audio=3, quiet=True)
+    assert wavs[0].read_bytes() == before
+
+
 def test_unprocessed_mixture_has_zero_improvement(corpus: Path, tmp_path: Path) -> None:
-    summary = evaluate("mixture", None, corpus, out_dir=tmp_path, metrics=METRICS, quiet=True,
-                       dataset="demo")
-    assert summary["dataset"] == "demo"
+    evaluate("mixture", None, corpus, out_dir=tmp_path, metrics=METRICS, quiet=True)
     frame = pd.read_csv(tmp_path / "results.csv")
     assert frame["si_snr_i"].abs().max() < 1e-9 and frame["sdr_i"].abs().max() < 1e-9
 
 
 def test_interrupted_evaluation_resumes_to_identical_csv(corpus: Path, checkpoint: Path,
-                                                         tmp_path: Path) -> None:
+                                                         tmp_path: Path, monkeypatch) -> None:
+    from avss_bench.evaluate import run
+
+    monkeypatch.setattr(run, "CHUNK", 4)  # 10 targets: chunks of 4, 4 and 2
     evaluate("tiny-av", checkpoint, corpus, out_dir=tmp_path / "full", metrics=METRICS,
              quiet=True)
-    full = (tmp_path / "full/results.csv").read_bytes()
-    # An interruption leaves the partial file with some complete rows and a torn last line.
-    lines = full.decode().splitlines(keepends=True)
     resumed = tmp_path / "resumed"
-    resumed.mkdir()
-    (resumed / "results.partial.csv").write_text("".join(lines[:4]) + lines[4][:17])
-    # the stamp is written before the first row, so an interrupted run leaves it too
-    (resumed / "evaluate.stamp.json").write_bytes((tmp_path / "full/evaluate.stamp.json")
-                                                  .read_bytes())
+    interrupt_scoring_after(monkeypatch, 1, lambda: evaluate(
+        "tiny-av", checkpoint, corpus, out_dir=resumed, metrics=METRICS, quiet=True))
+    assert len(list((resumed / ".partial").glob("part-*.csv"))) == 1
+    assert not (resumed / "results.csv").exists()
     evaluate("tiny-av", checkpoint, corpus, out_dir=resumed, metrics=METRICS, quiet=True)
-    assert (resumed / "results.csv").read_bytes() == full
+    assert (resumed / "results.csv").read_bytes() == (tmp_path / "full/results.csv").read_bytes()
+    assert not (resumed / ".partial").exists()
 
 
 @pytest.mark.slow
@@ -135,13 +159,18 @@ def test_results_keep_every_failure_reason(corpus: Path, tmp_path: Path) -> None
 def test_summary_carries_the_full_stamp(corpus: Path, checkpoint: Path, tmp_path: Path) -> None:
     summary = evaluate(None, checkpoint, corpus, out_dir=tmp_path, metrics=("si_snr",),
                        quiet=True, lip_rows=50, name="Tiny (mine)")
-    assert summary["model"] == "tiny-av"  # taken from the checkpoint
-    assert summary["options"]["lip_rows"] == 50 and summary["lip_rows"] == 50
+    assert summary["kind"] == "evaluate" and summary["model"] == "tiny-av"  # from the checkpoint
+    provenance = summary["provenance"]
+    assert provenance["options"]["lip_rows"] == 50 and summary["lip_rows"] == 50
     assert summary["name"] == "Tiny (mine)" and summary["random_init"] is False
-    commit = summary["git_commit"]
+    commit = provenance["git_commit"]
     assert commit is None or len(commit.removesuffix("-dirty")) == 40
-    assert "torch" in summary["library_versions"] and summary["platform"]
+    assert "torch" in provenance["library_versions"] and provenance["platform"]
     assert summary["stamp"]["data"]["manifest_sha256"]
+    assert summary["num_mixtures"] == 5 and summary["num_targets"] == 10
+    # prepared without a test-set record: computed from the manifest, a given list
+    assert summary["test_set"]["kind"] == "given"
+    assert summary["dataset"] == summary["test_set"]["label"]
 
 
 def test_checkpoint_of_another_separator_is_refused(corpus: Path, checkpoint: Path,
@@ -177,7 +206,8 @@ def test_another_checkpoint_never_resumes_a_partial_csv(corpus: Path, checkpoint
                                                         tmp_path: Path) -> None:
     evaluate("tiny-av", checkpoint, corpus, out_dir=tmp_path, metrics=("si_snr",), quiet=True)
     lines = (tmp_path / "results.csv").read_text().splitlines(keepends=True)
-    (tmp_path / "results.partial.csv").write_text("".join(lines[:4]))
+    (tmp_path / ".partial").mkdir()
+    (tmp_path / ".partial" / "part-00000000.csv").write_text("".join(lines[:4]))
     with pytest.raises(AvssError, match="checkpoint_sha256 was"):
         evaluate("tiny-av", other_checkpoint, corpus, out_dir=tmp_path, metrics=("si_snr",),
                  quiet=True)
@@ -223,15 +253,39 @@ def test_a_second_model_does_not_keep_the_first_models_profile(corpus: Path, che
         evaluate("mixture", None, corpus, out_dir=tmp_path, metrics=("si_snr",), quiet=True)
 
 
-def test_dataset_label_comes_from_the_prepared_report(tmp_path: Path) -> None:
-    from avss_bench.evaluate.run import corpus_name
+def test_the_summary_records_the_prepared_test_set_and_prints_a_short_table(
+        corpus: Path, tmp_path: Path) -> None:
+    """A record beside the manifest (as `prepare` writes it) is what the summary names; the
+    CLI prints the test set and one line per metric, --json the summary itself."""
+    import shutil
 
-    (tmp_path / "demo_prepared").mkdir()
-    report = {"corpus": "lrs2", "lists": {"tt": {"origin": "generated"},
-                                          "cv": {"origin": "official"}}}
-    (tmp_path / "demo_prepared/report.json").write_text(json.dumps(report))
-    assert corpus_name(tmp_path / "demo_prepared", "tt") == "demo_prepared"
-    assert corpus_name(tmp_path / "demo_prepared", "cv") == "lrs2"
+    from click.testing import CliRunner
+
+    from avss_bench.cli import main
+    from avss_bench.io.testset import TestSet, write_test_set
+
+    data = tmp_path / "data"
+    shutil.copytree(corpus, data)
+    record = TestSet("f" * 64, "demo", "tt", "generated", 5, 2,
+                     "Demo, generated list (seed 0), 5 mixtures", {"seed": 0})
+    write_test_set(data / "manifests" / "tt.csv", record)
+    result = CliRunner().invoke(main, ["evaluate", "-m", "mixture", "-d", str(data), "-o",
+                                       str(tmp_path / "out"), "--metrics", "si_snr", "-q"])
+    out = tmp_path / "out"  # -q: one line saying where the results went
+    assert result.exit_code == 0
+    assert result.output == f"wrote {out / 'results.csv'} and {out / 'summary.json'}\n"
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summary["test_set"] == record.to_json()
+    assert summary["dataset"] == "Demo, generated list (seed 0), 5 mixtures"
+    shown = CliRunner().invoke(main, ["evaluate", "-m", "mixture", "-d", str(data), "-o",
+                                      str(tmp_path / "out"), "--metrics", "si_snr"])
+    lines = shown.stdout.strip().splitlines()
+    assert lines[0] == ("Test set: Demo, generated list (seed 0), 5 mixtures (generated list; "
+                        "5 mixtures, fingerprint ffffffffffff)")
+    assert lines[3].split()[:2] == ["SI-SNRi", "(dB)"] and lines[3].split()[-2:] == ["10", "0"]
+    as_json = CliRunner().invoke(main, ["evaluate", "-m", "mixture", "-d", str(data), "-o",
+                                        str(tmp_path / "out"), "--metrics", "si_snr", "--json"])
+    assert json.loads(as_json.stdout)["test_set"]["label"] == record.label
 
 
 def test_cli_errors_are_one_line(corpus: Path, tmp_path: Path) -> None:
@@ -247,6 +301,11 @@ def test_cli_errors_are_one_line(corpus: Path, tmp_path: Path) -> None:
         "pass --random-init to evaluate randomly initialised weights"]
     result = CliRunner().invoke(main, ["evaluate", "--data", str(corpus), "--out", str(tmp_path)])
     assert result.exit_code == 1 and "--model is needed when no --checkpoint" in result.output
+    # a metric typo stops while the options are read: no model loaded, nothing written
+    result = CliRunner().invoke(main, ["evaluate", "-m", "tiny-av", "-d", str(corpus), "-o",
+                                       str(tmp_path / "typo"), "--metrics", "si_snr,sdrr"])
+    assert result.exit_code == 2 and "unknown metric(s) sdrr; choose from si_snr" in result.output
+    assert not (tmp_path / "typo").exists()
 
 
 def test_profile_made_before_the_evaluation_is_kept_when_it_matches(corpus: Path,

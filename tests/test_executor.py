@@ -19,7 +19,7 @@ from test_prepare import run, tree_hashes
 
 from avss_bench.cli import main
 from avss_bench.core.errors import AvssError
-from avss_bench.prepare.executor import (
+from avss_bench.core.executor import (
     DaskExecutor,
     LocalExecutor,
     make_executor,

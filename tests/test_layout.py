@@ -139,3 +139,52 @@ def test_other_busy_cores_sees_a_busy_process() -> None:
         hog.kill()
         hog.wait()
     assert busy is not None and busy >= 0.5
+
+
+def test_scoring_a_split_never_imports_torch() -> None:
+    """`score` (its verb module, the split scorer the Dask workers unpickle, the --metrics check)
+    runs without paying for torch."""
+    code = ("import sys, avss_bench.cli.score, avss_bench.evaluate.scoring; "
+            "print('torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+def _bundled_separators() -> set[str]:
+    """The separator names this distribution registers (its entry points)."""
+    from importlib.metadata import entry_points
+
+    return {ep.name for ep in entry_points(group="avss_bench.separators")
+            if ep.dist is not None and ep.dist.name == "avss-bench"}
+
+
+#: Where a bundled model's name may appear as a literal: the small models inside avss_bench
+#: (their own modules) and the demo, which runs its models by name.
+NAMING_ALLOWED = ("models/separators/", "demo/")
+
+
+def test_the_library_names_no_bundled_model() -> None:
+    """What a model is lives on its card: no string literal under avss_bench/ equals a bundled
+    separator's name. `mixture` is checked where it can only mean the model (a comparison or a
+    `model=` argument), since it is also the name of every mixed signal."""
+    names = _bundled_separators()
+    assert {"iianet", "rtfsnet", "tiny-av", "mixture"} <= names
+    bad = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        rel = path.relative_to(PACKAGE).as_posix()
+        if rel.startswith(NAMING_ALLOWED):
+            continue
+        tree = ast.parse(path.read_text())
+        model_context = set()
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Compare):
+                model_context |= {id(n) for n in [node.left, *node.comparators]}
+            elif isinstance(node, ast.keyword) and node.arg in ("model", "name"):
+                model_context.add(id(node.value))
+        for node in ast.walk(tree):
+            if not (isinstance(node, ast.Constant) and isinstance(node.value, str)):
+                continue
+            if node.value in names - {"mixture"} or (node.value == "mixture"
+                                                     and id(node) in model_context):
+                bad.append(f"avss_bench/{rel}:{node.lineno} names '{node.value}'")
+    assert not bad, "\n".join(bad)

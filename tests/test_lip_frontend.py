@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -132,7 +133,9 @@ def test_known_release_sha256_is_enforced(tmp_path, monkeypatch) -> None:
 
     path = tmp_path / "lrw_resnet18_mstcn_adamw_s3.pth.tar"
     torch.save({"model_state_dict": lf.LipFrontend().state_dict()}, path)
-    monkeypatch.setitem(lf.FRONTEND_RELEASES[path.name], "sha256", "0" * 64)
+    known = lf.FRONTEND_RELEASES[path.name]
+    monkeypatch.setitem(lf.FRONTEND_RELEASES, path.name,
+                        dataclasses.replace(known, sha256="0" * 64))
     with pytest.raises(AvssError, match="does not match the published"):
         lf.load_frontend_weights(lf.LipFrontend(), path)
     monkeypatch.setenv("AVSS_BENCH_CACHE", str(tmp_path / "cache"))

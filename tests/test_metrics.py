@@ -26,6 +26,7 @@ from avss_bench.metrics import (
 )
 from avss_bench.metrics._levinson import block_toeplitz_dense, block_toeplitz_quadform
 from avss_bench.metrics.bss_eval import ReferenceSet
+from avss_bench.metrics.registry import metric_registry
 
 METRICS_DIR = SHARED / "data" / "metrics"
 CASES = sorted(p.name for p in METRICS_DIR.glob("c*") if p.is_dir())
@@ -138,17 +139,18 @@ def test_pesq_stoi_estoi(name: str) -> None:
                 want = _num(p[key][j]) if p.get(key) is not None else None
                 if want is None:
                     with pytest.raises(MetricError):
-                        pesq(ref, sig, c.sr, mode=mode)
+                        pesq(sig, ref, sample_rate=c.sr, mode=mode)
                 else:
-                    assert pesq(ref, sig, c.sr, mode=mode) == pytest.approx(want, abs=PESQ_TOL)
+                    got = pesq(sig, ref, sample_rate=c.sr, mode=mode)
+                    assert got == pytest.approx(want, abs=PESQ_TOL)
         if p[mode_key] is not None and p[mode_key][j] is not None:
-            assert pesq(ref, est, c.sr) == pytest.approx(p[mode_key][j], abs=PESQ_TOL)
+            assert pesq(est, ref, sample_rate=c.sr) == pytest.approx(p[mode_key][j], abs=PESQ_TOL)
         if not np.any(ref):
             continue  # pystoi's 0.0 / random ESTOI for silence is reported as an error
-        assert stoi(ref, est, c.sr) == pytest.approx(s["stoi"][j], abs=STOI_TOL)
-        assert estoi(ref, est, c.sr) == pytest.approx(s["estoi"][j], abs=STOI_TOL)
-        assert stoi(ref, c.mix, c.sr) == pytest.approx(s["mixture_stoi"][j], abs=STOI_TOL)
-        assert estoi(ref, c.mix, c.sr) == pytest.approx(s["mixture_estoi"][j], abs=STOI_TOL)
+        for fn, key in ((stoi, "stoi"), (estoi, "estoi")):
+            assert fn(est, ref, sample_rate=c.sr) == pytest.approx(s[key][j], abs=STOI_TOL)
+            assert fn(c.mix, ref, sample_rate=c.sr) == pytest.approx(s[f"mixture_{key}"][j],
+                                                                     abs=STOI_TOL)
 
 
 def test_score_utterance_full_case_c01() -> None:
@@ -219,13 +221,14 @@ def test_bad_inputs_give_nan_with_reason() -> None:
     assert out["targets"][0]["pesq_error"].startswith("too short")
     assert out["targets"][0]["stoi_error"].startswith("too short")
     out = score_utterance(c.ests, c.refs, c.mix, 22050, metrics=("pesq",))
-    assert "8 or 16 kHz" in out["targets"][0]["pesq_error"]
+    assert out["targets"][0]["pesq_error"] == ("PESQ needs 8000 or 16000 Hz audio "
+                                               "(got 22050 Hz)")
     out = score_utterance(c.ests[:, :-10], c.refs, c.mix, sr, metrics=("si_snr", "pesq"))
     assert all(t["si_snr_error"].startswith("length mismatch") for t in out["targets"])
     trimmed = score_utterance(c.ests[:, :-10], c.refs, c.mix, sr, metrics=("si_snr",), trim=True)
     assert np.isfinite(trimmed["targets"][0]["si_snr"])
     with pytest.raises(MetricError, match="no wide-band"):
-        pesq(c.refs[0][::2], c.ests[0][::2], 8000, mode="wb")
+        pesq(c.ests[0][::2], c.refs[0][::2], sample_rate=8000, mode="wb")
 
 
 def test_target_speaker_extraction_one_estimate() -> None:
@@ -314,3 +317,28 @@ def test_perfect_estimate_is_capped_not_inf() -> None:
     c = case("c11_short_2s_musical_noise")
     values = sdr(c.refs.copy(), c.refs)
     assert np.all(np.isfinite(values[0])) and np.all(values[0] >= 140.0)
+
+
+@pytest.mark.parametrize("length", [1, 100, 511, 512])
+def test_too_short_signals_are_nan_with_a_reason_never_a_clamp(length: int) -> None:
+    """SI-SNR and SDR below the 512-tap filter, PESQ below 0.25 s, STOI/ESTOI below pystoi's
+    30 frames, DNSMOS below 1 s: NaN and why (1 sample used to print -80 dB and 150 dB)."""
+    rng = np.random.default_rng(length)
+    refs = rng.standard_normal((2, length))
+    ests = refs + 0.1 * rng.standard_normal((2, length))
+    names = metric_registry.names()
+    out = score_utterance(ests, refs, refs.sum(0), 16000, metrics=names)
+    computed = {"si_snr", "si_snr_i", "sdr", "sdr_i"} if length >= 512 else set()
+    for target in out["targets"]:
+        for key in metric_registry.keys(names):
+            if key in computed:
+                assert np.isfinite(target[key]) and f"{key}_error" not in target
+            else:
+                assert math.isnan(target[key]), key
+                assert target[f"{key}_error"].startswith("too short for "), key
+    if length == 100:
+        assert out["targets"][0]["sdr_error"] == ("too short for SDR (100 samples; it needs 512 "
+                                                  "at 16000 Hz)")
+        assert out["targets"][0]["stoi_error"].endswith("it needs 6554 at 16000 Hz)")
+        with pytest.raises(ValueError, match="shorter than the 512-tap distortion filter"):
+            sdr(ests, refs)

@@ -7,13 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from avss_bench.evaluate.leaderboard import DATASET_NAMES, read_reported
+from avss_bench.corpora.testsets import official_test_set
+from avss_bench.evaluate.leaderboard import read_reported
 
 RECIPES = Path(__file__).resolve().parents[1] / "recipes"
 CORPORA = ("lrs2", "lrs3", "vox2")
 COLUMNS = ["method", "si_snr_i", "sdr_i", "pesq", "params_m", "macs_g", "macs_seconds",
-           "gpu_latency_ms", "source"]
-NUMERIC = COLUMNS[1:-1]
+           "latency_ms", "latency_device", "latency_setup", "source"]
+NUMERIC = COLUMNS[1:8]
 # Dolphin paper (arXiv 2509.23610), main comparison table: SI-SNRi, SDRi, PESQ.
 DOLPHIN = {"lrs2": (16.8, 16.9, 3.29), "lrs3": (18.8, 18.9, 3.36), "vox2": (14.6, 15.1, 3.17)}
 # Every model of that table, under the names our CSVs use (RTFS-Net's row is R = 12).
@@ -39,6 +40,10 @@ def test_every_row_parses_and_names_its_source(corpus: str) -> None:
         values = {key: float(row[key]) for key in NUMERIC if row[key]}
         if "macs_g" in values:  # a MACs figure means nothing without its input length
             assert values.get("macs_seconds") in (1.0, 2.0), row["method"]
+        if "latency_ms" in values:  # nor a latency without the device it was measured on
+            assert row["latency_device"] == "GPU" and row["latency_setup"], row["method"]
+        else:
+            assert not row["latency_device"] and not row["latency_setup"], row["method"]
         if "pesq" in values:
             assert 1.0 <= values["pesq"] <= 4.5, row["method"]
         for key in ("si_snr_i", "sdr_i"):
@@ -63,7 +68,7 @@ def test_dolphin_table_is_complete_with_the_published_numbers(corpus: str) -> No
 
 @pytest.mark.parametrize("corpus", CORPORA)
 def test_leaderboard_reads_every_row(corpus: str) -> None:
-    entries = {e.method: e for e in read_reported(DATASET_NAMES[corpus])}
+    entries = {e.method: e for e in read_reported(official_test_set(corpus))}
     assert set(entries) == {row["method"] for row in _rows(corpus)}
     dolphin = entries["Dolphin"]
     assert [dolphin.stats[k].mean for k in ("si_snr_i", "sdr_i", "pesq")] == list(

@@ -6,6 +6,7 @@ import json
 import sys
 from pathlib import Path
 
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import pytest
@@ -14,9 +15,11 @@ from click.testing import CliRunner
 from avss_bench.cli import main
 from avss_bench.core.errors import AvssError
 from avss_bench.robustness.grid import build_grid, corpus_kind, parse_data
-from avss_bench.robustness.table import read_robustness, robustness_table
+from avss_bench.robustness.plot import robustness_figure
+from avss_bench.robustness.table import read_robustness, robustness_notes, robustness_table
 
 sys.path.insert(0, str(Path(__file__).parent))
+from figure_checks import look  # noqa: E402
 from synthetic import make_prepared_corpus, make_tiny_checkpoint  # noqa: E402
 
 from avss_bench.io.manifest import write_manifest  # noqa: E402
@@ -50,13 +53,13 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, object]:
     runner = CliRunner()
     first = runner.invoke(main, ["robustness", "-c", str(checkpoint), "-d", str(clean),
                                  "-d", f"snr5={harder}", "-d", f"absent={absent}",
-                                 "--conditions", CONDITIONS,
+                                 "--conditions", CONDITIONS, "--metrics", "si_snr,pesq,stoi",
                                  "--seed", "3", "--name", "tiny", "-o", str(out), "-q",
                                  "--device", "cpu"])
     assert first.exit_code == 0, first.output
     second = runner.invoke(main, ["robustness", "-m", "mixture", "-d", str(clean),
-                                  "--conditions", "zero:100", "-o", str(out), "-q",
-                                  "--device", "cpu"])
+                                  "--conditions", "zero:100", "--metrics", "si_snr,pesq,stoi",
+                                  "-o", str(out), "-q", "--device", "cpu"])
     assert second.exit_code == 0, second.output
     return out, runner
 
@@ -102,20 +105,48 @@ def test_each_condition_is_an_evaluation_stamped_with_its_seed(run: tuple[Path, 
     summary = json.loads((out / "tiny" / "zero100" / "summary.json").read_text())
     expected = {"kind": "zero", "value": 100.0, "seed": 3, "spec": "zero:100"}
     assert summary["visual_condition"] == expected
-    assert summary["options"]["visual_condition"] == expected
+    assert summary["provenance"]["options"]["visual_condition"] == expected
     stamp = json.loads((out / "tiny" / "zero100" / "evaluate.stamp.json").read_text())
     assert stamp["options"]["visual_condition"] == expected
-    assert summary["dataset"] == "clean [zero:100]" and summary["num_targets"] == 4
+    assert summary["num_targets"] == 4
     clean = json.loads((out / "tiny" / "clean" / "summary.json").read_text())
-    assert clean["visual_condition"] is None and "visual_condition" not in clean["options"]
+    assert clean["visual_condition"] is None
+    assert "visual_condition" not in clean["provenance"]["options"]
+    # the damaged point is a condition of the clean test set, not another data set
+    assert summary["test_set"]["kind"] == "condition"
+    assert summary["test_set"]["details"]["base_fingerprint"] == \
+        clean["test_set"]["fingerprint"]
+    assert summary["test_set"]["label"] == clean["test_set"]["label"] + \
+        " + visual zero:100, seed 3"
     corpus = json.loads((out / "tiny" / "snr5" / "summary.json").read_text())
-    assert corpus["dataset"] == "snr5 [snr5]" and corpus["data"].endswith("snr5")
+    assert corpus["data"].endswith("snr5")
 
 
-def test_plot_is_written(run: tuple[Path, object]) -> None:
-    out, _ = run
+def test_plot_is_written_and_shows_every_scored_metric(run: tuple[Path, object],
+                                                      tmp_path: Path) -> None:
+    out, runner = run
     png = (out / "robustness.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000
+    frame = pd.read_csv(out / "robustness.csv").set_index(["model", "condition"])
+    summary = json.loads((out / "tiny" / "zero100" / "summary.json").read_text())
+    for key in ("pesq", "stoi"):  # every scored metric with its CI
+        stat = summary["metrics"][key]
+        assert frame.loc[("tiny", "zero100"), key] == pytest.approx(stat["mean"], rel=1e-5)
+        assert frame.loc[("tiny", "zero100"), f"{key}_ci_low"] == pytest.approx(
+            stat["ci95"][0], rel=1e-5)
+    assert np.isnan(frame.loc[("tiny", "absent"), "pesq"])  # no target, no PESQ
+    fig = robustness_figure(read_robustness([out]))
+    look(fig, {"SI-SNRi": "(dB)", "PESQ": "(MOS-LQO)", "frames zeroed": "(%)", "SNR": "(dB)"})
+    ylabels = [ax.get_ylabel() for ax in fig.axes if ax.get_visible() and ax.get_ylabel()]
+    assert {"SI-SNRi (dB)", "PESQ (MOS-LQO)", "STOI", "leak (dB, lower is better)"} == \
+        set(ylabels)
+    legend = {t.get_text() for legend in fig.legends for t in legend.get_texts()}
+    assert "tiny" in legend and "mixture" not in legend  # the mixture is the baseline line
+    plt.close(fig)
+    pdf = tmp_path / "robustness.pdf"
+    shown = runner.invoke(main, ["table", "--robustness", str(out), "--plot", str(pdf)])
+    assert shown.exit_code == 0, shown.output
+    assert pdf.read_bytes()[:4] == b"%PDF"
 
 
 def test_table_robustness_view(run: tuple[Path, object]) -> None:
@@ -135,6 +166,24 @@ def test_table_robustness_view(run: tuple[Path, object]) -> None:
     assert "| model | clean | zero100 | offset3 | fps12.5 | snr5 | absent |" in shown.output
     assert f"| tiny | {frame.loc[('tiny', 'clean'), 'si_snr_i']:.2f} |" in shown.output
     assert "absent: target absent" in shown.output and "lower is better" in shown.output
+    clean = json.loads((out / "tiny" / "clean" / "summary.json").read_text())["test_set"]
+    assert shown.output.startswith(f"Robustness: conditions of {clean['label']} (fingerprint "
+                                   f"{clean['fingerprint'][:12]})")
+    assert "a test set of its own" not in shown.output  # same utterances and gains: same set
+
+
+def test_a_corpus_of_other_mixtures_is_named_as_its_own_test_set() -> None:
+    frame = pd.DataFrame({
+        "model": ["m"] * 3, "condition": ["clean", "zero30", "3spk"],
+        "kind": ["clean", "zero", "3spk"],
+        "test_set": ["LRS2-2Mix", "LRS2-2Mix + visual zero:30, seed 0",
+                     "LRS2, generated 3-speaker list (seed 0), 3000 mixtures"],
+        "test_set_fingerprint": ["a" * 64, "b" * 64, "c" * 64],
+        "base_fingerprint": ["a" * 64, "a" * 64, "c" * 64]})
+    assert robustness_notes(frame) == [
+        "Robustness: conditions of LRS2-2Mix (fingerprint aaaaaaaaaaaa)",
+        "3spk: LRS2, generated 3-speaker list (seed 0), 3000 mixtures is a test set of its "
+        "own, not a condition of LRS2-2Mix; its change from clean compares other mixtures."]
 
 
 def test_grid_parsing() -> None:
@@ -167,4 +216,16 @@ def test_a_missing_corpus_folder_stops_before_any_evaluation(run: tuple[Path, ob
                                   f"snr0={tmp_path / 'absent'}", "-o", str(tmp_path / "o")])
     assert result.exit_code == 1
     assert str(tmp_path / "absent") in result.output and "no manifest" in result.output
+    assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize(("metrics", "status", "said"), [
+    ("si_snr,pesk", 2, "unknown metric(s) pesk"),
+    ("sdr", 1, "--metrics must include si_snr")])
+def test_bad_metrics_stop_before_any_evaluation(run: tuple[Path, object], tmp_path: Path,
+                                                metrics: str, status: int, said: str) -> None:
+    out, runner = run
+    result = runner.invoke(main, ["robustness", "-m", "mixture", "-d", str(out.parent / "clean"),
+                                  "-o", str(tmp_path / "o"), "--metrics", metrics])
+    assert result.exit_code == status and said in result.output
     assert not (tmp_path / "o").exists()

@@ -17,7 +17,7 @@ from shared_data import SHARED
 
 from avss_bench.cli import main
 from avss_bench.core.errors import AvssError
-from avss_bench.metrics.split import score_split
+from avss_bench.evaluate.scoring import score_split
 
 METRICS_DIR = SHARED / "data" / "metrics"
 SPLIT_CASES = ["c01_arctic_0db_good", "c04_swapped_order", "c06_dc_offset", "c09_silent_reference",
@@ -46,7 +46,7 @@ def test_files_json_schema_and_values() -> None:
     first = out["targets"][0]
     assert first["reference"].endswith("s1.wav") and first["estimate"].endswith("est2.wav")
     assert set(first) == {"reference", "estimate", "si_snr", "si_snr_i", "sdr", "sdr_i", "pesq",
-                          "stoi", "estoi"}
+                          "stoi"}  # the registry's default set, as every command
     for j, t in enumerate(out["targets"]):
         assert t["si_snr"] == pytest.approx(exp["si_snr"]["pit_db"][j], abs=1e-3)
         assert t["sdr_i"] == pytest.approx(exp["bss_eval_sources"]["mir_eval"]["sdri_db"][j],
@@ -164,7 +164,7 @@ def test_split_cli_parallel_and_missing_estimate(tmp_path: Path) -> None:
     manifest, est_dir = _make_split(tmp_path)
     out = tmp_path / "res"
     result = _invoke(["--manifest", str(manifest), "--estimates", str(est_dir), "--out", str(out),
-                      "--jobs", "2", "--quiet", "--metrics", "si_snr,sdr"])
+                      "--jobs", "2", "--metrics", "si_snr,sdr"])
     assert result.exit_code == 0, result.output
     assert "SI-SNRi" in result.output and "12 targets of 6 mixtures" in result.output
     table = pd.read_csv(out / "results.csv")
@@ -252,7 +252,109 @@ def test_changed_estimates_never_resume_old_chunks(tmp_path: Path, monkeypatch) 
     estimate = est_dir / cases[0] / "s1.wav"
     audio, rate = sf.read(estimate)
     sf.write(estimate, 0.9 * audio, rate, subtype="FLOAT")
-    with pytest.raises(AvssError, match="partial results of another run are here "
-                                        r"\(estimates_identity was "):
+    with pytest.raises(AvssError, match="holds another score run: estimates.files was "):
         score_split(manifest, est_dir, tmp_path / "out", quiet=True, metrics=("si_snr",),
                     chunk_size=1)
+    # a finished folder keeps its stamp: other options are refused too, until --overwrite
+    result = _invoke(["--manifest", str(manifest), "--estimates", str(est_dir), "--out",
+                      str(tmp_path / "out"), "--metrics", "sdr", "--overwrite", "--quiet"])
+    assert result.exit_code == 0, result.output
+    result = _invoke(["--manifest", str(manifest), "--estimates", str(est_dir), "--out",
+                      str(tmp_path / "out"), "--metrics", "si_snr", "--quiet"])
+    assert result.exit_code == 1 and "options.metrics was [\"sdr\"]" in result.output
+
+
+def test_split_scores_every_target_the_manifest_gives(tmp_path: Path) -> None:
+    """A 3-speaker row gets s3 scored from EST_DIR/<id>/s3.wav; a 2-speaker row beside it in the
+    same manifest has no s3."""
+    from avss_bench.metrics import si_snr
+
+    manifest, est_dir = _make_split(tmp_path)
+    frame = pd.read_csv(manifest)
+    frame = frame[frame["mixture_id"].isin(["c01_arctic_0db_good", "c04_swapped_order"])]
+    three = frame["mixture_id"] == "c01_arctic_0db_good"
+    folder = METRICS_DIR / "c01_arctic_0db_good"
+    for field, value in (("path", str(folder / "est1.wav")), ("utt", "u3"), ("speaker", "spk3"),
+                         ("gain_db", 0.0), ("lips", "l3.npz"), ("source", "src3")):
+        frame[f"s3_{field}"] = np.where(three, value, None)
+    frame.to_csv(manifest, index=False)
+    shutil.copy(folder / "mixture.wav", est_dir / "c01_arctic_0db_good" / "s3.wav")
+    summary = score_split(manifest, est_dir, tmp_path / "res", quiet=True, metrics=("si_snr",))
+    table = pd.read_csv(tmp_path / "res" / "results.csv")
+    assert list(zip(table["mixture_id"], table["target"], strict=True)) == [
+        ("c01_arctic_0db_good", "s1"), ("c01_arctic_0db_good", "s2"),
+        ("c01_arctic_0db_good", "s3"), ("c04_swapped_order", "s1"), ("c04_swapped_order", "s2")]
+    mix, _ = sf.read(folder / "mixture.wav")
+    est1, _ = sf.read(folder / "est1.wav")
+    assert table["si_snr"][2] == pytest.approx(si_snr(mix, est1), abs=1e-9)
+    assert summary["num_targets"] == 5 and summary["num_mixtures"] == 2
+    (est_dir / "c01_arctic_0db_good" / "s3.wav").unlink()
+    with pytest.raises(AvssError, match=r"s3.wav: estimate not found; expected "
+                                        r"EST_DIR/<mixture_id>/s1.wav, s2.wav, s3.wav"):
+        score_split(manifest, est_dir, tmp_path / "res2", quiet=True, metrics=("si_snr",))
+
+
+PLUGIN_METRIC = '''
+import numpy as np
+from avss_bench.metrics.registry import Column, Metric
+
+
+def snr(estimate, reference, *, sample_rate, mixture):
+    return float(10 * np.log10(np.sum(reference ** 2) / np.sum((reference - estimate) ** 2)))
+
+
+SNR = Metric("plain_snr", snr, (Column("plain_snr", "SNR", "dB"),
+                                Column("plain_snr_i", "SNRi", "dB")), improvement=True)
+'''
+
+
+@pytest.fixture
+def metric_plugin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """A metric installed as a third party's would be: a module and its entry point."""
+    from avss_bench.metrics.registry import metric_registry
+
+    root = tmp_path / "site"
+    (root / "plain_snr_plugin-1.0.dist-info").mkdir(parents=True)
+    (root / "plain_snr_plugin-1.0.dist-info" / "METADATA").write_text(
+        "Metadata-Version: 2.1\nName: plain-snr-plugin\nVersion: 1.0\n")
+    (root / "plain_snr_plugin-1.0.dist-info" / "entry_points.txt").write_text(
+        "[avss_bench.metrics]\nplain_snr = plain_snr_plugin:SNR\n")
+    (root / "plain_snr_plugin.py").write_text(PLUGIN_METRIC)
+    monkeypatch.syspath_prepend(str(root))
+    monkeypatch.setattr(metric_registry, "_all", None)
+    yield
+    monkeypatch.setattr(metric_registry, "_all", None)
+
+
+def test_a_plugin_metric_is_scored_summarised_and_cached_like_a_bundled_one(
+        tmp_path: Path, metric_plugin: None) -> None:
+    manifest, est_dir = _copied_split(tmp_path, ["c01_arctic_0db_good", "c09_silent_reference"])
+    out = tmp_path / "results" / "a"
+    result = _invoke(["--manifest", str(manifest), "--estimates", str(est_dir), "--out",
+                      str(out), "--metrics", "plain_snr,si_snr"])
+    assert result.exit_code == 0, result.output
+    assert "SNRi" in result.output
+    table = pd.read_csv(out / "results.csv")
+    assert list(table.columns[2:6]) == ["si_snr", "si_snr_i", "plain_snr", "plain_snr_i"]
+    row = table.iloc[0]
+    est, _ = sf.read(est_dir / "c01_arctic_0db_good" / "s1.wav")
+    ref, _ = sf.read(tmp_path / "wavs" / "c01_arctic_0db_good" / "s1.wav")
+    mix, _ = sf.read(tmp_path / "wavs" / "c01_arctic_0db_good" / "mixture.wav")
+    snr = 10 * np.log10(np.sum(ref ** 2) / np.sum((ref - est) ** 2))
+    assert row["plain_snr"] == pytest.approx(snr, abs=1e-9)
+    assert row["plain_snr_i"] == pytest.approx(snr - row["mix_plain_snr"], abs=1e-9)
+    assert row["mix_plain_snr"] == pytest.approx(
+        10 * np.log10(np.sum(ref ** 2) / np.sum((ref - mix) ** 2)), abs=1e-9)
+    silent = table[table["target"] == "s2"].iloc[1]
+    assert silent["plain_snr_error"] == "silent reference"
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["metrics"]["plain_snr_i"]["n"] == 3
+    assert summary["metrics"]["plain_snr"]["failures"] == {"silent reference": 1}
+    again = score_split(manifest, est_dir, tmp_path / "results" / "b", quiet=True,
+                        metrics=("plain_snr",))
+    assert again["baselines"]["reused"] is True  # its mixture baselines were cached
+    files = _invoke(["--mixture", str(tmp_path / "wavs" / "c01_arctic_0db_good" / "mixture.wav"),
+                     "--reference", str(tmp_path / "wavs" / "c01_arctic_0db_good" / "s1.wav"),
+                     "--estimate", str(est_dir / "c01_arctic_0db_good" / "s1.wav"),
+                     "--metrics", "plain_snr", "--json"])
+    assert json.loads(files.output)["targets"][0]["plain_snr"] == pytest.approx(snr, abs=1e-9)

@@ -20,7 +20,7 @@ from test_score_cli import SPLIT_CASES, _make_split
 
 from avss_bench.cli import main
 from avss_bench.core.executor import DaskExecutor, make_executor
-from avss_bench.metrics.split import CHUNK, score_split
+from avss_bench.evaluate.scoring import CHUNK, score_split
 
 COPIES = 3  # 6 fixture cases x 3 = 18 mixtures: two chunks at the default chunk size
 
@@ -71,7 +71,7 @@ def test_cli_dask_scores_the_bytes_of_a_local_run(tmp_path: Path, cluster: DaskE
     dask = _score(manifest, est_dir, tmp_path / "dask" / "res", *metrics, "--executor", address)
     assert local["provenance"]["options"]["executor"] == "local"
     assert dask["provenance"]["options"]["executor"] == address
-    assert dask["n_rows"] == 2 * len(SPLIT_CASES) * COPIES
+    assert dask["num_targets"] == 2 * len(SPLIT_CASES) * COPIES
     assert dask["metrics"]["pesq"]["n_failed"] == COPIES  # the silent reference, each copy
     assert _comparable(dask) == _comparable(local)
     local_csv = (tmp_path / "local" / "res" / "results.csv").read_bytes()

@@ -68,6 +68,27 @@ def test_lips_are_chunked_in_sync_with_the_audio() -> None:
     np.testing.assert_allclose(out, expected, atol=1e-9)
 
 
+class LipFrames(torch.nn.Module):
+    """Returns its mixture and records how many lip frames came with it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.frames: list[tuple[int, int]] = []
+
+    def forward(self, mixture: torch.Tensor, lips: torch.Tensor) -> torch.Tensor:
+        self.frames.append((int(mixture.shape[-1]), int(lips.shape[2])))
+        return mixture
+
+
+def test_a_window_gets_the_lip_frames_of_its_duration() -> None:
+    probe = LipFrames()  # 14,336 samples are 22.4 frames: 22, as a manifest mixture gets
+    separate_chunked(probe, np.zeros(14336), torch.zeros(1, 50, 88, 88), chunk_seconds=2.0)
+    separate_chunked(probe, np.zeros(14336 + 320), torch.zeros(1, 50, 88, 88), chunk_seconds=2.0)
+    separate_chunked(probe, np.zeros(70000), torch.zeros(1, 110, 88, 88), chunk_seconds=2.0)
+    assert probe.frames[:2] == [(14336, 22), (14656, 23)]
+    assert set(probe.frames[2:]) == {(32000, 50)}
+
+
 def test_fit_frames_cuts_or_holds_the_last_frame() -> None:
     lips = torch.arange(5.0)[None, :, None, None].expand(1, 5, 2, 2)
     assert fit_frames(lips, 3)[0, :, 0, 0].tolist() == [0, 1, 2]
@@ -126,7 +147,7 @@ def test_single_speaker_clip_end_to_end(tmp_path: Path) -> None:
     torch.manual_seed(0)
     torch.set_num_threads(2)
     result = separate_video(SINGLE, tmp_path / "out", model="tiny-av", speakers=1,
-                            landmarker=LANDMARKER, quiet=True)
+                            random_init=True, landmarker=LANDMARKER, quiet=True)
     mixture = decode_audio(SINGLE)
     assert result.num_samples == len(mixture) == 128000
     info = sf.info(str(result.wavs[0]))
@@ -191,8 +212,8 @@ def test_cli_separates_split_screen_videos(tmp_path: Path, name: str) -> None:
     video = VIDEOS / name
     out = tmp_path / "out"
     result = CliRunner().invoke(main, ["separate", str(video), "--speakers", "2", "--model",
-                                       "tiny-av", "--out", str(out), "--landmarker",
-                                       str(LANDMARKER), "--quiet"])
+                                       "tiny-av", "--random-init", "--out", str(out),
+                                       "--landmarker", str(LANDMARKER), "--quiet"])
     assert result.exit_code == 0, result.output
     meta = json.loads((out / "tracks.json").read_text())
     num_samples = len(decode_audio(video))
@@ -216,7 +237,7 @@ def test_cli_separates_split_screen_videos(tmp_path: Path, name: str) -> None:
         _check_mp4(out / speaker["mp4"], frames, num_samples)
 
     again = CliRunner().invoke(main, ["separate", str(video), "--speakers", "3", "--model",
-                                      "tiny-av", "--out", str(tmp_path / "three"),
+                                      "tiny-av", "--random-init", "--out", str(tmp_path / "three"),
                                       "--landmarker", str(LANDMARKER), "--quiet"])
     assert again.exit_code == 1
     assert "found 2 face(s) but 3 speaker(s)" in again.output

@@ -12,6 +12,7 @@ import pytest
 import torch
 
 from avss_bench.core.errors import AvssError
+from avss_bench.models import AVSeparator
 from avss_bench.train.config import load_config
 from avss_bench.train.loop import train
 
@@ -19,8 +20,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 from synthetic import make_prepared_corpus  # noqa: E402
 from train_helpers import resume_killed, train_straight_then_kill  # noqa: E402
 
-TINY = ["model.config.enc_channels=16", "model.config.hidden=32", "model.config.num_blocks=2",
-        "model.config.repeats=1", "model.config.video_channels=8"]
+TINY = ["model.name=tiny-av", "model.config.enc_channels=16", "model.config.hidden=32",
+        "model.config.num_blocks=2", "model.config.repeats=1", "model.config.video_channels=8"]
 
 
 @pytest.fixture(scope="module")
@@ -165,3 +166,45 @@ def test_cosine_schedule_warms_up_then_decays_to_the_floor(corpus: Path) -> None
     assert lrs[-1] == pytest.approx(0.1) and all(np.diff(lrs[1:]) <= 1e-12)
     with pytest.raises(AvssError, match="needs optim.max_steps"):
         make_scheduler(_config(corpus, "optim.schedule=cosine"), optimizer)
+
+
+class _FrozenLips(AVSeparator):
+    """A small plugin with a frozen visual encoder (no BatchNorm): its embeddings can be cached."""
+
+    def __init__(self, frozen: bool = True) -> None:
+        super().__init__()
+        self.config = {"frozen": frozen}
+        self.lip_frontend = torch.nn.Sequential(
+            torch.nn.Conv3d(1, 4, (1, 11, 11), stride=(1, 11, 11)), torch.nn.Flatten(3))
+        self.lip_frontend.requires_grad_(not frozen)
+        self.encoder = torch.nn.Conv1d(1, 8, 16, stride=8)
+        self.mask = torch.nn.Conv1d(8 + 4, 8, 1)
+        self.decoder = torch.nn.ConvTranspose1d(8, 1, 16, stride=8)
+
+    def separate(self, mixture: torch.Tensor, embedding: torch.Tensor) -> torch.Tensor:
+        x = self.encoder(mixture.unsqueeze(1))
+        video = torch.nn.functional.interpolate(embedding.mean(-1), size=x.shape[-1])
+        x = x * torch.sigmoid(self.mask(torch.cat([x, video], 1)))
+        return torch.nn.functional.pad(self.decoder(x)[:, 0], (0, 8))[:, :mixture.shape[-1]]
+
+
+def test_cached_lip_embeddings_train_the_same_and_are_reused(corpus: Path,
+                                                             tmp_path: Path) -> None:
+    torch.set_num_threads(1)
+    model = f"model.name={__name__}:_FrozenLips"
+    base = [f"data.root={corpus}", "data.segment_s=1.0", "data.batch_size=4",
+            "optim.max_epochs=2", "data.lip_augment=false", model]
+    train(load_config(None, base), tmp_path / "plain", quiet=True)
+    summary = train(load_config(None, base), tmp_path / "cached", quiet=True,
+                    cache_lip_embeddings=True)
+    # 16 training and 4 validation items: embedded once in epoch 1, reused in epoch 2
+    assert summary["lip_embedding_cache"] == {"hits": 20, "misses": 20, "not_stored": 0,
+                                              "stored_mb": 0.5}  # 20 x [4, 25, 64] float32
+    plain, cached = _weights(tmp_path / "plain/last.pt"), _weights(tmp_path / "cached/last.pt")
+    assert all(torch.allclose(plain[k], cached[k], rtol=1e-4, atol=1e-6) for k in plain)
+    with pytest.raises(AvssError, match="random lip augmentation"):
+        train(load_config(None, [*base, "data.lip_augment=true"]), tmp_path / "aug",
+              quiet=True, cache_lip_embeddings=True)
+    with pytest.raises(AvssError, match="trained with the separator"):
+        train(load_config(None, [*base, "model.config={frozen: false}"]), tmp_path / "free",
+              quiet=True, cache_lip_embeddings=True)

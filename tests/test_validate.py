@@ -80,13 +80,17 @@ def test_damaged_copy_fails_with_one_clear_line_per_problem(copy: Path) -> None:
 
     problems = _problems(copy)
     text = "\n".join(problems)
-    assert all("\n" not in p and p.startswith("tt.csv row ") for p in problems)
+    # the edited gain also changes the content the test-set record fingerprinted
+    edited = [p for p in problems if not p.startswith("tt.csv row ")]
+    assert len(edited) == 1 and edited[0].startswith("tt: the manifest (5 mixtures, fingerprint")
+    assert "is not the test set its record names (LRS3, given list, 5 of 5 mixtures" in edited[0]
+    assert all("\n" not in p for p in problems)
     assert "row 1" in text and "mix != s1 + s2 (max |mix - s1 - s2| = 5" in text
     assert "s1 31840 samples (manifest says 32000)" in text
     assert "s2 rate 8000 Hz (expected 16000)" in text
     assert "level difference s1 - s2" in text and "tolerance 0.01 dB" in text
     assert "s2 missing:" in text
-    assert "40 frames for 32000 samples of audio (expected 50 +-1 at 25 fps)" in text
+    assert "lips 40 lip frames but the audio needs 50 at 25 fps (32000 samples" in text
     assert "expected uint8 [F, 96, 96], got uint8 [50, 88, 88]" in text
     assert f"lips missing: {copy.resolve() / 'lips'}" in text.replace("/manifests/../", "/")
 
@@ -112,7 +116,8 @@ def test_gain_check_falls_back_to_written_levels_without_raw_audio(copy: Path) -
     frame.loc[0, "s2_gain_db"] = frame.loc[0, "s2_gain_db"] - 0.5
     frame.to_csv(copy / "manifests" / "tt.csv", index=False)
     problems = _problems(copy)
-    assert len(problems) == 1 and "measured on the written files" in problems[0]
+    assert len(problems) == 2 and "measured on the written files" in problems[1]
+    assert problems[0].startswith("tt: the manifest")  # its content is not the record's
 
 
 def test_missing_manifests_and_skipped_lips_are_reported(copy: Path, tmp_path: Path) -> None:

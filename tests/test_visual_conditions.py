@@ -136,8 +136,10 @@ def test_evaluate_cli_stamps_the_condition(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     summary = json.loads((out / "summary.json").read_text())
     expected = {"kind": "lowres", "value": 12.0, "seed": 7, "spec": "lowres:12"}
-    assert summary["options"]["visual_condition"] == expected
-    assert summary["dataset"] == "c [lowres:12]"
+    assert summary["provenance"]["options"]["visual_condition"] == expected
+    test_set = summary["test_set"]  # a condition of the split's test set, seed included
+    assert test_set["kind"] == "condition" and test_set["label"].endswith(
+        " + visual lowres:12, seed 7") and summary["dataset"] == test_set["label"]
     stamp = json.loads((out / "evaluate.stamp.json").read_text())
     assert stamp["options"]["visual_condition"] == expected
     again = CliRunner().invoke(main, ["evaluate", "-m", "mixture", "-d", str(corpus), "-o",

@@ -7,7 +7,9 @@ from pathlib import Path
 
 import click
 
-quiet_option = click.option("--quiet", "-q", is_flag=True, help="Silence progress bars.")
+quiet_option = click.option("--quiet", "-q", is_flag=True,
+                            help="No progress bars or reports: one line says where the results "
+                                 "went (demo: its tables still).")
 
 # The separator a verb runs, as `evaluate` and `robustness` both take it.
 model_option = click.option(
@@ -39,3 +41,28 @@ def separator_options(func: Callable) -> Callable:
     for option in (frontend_checkpoint_option, checkpoint_option, model_option):
         func = option(func)
     return func
+
+
+def _checked_metrics(ctx: click.Context, param: click.Parameter, value: str) -> tuple[str, ...]:
+    from avss_bench.core.errors import AvssError
+    from avss_bench.metrics.registry import metric_registry
+
+    try:
+        return metric_registry.parse(value)
+    except AvssError as err:
+        raise click.BadParameter(str(err)) from None
+
+
+def metrics_option(default: str | None = None, note: str = "") -> Callable:
+    """--metrics, checked against the metric registry while the options are parsed (before any
+    model loads or file is read); the default is the registry's default set."""
+    from avss_bench.core.errors import AvssError
+    from avss_bench.metrics.registry import BUNDLED, metric_registry
+
+    try:
+        names, defaults = metric_registry.names(), metric_registry.defaults()
+    except AvssError:  # a broken plugin: said when --metrics is checked, not in --help
+        names, defaults = [m.name for m in BUNDLED], [m.name for m in BUNDLED if m.default]
+    return click.option("--metrics", default=default or ",".join(defaults),
+                        callback=_checked_metrics, show_default=True,
+                        help=f"Comma-separated metrics among {', '.join(names)}.{note}")

@@ -12,7 +12,8 @@ from avss_bench.cli._common import quiet_option
 @click.command(context_settings={"show_default": True})
 @click.option("--workdir", "-w", type=click.Path(file_okay=False, path_type=Path),
               default=Path("avss-demo"), help="Where the corpus, checkpoints and results go.")
-@click.option("--seed", default=0, help="Seed of the generated corpus and of training.")
+@click.option("--seed", default=0, type=click.IntRange(0),
+              help="Seed of the generated corpus and of training.")
 @click.option("--landmarker", type=click.Path(dir_okay=False, path_type=Path),
               help="MediaPipe face_landmarker.task (else $AVSS_BENCH_LANDMARKER, the cache, "
                    "or the model bundled with avss-bench).")

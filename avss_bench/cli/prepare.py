@@ -13,6 +13,7 @@ import click
 
 from avss_bench.cli._common import quiet_option
 from avss_bench.core.errors import AvssError
+from avss_bench.core.numbers import Bounds, Number, number_option
 from avss_bench.prepare.condition_options import condition_options, conditions_from_options
 
 
@@ -43,6 +44,9 @@ def _summary(report: dict) -> str:
         part = f" of this shard's {counts['handled_here']}" if shard else ""
         lines.append(f"  {split}: {counts['written']} mixtures written, {counts['dropped']} "
                      f"dropped{part} ({origin} list of {counts['listed']})")
+    for split, record in (report.get("test_sets") or {}).items():
+        lines.append(f"  {split} test set: {record['label']} ({record['kind']}; fingerprint "
+                     f"{record['fingerprint'][:12]})")
     u = report["utterances"]
     lines.append(f"  utterances: {u['needed']} needed, {u['sources_ok']} sources and "
                  f"{u['lips_ok']} lip ROIs ok, {u['skipped']} skipped")
@@ -79,7 +83,7 @@ def make_command(name: str) -> click.Command:
     @click.option("--root", *getattr(cls, "root_aliases", ()), "root", required=True,
                   type=click.Path(file_okay=False, path_type=Path),
                   help="The raw corpus in its real on-disk layout.")
-    @click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path),
+    @click.option("--out", "-o", required=True, type=click.Path(file_okay=False, path_type=Path),
                   help="Output folder (created; a rerun resumes in it).")
     @click.option("--mix-list", default=None,
                   help="'official' (download the CTCNet lists, pinned sha256, cached), "
@@ -106,15 +110,16 @@ def make_command(name: str) -> click.Command:
                   help="Mouth-ROI store shared by every corpus prepared from the same clips: "
                        "crops are extracted once and copied bit for bit (default: "
                        "$AVSS_BENCH_LIPS_STORE, else lips/ in the avss-bench cache; off: none).")
-    @click.option("--seed", default=None, type=int, help="Seed of generated lists.")
+    @click.option("--seed", default=None, type=Number(Bounds(integer=True)),
+                  help="Seed of generated lists.")
     @click.option("--num-mixtures", default=None, metavar="tr=N,cv=N,tt=N",
                   help="Size of generated lists (default: the official sizes), or the first N "
                        "lines of a given list.")
     @click.option("--skip-lips", is_flag=True,
                   help="Do not extract mouth ROIs (audio-only preparation).")
-    @click.option("--min-source-seconds", default=None, type=float,
-                  help="Skip sources shorter than this (default 0: keep them, 'min'-truncating "
-                       "their mixtures as the original recipe does).")
+    @number_option("--min-source-seconds", default=None, bounds=Bounds(0.0, 60.0),
+                   help="Skip sources shorter than this (default 0: keep them, "
+                        "'min'-truncating their mixtures as the original recipe does).")
     @click.option("--recipe", default=None, type=click.Path(dir_okay=False, path_type=Path),
                   help=f"Preparation settings (default: the bundled recipes/{name}/prepare.yaml).")
     @condition_options
@@ -145,6 +150,9 @@ def make_command(name: str) -> click.Command:
         where = "report.json" if shard is None else "shards/"
         click.echo(f"prepared {name} into {out} ({where}; "
                    f"{report['timings_s']['total']:.1f} s)")
+        if quiet:  # one line: where the results went; data errors still show and fail
+            _sanity(report.get("sanity"), out, errors_only=True)
+            return
         click.echo(_summary(report))
         corpus_summary = report.get("corpus") or {}
         if "clips_missing" in corpus_summary:
@@ -154,8 +162,29 @@ def make_command(name: str) -> click.Command:
         if report["dropped"]:
             click.echo(f"  {len(report['dropped'])} mixtures dropped, with reasons: "
                        f"{out}/report.json")
+        _sanity(report.get("sanity"), out)
 
     return command
+
+
+def _sanity(sanity: dict | None, out: Path, shown: int = 20, errors_only: bool = False) -> None:
+    """Print the data-sanity findings (`errors_only`: the errors alone, for --quiet); errors end
+    the command with exit status 1 (every output is written, report.json lists them all)."""
+    from avss_bench.prepare.sanity import describe
+
+    if not sanity:
+        return
+    findings = [f for f in sanity["findings"] if f["level"] == "error" or not errors_only]
+    for finding in findings[:shown]:
+        click.echo(f"  {describe(finding)}", err=finding["level"] == "error")
+    if len(findings) > shown:
+        click.echo(f"  ... {len(findings) - shown} more findings (report.json: sanity)")
+    if sanity["errors"]:
+        raise AvssError(f"{sanity['errors']} data error(s) and {sanity['warnings']} warning(s) "
+                        f"(report.json: sanity); the outputs are written, fix the data or the "
+                        "list before using them", out / "report.json")
+    if sanity["warnings"] and not errors_only:
+        click.echo(f"  {sanity['warnings']} warning(s) (report.json: sanity)")
 
 
 class CorpusCommands(click.Group):

@@ -9,6 +9,7 @@ import click
 from avss_bench.cli._common import (
     device_option,
     lip_rows_option,
+    metrics_option,
     quiet_option,
     random_init_option,
     separator_options,
@@ -35,7 +36,7 @@ from avss_bench.cli._common import (
 @click.option("--out", "-o", type=click.Path(file_okay=False, path_type=Path),
               default=Path("results/robustness"),
               help="Folder: <model>/<condition>/ results, robustness.csv, robustness.png.")
-@click.option("--metrics", default="si_snr", help="Comma-separated metrics (si_snr needed).")
+@metrics_option("si_snr", " robustness.csv reports SI-SNRi: si_snr is needed.")
 @click.option("--name", default=None, help="The model's name in the CSV, plot and table.")
 @lip_rows_option
 @random_init_option
@@ -45,7 +46,7 @@ from avss_bench.cli._common import (
 @quiet_option
 def command(model: str | None, checkpoint: Path | None, frontend_checkpoint: Path | None,
             data: tuple[str, ...], conditions: tuple[str, ...], seed: int, split: str,
-            out: Path, metrics: str, name: str | None, lip_rows: int, random_init: bool,
+            out: Path, metrics: tuple[str, ...], name: str | None, lip_rows: int, random_init: bool,
             overwrite: bool, device: str | None, quiet: bool) -> None:
     """Evaluate one separator on a grid of conditions and report its degradation.
 
@@ -76,13 +77,14 @@ def command(model: str | None, checkpoint: Path | None, frontend_checkpoint: Pat
     visual = [] if visual == ["none"] else visual
     grid = build_grid(parse_data(list(data)), visual, seed)
     frame = run_robustness(model, checkpoint, grid, out, split=split, seed=seed, name=name,
-                           metrics=tuple(m.strip() for m in metrics.split(",") if m.strip()),
+                           metrics=metrics,
                            quiet=quiet, frontend_checkpoint=frontend_checkpoint,
                            device=device, lip_rows=lip_rows, random_init=random_init,
                            overwrite=overwrite)
+    plot = ""
     if len(frame[frame["kind"] != "clean"]):
-        click.echo(f"wrote {robustness_plot(frame, out / 'robustness.png')}", err=True)
-    click.echo(f"wrote {out / 'robustness.csv'}", err=True)
+        plot = f" and {robustness_plot(frame, out / 'robustness.png')}"
+    click.echo(f"wrote {out / 'robustness.csv'}{plot}", err=True)
     if not quiet:
         columns = ["model", "condition", "si_snr_i", "drop"]
         shown = frame[columns + (["leak_db"] if frame["leak_db"].notna().any() else [])]

@@ -14,15 +14,11 @@ from typing import Any
 
 import click
 
-from avss_bench.cli._common import quiet_option
+from avss_bench.cli._common import metrics_option, quiet_option
 from avss_bench.core.errors import AvssError
+from avss_bench.metrics.registry import metric_registry
 
 GREEDY = ("--reference", "--estimate")
-FILE_METRICS = "si_snr,sdr,pesq,stoi,estoi"
-SPLIT_METRICS = "si_snr,sdr,pesq,stoi"
-LABELS = {"si_snr": "SI-SNR", "si_snr_i": "SI-SNRi", "sdr": "SDR", "sdr_i": "SDRi",
-          "pesq": "PESQ", "stoi": "STOI", "estoi": "ESTOI", "dnsmos_sig": "DNSMOS SIG",
-          "dnsmos_bak": "DNSMOS BAK", "dnsmos_ovrl": "DNSMOS OVRL"}
 
 
 class _ScoreCommand(click.Command):
@@ -75,26 +71,27 @@ def _load_files(mixture: str, references: tuple[str, ...], estimates: tuple[str,
 
 
 def _table(result: dict[str, Any], keys: list[str]) -> str:
-    head = ["target", "estimate"] + [LABELS[k] for k in keys]
+    columns = [metric_registry.column(k) for k in keys]
+    head = ["target", "estimate"] + [c.label for c in columns]
     rows = []
     notes = []
     for t in result["targets"]:
         row = [Path(t["reference"]).name, Path(t["estimate"]).name]
-        for k in keys:
+        for k, column in zip(keys, columns, strict=True):
             v = t[k]
             if v is None or (isinstance(v, float) and not math.isfinite(v)):
                 row.append("n/a")
-                notes.append(f"{Path(t['reference']).name} {LABELS[k]}: {t.get(k + '_error')}")
+                notes.append(f"{Path(t['reference']).name} {column.label}: "
+                             f"{t.get(k + '_error')}")
             else:
-                row.append(f"{v:.3f}" if k in ("pesq", "stoi", "estoi") else f"{v:.2f}")
+                row.append(f"{v:.{column.digits}f}")
         rows.append(row)
     widths = [max(len(str(r[i])) for r in [head] + rows) for i in range(len(head))]
     lines = ["  ".join(str(c).rjust(w) if i > 1 else str(c).ljust(w)
                        for i, (c, w) in enumerate(zip(r, widths, strict=True)))
              for r in [head] + rows]
     lines.insert(1, "  ".join("-" * w for w in widths))
-    unit = f"(SI-SNR/SDR in dB; PESQ {'wide' if result['sample_rate'] == 16000 else 'narrow'}-band"
-    lines.append(unit + f" at {result['sample_rate']} Hz)")
+    lines.append(_units(columns) + f" at {result['sample_rate']} Hz")
     lines += [f"  failed: {n}" for n in notes]
     return "\n".join(lines)
 
@@ -108,8 +105,9 @@ def _table(result: dict[str, Any], keys: list[str]) -> str:
 @click.option("--manifest", type=click.Path(dir_okay=False),
               help="Score a whole split: the split's manifest CSV.")
 @click.option("--estimates", "estimates_dir", type=click.Path(file_okay=False),
-              help="With --manifest: folder holding <mixture_id>/s1.wav and s2.wav.")
-@click.option("--out", "out_dir", type=click.Path(file_okay=False),
+              help="With --manifest: folder holding <mixture_id>/s{k}.wav for every target "
+                   "k the manifest gives (s1.wav, s2.wav; s3.wav, ... for more speakers).")
+@click.option("--out", "-o", "out_dir", type=click.Path(file_okay=False),
               help="With --manifest: where results.csv and summary.json go.")
 @click.option("--jobs", "-j", default=1, show_default=True, type=click.IntRange(1),
               help="Worker processes for --manifest with --executor local (one thread each).")
@@ -119,10 +117,7 @@ def _table(result: dict[str, Any], keys: list[str]) -> str:
                    "this machine's process pool, a local Dask cluster of N worker processes, "
                    "an existing Dask scheduler, or Slurm jobs via dask-jobqueue). Outputs are "
                    "identical.")
-@click.option("--metrics", default=None,
-              help=f"Comma-separated subset of si_snr,sdr,pesq,stoi,estoi,dnsmos (DNSMOS: "
-                   "reference-free SIG/BAK/OVRL, see README) "
-                   f"[files: {FILE_METRICS}; split: {SPLIT_METRICS}].")
+@metrics_option(note=" DNSMOS is reference-free (SIG/BAK/OVRL, see README).")
 @click.option("--permute/--no-permute", default=None,
               help="Match estimates to references by SI-SNR [files: on; split: off, since "
                    "EST_DIR/<id>/s1.wav is the estimate of target s1].")
@@ -131,10 +126,13 @@ def _table(result: dict[str, Any], keys: list[str]) -> str:
 @click.option("--baseline-cache", type=click.Path(file_okay=False), default=None,
               help="With --manifest: folder of cached mixture baselines [OUT/../.baselines]; "
                    "keyed by the mixture and reference files (path, size, mtime).")
+@click.option("--overwrite", is_flag=True,
+              help="With --manifest: start over in a folder holding another scoring run's "
+                   "results (removes them).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 @quiet_option
 def command(mixture, references, estimates, manifest, estimates_dir, out_dir, jobs, executor,
-            metrics, permute, trim, baseline_cache, as_json, quiet) -> None:
+            metrics, permute, trim, baseline_cache, overwrite, as_json, quiet) -> None:
     """Score separated audio: SI-SNR(i), SDR(i) (BSS-Eval), PESQ, STOI, ESTOI, DNSMOS.
 
     \b
@@ -153,19 +151,17 @@ def command(mixture, references, estimates, manifest, estimates_dir, out_dir, jo
                                    "--estimate")
         if not estimates_dir or not out_dir:
             raise click.UsageError("--manifest needs --estimates EST_DIR and --out RESULTS_DIR")
-        _score_split(manifest, estimates_dir, out_dir, jobs, metrics or SPLIT_METRICS,
-                     bool(permute), trim, baseline_cache, as_json, quiet, executor)
+        _score_split(manifest, estimates_dir, out_dir, jobs, metrics, bool(permute), trim,
+                     baseline_cache, as_json, quiet, executor, overwrite)
         return
     if not (mixture and references and estimates):
         raise click.UsageError("give --mixture, --reference and --estimate (or --manifest)")
     if len(estimates) < len(references):
         raise click.UsageError(f"{len(estimates)} estimate(s) for {len(references)} reference(s)")
     from avss_bench.metrics import score_utterance
-    from avss_bench.metrics.utterance import check_metrics, output_keys
 
-    names = _metric_list(metrics or FILE_METRICS, check_metrics)
     mix, refs, ests, rate = _load_files(mixture, references, estimates, trim)
-    result = score_utterance(ests, refs, mix, rate, metrics=names,
+    result = score_utterance(ests, refs, mix, rate, metrics=metrics,
                              permute=True if permute is None else permute)
     for j, target in enumerate(result["targets"]):
         result["targets"][j] = {"reference": references[j],
@@ -174,35 +170,36 @@ def command(mixture, references, estimates, manifest, estimates_dir, out_dir, jo
     if as_json:
         click.echo(json.dumps(result, indent=2))
     else:
-        click.echo(_table(result, output_keys(names)))
+        click.echo(_table(result, metric_registry.keys(metrics)))
 
 
-def _metric_list(text: str, check) -> tuple[str, ...]:
-    names = [m.strip() for m in text.split(",") if m.strip()]
-    try:
-        return check(names)
-    except ValueError as err:
-        raise click.BadParameter(str(err), param_hint="--metrics") from err
+def _units(columns: list[Any]) -> str:
+    """``(dB: SI-SNR, SI-SNRi; MOS-LQO: PESQ)``: each unit with the columns measured in it."""
+    units: dict[str, list[str]] = {}
+    for column in columns:
+        if column.unit:
+            units.setdefault(column.unit, []).append(column.label)
+    return "(" + "; ".join(f"{unit}: {', '.join(labels)}" for unit, labels in units.items()) + ")"
 
 
 def _score_split(manifest, estimates_dir, out_dir, jobs, metrics, permute, trim, baseline_cache,
-                 as_json, quiet, executor="local") -> None:
-    from avss_bench.metrics.split import score_split
-    from avss_bench.metrics.utterance import check_metrics
+                 as_json, quiet, executor="local", overwrite=False) -> None:
+    from avss_bench.evaluate.scoring import score_split
 
-    names = _metric_list(metrics, check_metrics)
-    summary = score_split(manifest, estimates_dir, out_dir, jobs=jobs, metrics=names, trim=trim,
-                          quiet=quiet, permute=permute, baseline_cache=baseline_cache,
-                          executor=executor)
+    summary = score_split(manifest, estimates_dir, out_dir, jobs=jobs, metrics=metrics,
+                          trim=trim, quiet=quiet, permute=permute,
+                          baseline_cache=baseline_cache, executor=executor, overwrite=overwrite)
     if as_json:
         click.echo(json.dumps(summary, indent=2))
         return
-    lines = [f"{'metric':8}  {'mean':>8}  {'95% CI':>19}  {'n':>6}  {'failed':>6}"]
-    for name, s in summary["metrics"].items():
-        mean = "n/a" if s["mean"] is None else f"{s['mean']:.3f}"
+    lines = [f"{'metric':11}  {'mean':>8}  {'95% CI':>19}  {'n':>6}  {'failed':>6}"]
+    for key, s in summary["metrics"].items():
+        digits = metric_registry.column(key).digits
+        mean = "n/a" if s["mean"] is None else f"{s['mean']:.{digits}f}"
         lo, hi = s["ci95"]
-        ci = "n/a" if lo is None else f"[{lo:.3f}, {hi:.3f}]"
-        lines.append(f"{LABELS[name]:8}  {mean:>8}  {ci:>19}  {s['n']:>6}  {s['n_failed']:>6}")
-    lines.append(f"{summary['n_rows']} targets of {summary['n_mixtures']} mixtures -> "
+        ci = "n/a" if lo is None else f"[{lo:.{digits}f}, {hi:.{digits}f}]"
+        lines.append(f"{metric_registry.label(key):11}  {mean:>8}  {ci:>19}  {s['n']:>6}  "
+                     f"{s['n_failed']:>6}")
+    lines.append(f"{summary['num_targets']} targets of {summary['num_mixtures']} mixtures -> "
                  f"{Path(out_dir) / 'results.csv'}, summary.json")
-    click.echo("\n".join(lines))
+    click.echo(lines[-1] if quiet else "\n".join(lines))  # quiet: where the results went

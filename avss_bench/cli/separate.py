@@ -6,31 +6,31 @@ from pathlib import Path
 
 import click
 
-from avss_bench.cli._common import quiet_option
+from avss_bench.cli._common import quiet_option, random_init_option, separator_options
+from avss_bench.core.numbers import Bounds, number_option
 
 
 @click.command(context_settings={"show_default": True})
 @click.argument("video", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--speakers", "-n", default=2, type=click.IntRange(min=1),
               help="How many faces (voices) to separate: the most prominent ones.")
-@click.option("--model", "-m", required=True,
-              help="Registered separator name (avss-bench models) or package.module:Class.")
-@click.option("--checkpoint", "-c", type=click.Path(dir_okay=False, path_type=Path),
-              help="Weights: an avss-bench checkpoint, or an official state dict / release zip.")
+@separator_options
+@random_init_option
 @click.option("--out", "-o", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Output folder  [default: separated/<video name>]")
 @click.option("--landmarker", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="MediaPipe face_landmarker.task (default: $AVSS_BENCH_LANDMARKER, the cache, "
                    "else the model bundled with avss-bench); its face detector does the "
                    "tracking.")
-@click.option("--chunk-seconds", default=4.0, type=click.FloatRange(min=0.08),
-              help="Separation window (50% overlap-add), bounds memory on long videos.")
+@number_option("--chunk-seconds", default=4.0, bounds=Bounds(0.08, 3600.0),
+               help="Separation window (50% overlap-add), bounds memory on long videos.")
 @click.option("--device", default=None, help="cpu, cuda, ... (default: cuda if present).")
 @click.option("--no-video", is_flag=True,
               help="Write only the wavs and tracks.json (skips encoding speaker_k.mp4 and the "
                    "index.html page).")
 @quiet_option
-def command(video: Path, speakers: int, model: str, checkpoint: Path | None, out: Path | None,
+def command(video: Path, speakers: int, model: str | None, checkpoint: Path | None,
+            frontend_checkpoint: Path | None, random_init: bool, out: Path | None,
             landmarker: Path | None, chunk_seconds: float, device: str | None,
             no_video: bool, quiet: bool) -> None:
     """Separate the voice of each of the N most prominent faces in VIDEO.
@@ -43,12 +43,14 @@ def command(video: Path, speakers: int, model: str, checkpoint: Path | None, out
 
     \b
       avss-bench separate debate.mp4 --speakers 2 --model iianet -c iianet_lrs2.pt
-      avss-bench separate talk.mp4 -n 1 --model tiny-av -c runs/demo/best.pt -o out/talk
+      avss-bench separate talk.mp4 -n 1 -c runs/demo/best.pt -o out/talk
     """
     from avss_bench.separate.pipeline import separate_video
 
     out = out if out is not None else Path("separated") / video.stem
-    result = separate_video(video, out, model=model, checkpoint=checkpoint, speakers=speakers,
+    result = separate_video(video, out, model=model, checkpoint=checkpoint,
+                            frontend_checkpoint=frontend_checkpoint, random_init=random_init,
+                            speakers=speakers,
                             landmarker=landmarker, chunk_seconds=chunk_seconds, device=device,
                             write_videos=not no_video, quiet=quiet)
     if not quiet:
@@ -58,6 +60,6 @@ def command(video: Path, speakers: int, model: str, checkpoint: Path | None, out
             click.echo(f"speaker {k + 1}: {wav.name}, {mp4}  face detected in "
                        f"{100 * track.coverage:.0f}% of frames, lips in "
                        f"{100 * lips.coverage:.0f}%")
-        page = f", {result.page.name}" if result.page is not None else ""
-        click.echo(f"wrote {result.out_dir} ({result.num_samples / 16000:.2f} s, "
-                   f"tracks.json{page})")
+    page = f", {result.page.name}" if result.page is not None else ""
+    click.echo(f"wrote {result.out_dir} ({result.num_samples / 16000:.2f} s, "
+               f"tracks.json{page})")

@@ -33,9 +33,14 @@ def command(out: Path, splits: str | None, jobs: int, no_lips: bool, no_gains: b
     For every mixture: all paths exist; WAVs are 16 kHz mono int16 with num_samples samples;
     mix == s1 + s2 within 1 LSB; the peak is 0.9 full scale (29491 +-1); the P.56 level
     difference of the written s1 and s2 equals the list's gain difference within 0.01 dB
-    (mixtures 'min' mode truncated are exempt); lip files are uint8 [F, 96, 96] with F frames
-    at 25 fps matching the audio (round(num_samples * 25 / 16000) +-1 frame; a truncated source
-    only needs to cover the mixture). Exits 1 and lists the problems when any is found.
+    (mixtures 'min' mode truncated are exempt); lip files are uint8 [F, 96, 96] and pass the
+    loader's length rule (manifests/README.md): F >= round(num_samples * 25 / 16000) - 1 (a
+    'min'-truncated source's longer lips are cut when loaded) and F within 1 frame of its own
+    source's frames. Data sanity: no mixture of two copies of one recording (same utterance,
+    or waveform correlation >= 0.9 at any lag) or with a silent source (RMS < -60 dBFS), no
+    empty split, each split's test-set record matching its manifest; duplicated mixtures and
+    speakers in two splits are counted warnings. Exits 1 and lists the problems when any is
+    found.
     """
     from avss_bench.core.errors import AvssError
     from avss_bench.prepare.validate import validate_prepared
@@ -51,8 +56,11 @@ def command(out: Path, splits: str | None, jobs: int, no_lips: bool, no_gains: b
     checked = ", ".join(f"{split} {n}" for split, n in result.rows.items()) or "none"
     if not result.ok and not result.rows:  # nothing could be checked: a one-line error
         raise AvssError(f"nothing to validate: {result.problems[0]}")
+    for warning in result.warnings[:MAX_SHOWN]:
+        click.echo(f"warning: {warning}", err=True)
+    warned = f"; {len(result.warnings)} warning(s)" if result.warnings else ""
     if result.ok:
-        click.echo(f"{out}: OK ({checked} mixtures checked)")
+        click.echo(f"{out}: OK ({checked} mixtures checked{warned})")
         return
     shown = result.problems if all_problems else result.problems[:MAX_SHOWN]
     for problem in shown:
@@ -60,6 +68,6 @@ def command(out: Path, splits: str | None, jobs: int, no_lips: bool, no_gains: b
     more = len(result.problems) - len(shown)
     if more:
         click.echo(f"... and {more} more (--all-problems)", err=True)
-    click.echo(f"{out}: {len(result.problems)} problem(s) ({checked} mixtures checked)",
+    click.echo(f"{out}: {len(result.problems)} problem(s) ({checked} mixtures checked{warned})",
                err=True)
     sys.exit(1)

@@ -69,15 +69,6 @@ def write_csv(path: str | Path, rows: Sequence[Mapping[str, Any]],
     write_text(path, buffer.getvalue())
 
 
-def write_npz(path: str | Path, **arrays: Any) -> None:
-    """`np.savez_compressed` atomically (the staged name keeps the `.npz` suffix numpy wants)."""
-    import numpy as np
-
-    buffer = io.BytesIO()
-    np.savez_compressed(buffer, **arrays)
-    write_bytes(path, buffer.getvalue())
-
-
 def write_torch(path: str | Path, obj: Any) -> None:
     """`torch.save` atomically (checkpoints)."""
     import torch

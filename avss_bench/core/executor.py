@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from avss_bench.core.errors import AvssError
+from avss_bench.core.numbers import Bounds, parse_number
 
 RETRIES = 2  # re-runs of a task that raised (a worker's death is handled by the scheduler)
 
@@ -141,10 +142,10 @@ def make_executor(spec: str | Executor | None, jobs: int = 1) -> Executor:
     if not isinstance(spec, str):
         return spec
     if spec.startswith(("dask://", "tcp://")):
+        address = "tcp://" + dask_address(spec)
         _need_dask(spec)
         from distributed import Client
 
-        address = "tcp://" + spec.split("://", 1)[1]
         try:
             client = Client(address, timeout="30s")
         except OSError as err:
@@ -152,19 +153,33 @@ def make_executor(spec: str | Executor | None, jobs: int = 1) -> Executor:
                 from None
         return DaskExecutor(client, spec)
     if spec.startswith("dask-local:"):
-        _need_dask(spec)
         try:
-            n = int(spec.split(":", 1)[1])
-        except ValueError:
-            n = 0
-        if n < 1:
-            raise AvssError(f"--executor dask-local:N needs N >= 1 worker processes, got '{spec}'")
+            n = int(parse_number(spec.split(":", 1)[1], "N", Bounds(1, 1024, integer=True)))
+        except AvssError:
+            raise AvssError("--executor dask-local:N needs N >= 1 worker processes (up to "
+                            f"1024), got '{spec}'") from None
+        _need_dask(spec)
         return _local_cluster(n, spec)
     if spec == "slurm" or spec.startswith("slurm:"):
+        parse_slurm_spec(spec)  # a malformed spec is an error before anything starts
         _need_dask(spec)
         return _slurm_cluster(spec)
     raise AvssError(f"--executor must be local, dask://HOST:PORT, dask-local:N or slurm[:k=v,...]"
                     f", got '{spec}'")
+
+
+def dask_address(spec: str) -> str:
+    """`dask://HOST:PORT` (or `tcp://HOST:PORT`) -> `HOST:PORT`, checked: a host and a port
+    in 1..65535 (IPv6 hosts in brackets)."""
+    rest = spec.split("://", 1)[1]
+    host, sep, port = rest.rpartition(":")
+    if not sep or not host or not port or "/" in rest:
+        raise AvssError(f"--executor dask://HOST:PORT needs a host and a port, got '{spec}'")
+    try:
+        parse_number(port, "PORT", Bounds(1, 65535, integer=True))
+    except AvssError as err:
+        raise AvssError(f"--executor dask://HOST:PORT: {err}, in '{spec}'") from None
+    return rest
 
 
 def _local_cluster(n: int, spec: str) -> DaskExecutor:
@@ -200,9 +215,14 @@ def parse_slurm_spec(spec: str) -> tuple[int, dict]:
             raise AvssError("the Slurm cluster config must be a mapping of options", path)
         options.update(loaded)
     options.update(given)
-    jobs = int(options.pop("jobs", 1))
-    if jobs < 1:
-        raise AvssError(f"--executor slurm: jobs must be >= 1, got {jobs}")
+    try:
+        jobs = int(parse_number(options.pop("jobs", 1), "jobs", Bounds(1, 10000, integer=True)))
+        for key in SLURM_INTEGERS:
+            if key in options:
+                options[key] = int(parse_number(options[key], key, Bounds(1, 100000,
+                                                                          integer=True)))
+    except AvssError as err:
+        raise AvssError(f"--executor slurm: {err}") from None
     if "cores" in options:  # single-threaded worker processes, like dask-local (MediaPipe, GIL)
         options.setdefault("processes", options["cores"])
     return jobs, options
@@ -217,21 +237,102 @@ def _scalar(text: str) -> Any:
     return text
 
 
+#: Slurm settings that are counts (cores per job, worker processes per job).
+SLURM_INTEGERS = ("cores", "processes")
+#: Seconds to wait for dask-jobqueue to submit a job and report its id.
+SUBMIT_TIMEOUT = 60.0
+
+
 def _slurm_cluster(spec: str) -> DaskExecutor:
-    """A dask-jobqueue SLURMCluster of `jobs` Slurm jobs (not tested here: no Slurm)."""
+    """A dask-jobqueue SLURMCluster of `jobs` Slurm jobs (tests/test_slurm_executor.py runs it
+    against a one-node cluster). Settings Slurm would refuse are one line before any work:
+    no `sbatch` here, no cores or memory per job, an argument SLURMCluster does not take, or a
+    job script `sbatch --test-only` rejects (partition, account, memory, time limit). While
+    waiting for the first worker, jobs that end without one are an error, not a hang."""
+    import shutil
+
+    jobs, options = parse_slurm_spec(spec)
     try:
+        import dask
         from dask_jobqueue import SLURMCluster
     except ImportError:
         raise AvssError("--executor slurm needs dask-jobqueue (an avss-bench "
                         "dependency): pip install dask-jobqueue") from None
     from distributed import Client
 
-    jobs, options = parse_slurm_spec(spec)
-    cluster = SLURMCluster(**options)
-    cluster.scale(jobs=jobs)
-    client = Client(cluster)
-    client.wait_for_workers(1)
+    missing = [key for key in ("cores", "memory")
+               if key not in options and dask.config.get(f"jobqueue.slurm.{key}", None) is None]
+    if missing:
+        raise AvssError(f"--executor {spec}: give the {' and '.join(missing)} of each job, e.g. "
+                        "slurm:cores=4,memory=8GB (or jobqueue.slurm.cores / memory in "
+                        "~/.config/dask/jobqueue.yaml)")
+    if shutil.which("sbatch") is None:
+        raise AvssError(f"--executor {spec}: no sbatch on PATH (this machine is not a Slurm "
+                        "submit host); use local or dask-local:N here")
+    try:
+        cluster = SLURMCluster(**options)
+    except (TypeError, ValueError) as err:
+        raise AvssError(f"--executor {spec}: {str(err).splitlines()[0]}") from None
+    try:
+        _test_job_script(cluster.job_script(), spec)
+        cluster.scale(jobs=jobs)
+        client = Client(cluster)
+        _wait_for_a_worker(cluster, client, spec)
+    except BaseException:
+        cluster.close()
+        raise
     return DaskExecutor(client, spec, cluster)
+
+
+def _test_job_script(script: str, spec: str) -> None:
+    """`sbatch --test-only` on the worker job script: Slurm's verdict without submitting."""
+    import subprocess
+    import tempfile
+
+    with tempfile.NamedTemporaryFile("w", suffix=".sh", prefix="avss-slurm-") as handle:
+        handle.write(script)
+        handle.flush()
+        try:
+            done = subprocess.run(["sbatch", "--test-only", handle.name], capture_output=True,
+                                  text=True, timeout=60, check=False)
+        except (OSError, subprocess.TimeoutExpired) as err:
+            raise AvssError(f"--executor {spec}: sbatch --test-only failed ({err})") from None
+    if done.returncode != 0:
+        lines = [line for line in (done.stderr + done.stdout).splitlines() if line.strip()]
+        reason = next((line for line in lines if "error" in line.lower()),
+                      lines[-1] if lines else f"exit status {done.returncode}")
+        raise AvssError(f"--executor {spec}: Slurm refuses the worker job: {reason.strip()}")
+
+
+def _wait_for_a_worker(cluster: Any, client: Any, spec: str) -> None:
+    """Wait until a worker joins while at least one of our jobs is queued or running."""
+    import subprocess
+    import time
+
+    started = time.monotonic()
+    while True:
+        try:
+            client.wait_for_workers(1, timeout=2)
+            return
+        except TimeoutError:
+            pass
+        ids = [str(job.job_id) for job in cluster.workers.values()
+               if getattr(job, "job_id", None)]
+        if not ids:
+            if time.monotonic() - started > SUBMIT_TIMEOUT:
+                raise AvssError(f"--executor {spec}: no Slurm job was submitted within "
+                                f"{SUBMIT_TIMEOUT:.0f} s")
+            continue
+        try:
+            alive = subprocess.run(["squeue", "-h", "-o", "%i", "-j", ",".join(ids)],
+                                   capture_output=True, text=True, timeout=60,
+                                   check=False).stdout.split()
+        except (OSError, subprocess.TimeoutExpired) as err:
+            raise AvssError(f"--executor {spec}: squeue failed ({err})") from None
+        if not alive:
+            raise AvssError(f"--executor {spec}: Slurm job(s) {', '.join(ids)} ended before a "
+                            "Dask worker joined; their output is in slurm-<job id>.out (or "
+                            "log_directory)")
 
 
 def closing_executor(fn: Callable) -> Callable:

@@ -114,6 +114,13 @@ class AVSpeech(Corpus):
         except (KeyError, IndexError, ValueError) as err:
             raise AvssError(f"--clip-pattern '{self.clip_pattern}' uses an unknown field or "
                             f"format ({err}); fields: ytid, start, end", self.root) from None
+        probes = [Segment("a" * 11, "0.000000", "3.000000", 0.5, 0.5),
+                  Segment("b" * 11, "0.000000", "3.000000", 0.5, 0.5),
+                  Segment("a" * 11, "12.000000", "15.000000", 0.5, 0.5)]
+        if len({self.clip_rel(p) for p in probes}) < len(probes):
+            raise AvssError(f"--clip-pattern '{self.clip_pattern}' gives several rows the same "
+                            "clip: it must name the video and the segment, {ytid} and {start} "
+                            "(a row is one segment of one YouTube video)", self.root)
 
     def clip_rel(self, row: Segment) -> str:
         return self.clip_pattern.format(ytid=row.ytid, start=_Number(row.start),

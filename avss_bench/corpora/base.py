@@ -8,6 +8,9 @@ A corpus module (one per corpus, like Lhotse's recipes) subclasses `Corpus` and 
 * `utterances()`: every usable utterance (walks the tree; needed to generate lists);
 * `pools(...)`: which utterances each split's generated list may draw from;
 * `official_lists`: the public addresses and sha256 of its official lists;
+* `benchmark`, `official_fingerprints`: the benchmark's name (`LRS2-2Mix`) and the test-set
+  fingerprint (`avss_bench.io.testset`) of each official list: a prepared split whose content has
+  that fingerprint is the official test set, however its list was obtained;
 * `default_sizes`: the official list sizes, used when generating.
 """
 
@@ -77,6 +80,12 @@ class Corpus:
     title: ClassVar[str] = ""
     utt_pattern: ClassVar[str] = ""
     official_lists: ClassVar[Mapping[str, OfficialList]] = {}
+    #: the benchmark built from the official lists, as the papers name it (``LRS2-2Mix``)
+    benchmark: ClassVar[str] = ""
+    #: split -> the test-set fingerprint of its official list (complete, as published)
+    official_fingerprints: ClassVar[Mapping[str, str]] = {}
+    #: how test-set labels name the corpus (default: the title up to its first '-')
+    short_name: ClassVar[str] = ""
     default_sizes: ClassVar[Mapping[str, int]] = {"tr": 20000, "cv": 5000, "tt": 3000}
     #: how generated lists write their paths per split (`{utt}` is replaced)
     list_path_format: ClassVar[Mapping[str, str]] = {
@@ -121,6 +130,11 @@ class Corpus:
         raise NotImplementedError
 
     # -- shared helpers -------------------------------------------------------------------------
+    @classmethod
+    def display_name(cls) -> str:
+        """The corpus in test-set labels: ``LRS2`` (not its folder, not its title's suffix)."""
+        return cls.short_name or (cls.title or cls.name).split("-")[0]
+
     @property
     def utt_regex(self) -> re.Pattern:
         return re.compile(self.utt_pattern)

@@ -36,6 +36,12 @@ class LRS2(Corpus):
         tr="96072348cd519184ad4c718af90f6105eb5f541808a660bd0f675369cbad02b9",
         cv="29479564f2de64dc54ce82d11f86360c427a69dbc597d1be1ba4d53304832dd0",
         tt="4d856960889e0d1be0b31b8262ba14df8ed969b2ac39b9ef4d200f4efc5ec75e")
+    benchmark = "LRS2-2Mix"
+    official_fingerprints = {  # avss_bench.io.testset, of the lists above
+        "tr": "34c0f90cad97f8b812f6d826ed1dc6f93db9c7be1d84556d7f163c1e6f03c797",
+        "cv": "aa0085981ee832cd1a88e727d92be6ae0f7e2b22c167c7f2c02f9bd16355cdca",
+        "tt": "ba22f527c342402d86cfbdc2e1bd0563160454686713a2eb448c7a34bc1c6f5a",
+    }
     default_sizes = {"tr": 20000, "cv": 5000, "tt": 3000}
     list_path_format = {"tr": "../raw_audio/train/{utt}.wav", "cv": "../raw_audio/val/{utt}.wav",
                         "tt": "../raw_audio/test/{utt}.wav"}

@@ -44,6 +44,11 @@ class LRS3(Corpus):
         "LRS3",
         cv="dd2e1e21c1e8d696db788779a6bfe89aa215d2cfc0502270388eee97452e2021",
         tt="24677f81fc1bee75ed75f774920096205917f4181a29a8bb7b4e39d7a4dcb511")
+    benchmark = "LRS3-2Mix"
+    official_fingerprints = {  # avss_bench.io.testset, of the lists above
+        "cv": "34a00a579a4a6992c9e8d538db042fe32a07ffb0ce17cfa5b1ee5f93433e2ce7",
+        "tt": "439138e406cf11cb06e9c969157270019d36310d1a53b19bc6c59352aeebd2b8",
+    }
     default_sizes = {"tr": 50000, "cv": 5000, "tt": 3000}
     #: share of trainval utterances a generated cv takes (LRS3-For-Speech-Separation's
     #: val.txt / (train.txt + val.txt) = 1,500 / 21,500)

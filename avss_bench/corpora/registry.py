@@ -1,9 +1,7 @@
 """The corpus registry: `avss-bench prepare <corpus>` subcommands are generated from it.
 
 Corpora register through the entry-point group `avss_bench.corpora`
-(`name = "package.module:CorpusClass"`), the bundled LRS2/LRS3/VoxCeleb2 modules exactly like a
-user's plugin would. A stale install whose metadata predates the entry points still finds the
-bundled three.
+(`name = "package.module:CorpusClass"`), the bundled modules exactly like a user's plugin would.
 """
 
 from __future__ import annotations
@@ -13,19 +11,13 @@ from importlib.metadata import entry_points
 from avss_bench.core.errors import AvssError
 
 GROUP = "avss_bench.corpora"
-BUNDLED = {
-    "lrs2": "avss_bench.corpora.lrs2:LRS2",
-    "lrs3": "avss_bench.corpora.lrs3:LRS3",
-    "vox2": "avss_bench.corpora.vox2:VoxCeleb2",
-    "avspeech": "avss_bench.corpora.avspeech:AVSpeech",
-}
 
 
 class CorpusRegistry:
     """Corpus classes by name, filled from the `avss_bench.corpora` entry points."""
 
     def entries(self) -> dict[str, str]:
-        found = dict(BUNDLED)
+        found = {}
         for ep in entry_points(group=GROUP):
             found[ep.name] = ep.value
         return dict(sorted(found.items()))

@@ -45,6 +45,11 @@ class VoxCeleb2(Corpus):
         "Vox2",
         cv="d4f9569ba9c730b21eca9a4735c1b55920752a3b4e85ca177f1f8738d39fa672",
         tt="e1cbebd070c4500837eab8c1888140d1b626e6ca9fa75940edcf622aa2a14bf2")
+    benchmark = "VoxCeleb2-2Mix"
+    official_fingerprints = {  # avss_bench.io.testset, of the lists above
+        "cv": "398ec41952287584be36b46b720f7965ee178539d39469da3525a3845c646999",
+        "tt": "55c5d189189d74128f9724de00574a2727a2e0d1b3f77c28b28aaace1a705902",
+    }
     default_sizes = {"tr": 100000, "cv": 10000, "tt": 2965}
 
     def check_layout(self) -> None:

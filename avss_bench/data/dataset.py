@@ -4,8 +4,14 @@ Each 2-speaker mixture yields two examples: (mixture, speaker k's lips) -> speak
 Lip crops are stored as uint8 [F, 96, 96] (Lip ROI contract); here they are divided by 255,
 cropped to 88x88 (centre for evaluation; random crop + horizontal flip for training) and
 standardised with mean 0.421 and std 0.165. `lip_rows=50` keeps only the crop's top 50 rows, as
-the official IIANet loaders' `[:, :50]` slice does (spec/ARCHITECTURE.md section 7.2): the input
+the official IIANet loaders' `[:, :50]` slice does: the input
 its released checkpoints were trained and tested on.
+
+Lengths (`data.lengths`, the rule `avss-bench validate` also applies): each target's lips are
+cut to the mixture's duration, `round(samples * 25 / 16000)` frames, whatever the lip file
+holds beyond it (the lips of an utterance cover its whole 2 s source; a 'min'-mode mixture can be
+shorter). A training segment longer than the mixture zero-pads the audio and holds the last
+lip frame.
 
 Memory: nothing is cached unless `preload` is asked for, and preload refuses a split whose
 decoded arrays exceed `preload_limit_mb`, so a DataLoader worker's memory stays flat at
@@ -22,11 +28,19 @@ import soundfile as sf
 import torch
 from torch.utils.data import Dataset
 
-from avss_bench.core.constants import LIP_CROP, LIP_MEAN, LIP_STD, SAMPLE_RATE, VIDEO_FPS
+from avss_bench.core.constants import LIP_CROP, LIP_MEAN, LIP_STD, SAMPLE_RATE
 from avss_bench.core.errors import AvssError
+from avss_bench.data.lengths import (
+    audio_length_problem,
+    fit_frames,
+    lip_frames,
+    lip_length_problem,
+    lips_for,
+    optional_int,
+)
 from avss_bench.data.visual_conditions import VisualCondition, apply_condition
 from avss_bench.io.audio import read_audio, wav_info
-from avss_bench.io.manifest import read_manifest, resolve_path
+from avss_bench.io.manifest import read_manifest, resolve_path, row_targets, speaker_count
 
 
 def read_lips(path: Path) -> np.ndarray:
@@ -93,7 +107,7 @@ def lips_to_tensor(frames: np.ndarray, train: bool = False,
 
 
 def fit_length(array: np.ndarray, length: int) -> np.ndarray:
-    """Cut or zero-pad the first axis to `length`."""
+    """Cut or zero-pad the first axis to `length` (audio; lips follow `data.lengths`)."""
     if array.shape[0] >= length:
         return array[:length]
     pad = [(0, length - array.shape[0])] + [(0, 0)] * (array.ndim - 1)
@@ -109,6 +123,8 @@ class TargetItem:
     mix_path: Path
     target_path: Path
     lips_path: Path
+    num_samples: int  # the mixture's length (manifest)
+    source_samples: int | None = None  # the target's source before 'min' cutting, if known
 
 
 class TargetSpeakerDataset(Dataset):
@@ -139,18 +155,24 @@ class TargetSpeakerDataset(Dataset):
         self.manifest = Path(manifest)
         frame = read_manifest(self.manifest)
         self.items: list[TargetItem] = []
-        speakers = 2  # N-speaker manifests (prepare --speakers N) have s3_*, s4_* columns
-        while f"s{speakers + 1}_path" in frame.columns:
-            speakers += 1
-        for row in frame.itertuples(index=False):
-            for k in range(1, speakers + 1):
-                if not isinstance(getattr(row, f"s{k}_path"), str):  # a row with fewer sources
-                    continue
+        speakers = speaker_count(frame)  # prepare --speakers N: s3_*, s4_* columns
+        for number, row in enumerate(frame.to_dict("records"), start=1):
+            num_samples = optional_int(row["num_samples"])
+            if num_samples is None:
+                raise AvssError(f"row {number} ({row['mixture_id']}): num_samples "
+                                f"'{row['num_samples']}' is not an integer", self.manifest)
+            for target in row_targets(row, speakers):  # a row may have fewer sources
+                if not isinstance(row[f"{target}_lips"], str):  # an empty cell: NaN
+                    raise AvssError(f"mixture {row['mixture_id']}: {target}_lips is empty (a "
+                                    "corpus prepared with --skip-lips has no lip ROIs); prepare "
+                                    "it without --skip-lips", self.manifest)
                 self.items.append(TargetItem(
-                    mixture_id=str(row.mixture_id), target=f"s{k}",
-                    mix_path=resolve_path(self.manifest, row.mix_path),
-                    target_path=resolve_path(self.manifest, getattr(row, f"s{k}_path")),
-                    lips_path=resolve_path(self.manifest, getattr(row, f"s{k}_lips"))))
+                    mixture_id=str(row["mixture_id"]), target=target,
+                    mix_path=resolve_path(self.manifest, row["mix_path"]),
+                    target_path=resolve_path(self.manifest, row[f"{target}_path"]),
+                    lips_path=resolve_path(self.manifest, row[f"{target}_lips"]),
+                    num_samples=num_samples,
+                    source_samples=optional_int(row.get(f"{target}_source_samples"))))
         self.segment_s = segment_s
         self.train = train
         self.seed = seed
@@ -188,20 +210,18 @@ class TargetSpeakerDataset(Dataset):
     def check(self) -> None:
         """Verify every item's files cheaply (headers only), failing on the first bad one.
 
-        Run before training so a missing wav or a lip file whose frame count disagrees with
-        its audio stops the run at once, not hours in.
+        Run before training so a missing wav or a lip file that cannot cover its audio stops
+        the run at once, not hours in. The checks are `data.lengths`' (as `validate`'s).
         """
         for item in self.items:
-            info = _wav_info(item.mix_path)
-            target = _wav_info(item.target_path)
-            if target.frames != info.frames:
-                raise AvssError(f"length {target.frames} differs from its mixture's "
-                                f"{info.frames}", item.target_path)
-            frames = _npz_frames(item.lips_path)
-            expected = round(info.frames / SAMPLE_RATE * VIDEO_FPS)
-            if abs(frames - expected) > 1:
-                raise AvssError(f"{frames} lip frames but the audio needs {expected} at 25 fps",
-                                item.lips_path)
+            for path in (item.mix_path, item.target_path):
+                problem = audio_length_problem(_wav_info(path).frames, item.num_samples)
+                if problem:
+                    raise AvssError(problem, path)
+            problem = lip_length_problem(_npz_frames(item.lips_path), item.num_samples,
+                                         item.source_samples)
+            if problem:
+                raise AvssError(problem, item.lips_path)
 
     def __len__(self) -> int:
         return len(self.items)
@@ -218,28 +238,27 @@ class TargetSpeakerDataset(Dataset):
         return self._decode(path)
 
     def load(self, index: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Raw arrays of one item: mixture, target (float32) and lips (uint8), length-checked."""
+        """Raw arrays of one item: mixture, target (float32) and the lip file's frames (uint8),
+        length-checked (`data.lengths`) but not yet cut."""
         item = self.items[index]
         mixture, target = self._read(item.mix_path), self._read(item.target_path)
         lips = self._read(item.lips_path)
-        if mixture.shape != target.shape:
-            raise AvssError(f"length {target.shape[0]} differs from its mixture's "
-                            f"{mixture.shape[0]}", item.target_path)
-        expected_frames = round(mixture.shape[0] / SAMPLE_RATE * VIDEO_FPS)
-        if abs(lips.shape[0] - expected_frames) > 1:
-            raise AvssError(f"{lips.shape[0]} lip frames but the audio needs {expected_frames} "
-                            "at 25 fps", item.lips_path)
+        for path, audio in ((item.mix_path, mixture), (item.target_path, target)):
+            problem = audio_length_problem(audio.shape[0], item.num_samples)
+            if problem:
+                raise AvssError(problem, path)
+        problem = lip_length_problem(lips.shape[0], item.num_samples, item.source_samples)
+        if problem:
+            raise AvssError(problem, item.lips_path)
         return mixture, target, lips
 
     def __getitem__(self, index: int) -> dict:
         mixture, target, lips = self.load(index)
+        lips = lips_for(lips, mixture.shape[0])  # exactly the mixture's duration
         if self.segment_s is not None:
             samples = int(round(self.segment_s * SAMPLE_RATE))
-            frames = int(round(self.segment_s * VIDEO_FPS))
             mixture, target = fit_length(mixture, samples), fit_length(target, samples)
-            lips = fit_length(lips, frames)
-        else:
-            lips = fit_length(lips, round(mixture.shape[0] / SAMPLE_RATE * VIDEO_FPS))
+            lips = fit_frames(lips, lip_frames(samples))
         lips = apply_condition(lips, self.visual_condition, index)
         item = self.items[index]
         return {
@@ -259,7 +278,9 @@ class DynamicMixDataset(TargetSpeakerDataset):
     Item i of epoch e draws two different source utterances (by utterance id, as the official
     loader re-draws until the clip names differ) with a generator seeded by (seed, e, i), sums
     their already-scaled source wavs without further gain, and picks one of the two as the
-    target, with its lips. The epoch has as many items as the fixed split (2 per mixture).
+    target, with its lips (cut to that source wav's length, then its last frame held over
+    any zero-padding of the segment). The epoch has as many items as the fixed split (2 per
+    mixture).
     """
 
     def __init__(self, manifest: str | Path, segment_s: float | None = 2.0, train: bool = True,
@@ -285,9 +306,8 @@ class DynamicMixDataset(TargetSpeakerDataset):
         (utt_a, (wav_a, lips_a)), (utt_b, (wav_b, _)) = self.sources[first], self.sources[second]
         a, b = self._read(wav_a), self._read(wav_b)
         samples = int(round((self.segment_s or 2.0) * SAMPLE_RATE))
-        frames = int(round((self.segment_s or 2.0) * VIDEO_FPS))
+        lips = fit_frames(lips_for(self._read(lips_a), a.shape[0]), lip_frames(samples))
         a, b = fit_length(a, samples), fit_length(b, samples)
-        lips = fit_length(self._read(lips_a), frames)
         return {
             "mixture": torch.from_numpy(a + b),
             "target": torch.from_numpy(np.ascontiguousarray(a)),

@@ -119,10 +119,30 @@ class DemoRun:
         self._stage("prepare", done, lambda: prepare_corpus(
             "lrs2", self.corpus, self.prepared, mix_list="generate", seed=self.seed,
             landmarker=self.landmarker, num_mixtures=dict(self.mixtures), quiet=self.quiet,
-            jobs=DEMO_JOBS))
+            jobs=DEMO_JOBS, dataset_name="demo"))
+
+    @property
+    def checkpoint_record(self) -> Path:
+        """The sha256 of the checkpoint the train stage wrote (its completion record)."""
+        return self.checkpoint.with_suffix(".sha256")
 
     def train(self) -> None:
-        self._stage("train", self.checkpoint.is_file(), self._train)
+        self._stage("train", self._checkpoint_complete(), self._train)
+
+    def _checkpoint_complete(self) -> bool:
+        """Whether the train stage is done: the checkpoint holds the bytes it wrote. Changed
+        bytes stop the demo (every later stage and the tables were made from the old ones)."""
+        from avss_bench.core.hashing import sha256_of
+
+        if not self.checkpoint.is_file() or not self.checkpoint_record.is_file():
+            return False  # killed before the record: the train stage resumes and rewrites it
+        written = self.checkpoint_record.read_text().strip()
+        now = sha256_of(self.checkpoint)
+        if now != written:
+            raise AvssError(f"changed since the demo wrote it (sha256 {now[:12]}, written "
+                            f"{written[:12]}); its results would not be this checkpoint's: "
+                            "add --force to start over", self.checkpoint)
+        return True
 
     def _train(self) -> None:
         from avss_bench.demo.training import train_steps
@@ -132,6 +152,9 @@ class DemoRun:
                                       steps=self.steps, quiet=self.quiet, echo=self.echo)
         write_demo_checkpoint(Path(summary["best_checkpoint"]), self.checkpoint, self.workdir,
                               config.to_dict())
+        from avss_bench.core.hashing import sha256_of
+
+        write_text(self.checkpoint_record, sha256_of(self.checkpoint) + "\n")
         self.echo(f"[demo] trained {summary['steps']} steps ({summary['epochs']} epochs), best "
                   f"valid SI-SNR {summary['best_valid_si_snr']:.2f} dB")
 
@@ -143,7 +166,7 @@ class DemoRun:
             self._stage(f"evaluate {name}", (out / "summary.json").is_file(),
                         lambda n=name, c=checkpoint, o=out: evaluate(
                             n, c, self.prepared, split="tt", out_dir=o, save_audio=4,
-                            quiet=self.quiet, dataset="demo"))
+                            quiet=self.quiet))
 
     def profile(self) -> None:
         out = self.results(self.model) / "profile.json"
@@ -185,9 +208,10 @@ class DemoRun:
         return text
 
     def table(self) -> str:
-        from avss_bench.evaluate.leaderboard import collect, render
+        from avss_bench.evaluate.leaderboard import collect, group_entries, render
 
-        text = render(collect([self.results("mixture"), self.results(self.model)]))
+        text = render(group_entries(collect([self.results("mixture"),
+                                             self.results(self.model)])))
         write_text(self.workdir / "results" / "leaderboard.md", text + "\n")
         return text
 

@@ -16,9 +16,10 @@ import numpy as np
 import pandas as pd
 import torch
 
-from avss_bench.core.constants import LIP_CROP, SAMPLE_RATE, VIDEO_FPS
+from avss_bench.core.constants import LIP_CROP, SAMPLE_RATE
 from avss_bench.core.errors import AvssError
-from avss_bench.data.dataset import fit_length, lips_to_tensor, read_lips
+from avss_bench.data.dataset import lips_to_tensor, read_lips
+from avss_bench.data.lengths import lip_length_problem, lips_for
 from avss_bench.io.audio import read_audio
 from avss_bench.io.manifest import read_manifest, resolve_path
 from avss_bench.metrics.summary import summarize
@@ -55,9 +56,12 @@ def score_absent(separator: torch.nn.Module, manifest: Path, device: torch.devic
         mixture, rate = read_audio(resolve_path(manifest, row.mix_path), "float32")
         if rate != SAMPLE_RATE:
             raise AvssError(f"sample rate is {rate} Hz, expected {SAMPLE_RATE}", row.mix_path)
-        frames = round(mixture.shape[0] / SAMPLE_RATE * VIDEO_FPS)
-        lips = lips_to_tensor(fit_length(read_lips(resolve_path(manifest, row.absent_lips)),
-                                         frames), rows=lip_rows)
+        lips_path = resolve_path(manifest, row.absent_lips)
+        raw = read_lips(lips_path)
+        problem = lip_length_problem(raw.shape[0], mixture.shape[0])
+        if problem:
+            raise AvssError(problem, lips_path)
+        lips = lips_to_tensor(lips_for(raw, mixture.shape[0]), rows=lip_rows)
         with torch.inference_mode():
             estimate = separator(torch.from_numpy(mixture)[None].to(device), lips[None].to(device))
         rows.append({"mixture_id": str(row.mixture_id), "absent_utt": str(row.absent_utt),

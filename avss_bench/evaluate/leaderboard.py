@@ -1,19 +1,35 @@
-"""The leaderboard: evaluation and profile results gathered into the papers' comparison table.
+"""The leaderboard: evaluation and profile results, one table per test set.
 
-Reads every `summary.json` (written by `evaluate`) under the given folders, plus a
-`profile.json` beside it when present (written by `profile --json`), and renders one row per
-method with SI-SNRi, SDRi, PESQ, STOI (mean ± 95% CI half-width) per dataset, then Params,
-MACs and latency.
+Reads every `summary.json` (written by `evaluate`, read through `evaluate.results`) under the
+given folders, plus a `profile.json` beside it when present (written by `profile --json`).
 
-A row is labelled by its display name (`evaluate --name`), else the model's; rows of randomly
-initialised weights or of the official 50-row lip crop say so. Two results of the same method
-on the same dataset are both shown, each labelled by its results folder, never merged. A
+What is compared with what:
+
+* A result is a number on a test set: the `test_set` record its summary carries (the split's
+  fingerprint and what the list is, `avss_bench.io.testset`). Results share a table only when
+  their fingerprints are equal; a summary without a record (an older one) is a set of its own,
+  "unrecorded".
+* Published rows (`recipes/<corpus>/reported.csv`) and the Δ row (ours − reported) appear only
+  in the table of a corpus's official test set; any other table says why it has none ("LRS2,
+  given list, 5 of 5 mixtures: not the official LRS2-2Mix test set").
+* A condition (damaged lips, a noisy copy of the same mixtures) is a table of its own, headed
+  as a condition of its base set and placed after it.
+
+Columns: the metric registry's table columns (mean ± 95% CI half-width, failures), the targets
+scored and failed, Params and MACs (each header says per how many seconds of input and with or
+without the visual encoder), and latency: one column per way it was measured (our profile's
+device, threads and input length; the papers' device as `reported.csv` states it), so a CPU
+and a GPU figure never share a column.
+
+A row is labelled by its display name (`evaluate --name`), else the model card's; rows of
+randomly initialised weights or of the official 50-row lip crop say so. Two results of the same
+method on the same set are both shown, each labelled by its results folder, never merged. A
 profile.json of another model or checkpoint than its summary is an error.
 """
 
 from __future__ import annotations
 
-import json
+import hashlib
 import math
 import os
 from dataclasses import dataclass, field
@@ -22,15 +38,16 @@ from typing import Any
 
 from avss_bench.core.constants import LIP_CROP
 from avss_bench.core.errors import AvssError
+from avss_bench.corpora.testsets import (
+    not_official_reason,
+    official_lists,
+    official_test_set,
+    test_set_heading,
+)
+from avss_bench.evaluate.results import read_summary
 from avss_bench.evaluate.stamp import profile_mismatch
-
-QUALITY = (("si_snr_i", "SI-SNRi"), ("sdr_i", "SDRi"), ("pesq", "PESQ"), ("stoi", "STOI"))
-DATASET_NAMES = {"lrs2": "LRS2-2Mix", "lrs3": "LRS3-2Mix", "vox2": "VoxCeleb2-2Mix",
-                 "demo": "Demo-2Mix (generated)"}
-METHOD_NAMES = {"mixture": "Mixture (unprocessed)", "iianet": "IIANet",
-                "iianet-fast": "IIANet-fast", "ctcnet": "CTCNet", "tiny-av": "TinyAV (demo)",
-                "iianet-demo": "IIANet (demo size)", "dolphin": "Dolphin",
-                "rtfsnet": "RTFS-Net"}
+from avss_bench.io.testset import TestSet
+from avss_bench.metrics.registry import Column, metric_registry
 
 
 @dataclass
@@ -45,101 +62,158 @@ class Stat:
 
 @dataclass
 class Entry:
-    """One method on one dataset."""
+    """One row: a method on one test set (ours, published, or the difference of the two)."""
 
     method: str
-    dataset: str
+    test_set: TestSet
     stats: dict[str, Stat] = field(default_factory=dict)
     params_m: float | None = None
     macs_g: float | None = None
     macs_seconds: float | None = None
     latency_ms: float | None = None
-    source: str = "ours"
+    latency_how: str | None = None  # device, threads, input length: the latency's column
+    source: str = "ours"  # ours | reported | delta
     run: str = ""  # the results folder (labels duplicates)
     params_total_m: float | None = None  # with the visual encoder
     macs_total_g: float | None = None  # with the visual encoder, per macs_seconds
+    targets: int | None = None  # targets scored
+    failed: int | None = None  # targets with a failed value (the most of any metric)
+    reported_as: str | None = None  # the published rows' method for this model
+    citation: str = ""  # a published row's source
+
+    @property
+    def dataset(self) -> str:
+        """The test set's label (what the tables head the row's table with)."""
+        return self.test_set.label
+
+
+@dataclass
+class Group:
+    """One table: the rows measured on one test set, and why it has no published rows."""
+
+    test_set: TestSet
+    entries: list[Entry] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def heading(self) -> str:
+        return f"Test set: {test_set_heading(self.test_set)}"
 
 
 def _stat(raw: Any) -> Stat | None:
-    if raw is None:
+    """A summary.json metric (`mean`, `ci95` [low, high], `n`, `n_failed`) as a Stat."""
+    if not isinstance(raw, dict) or raw.get("mean") is None:
         return None
-    if isinstance(raw, (int, float)):
-        return Stat(float(raw))
-    mean = raw.get("mean")
-    if mean is None:
-        return None
-    low, high = None, None
-    for lo_key, hi_key in (("ci95_low", "ci95_high"), ("ci_low", "ci_high")):
-        if lo_key in raw:
-            low, high = raw[lo_key], raw[hi_key]
-    if "ci95" in raw and raw["ci95"] is not None:
-        low, high = raw["ci95"]
+    low, high = raw.get("ci95") or (None, None)
     half = None if low is None or high is None else (float(high) - float(low)) / 2
-    return Stat(float(mean), half, raw.get("n"), int(raw.get("n_failed", 0) or 0))
+    return Stat(float(raw["mean"]), half, raw.get("n"), int(raw.get("n_failed", 0) or 0))
 
 
-def dataset_label(summary: dict[str, Any]) -> str:
-    name = summary.get("dataset") or Path(summary.get("data", "data")).name
-    return DATASET_NAMES.get(str(name).lower(), str(name))
+def quality_columns() -> list[Column]:
+    """The leaderboard's quality columns (labels, digits, direction: the metric registry)."""
+    return metric_registry.table_columns()
 
 
-def method_name(model: str, config: dict[str, Any], fallback: str | None = None) -> str:
-    """The paper's name for a registered model: RTFS-Net carries its repeat count R from the
-    evaluated config ("RTFS-Net-12"), as the RTFS-Net paper names its rows."""
-    name = METHOD_NAMES.get(model, fallback or model)
-    if model == "rtfsnet" and config.get("repeats") is not None:
-        name = f"RTFS-Net-{config['repeats']}"
-    return name
+def summary_test_set(summary: dict[str, Any]) -> TestSet:
+    """The test set a summary records; a summary without one (older than the records) is a
+    set of its own, named by the data and split it names (never by a folder's name)."""
+    record = summary.get("test_set")
+    if isinstance(record, dict):
+        return TestSet.from_json(record)
+    where = f"{summary.get('data')}|{summary.get('split')}|{summary.get('visual_condition')}"
+    digest = hashlib.sha256(where.encode()).hexdigest()
+    targets = int(summary.get("num_targets") or 0)
+    return TestSet(f"unrecorded:{digest}", "", str(summary.get("split") or ""), "given",
+                   targets // 2, 2, f"unrecorded test set ({digest[:12]})",
+                   {"note": "an evaluation made before test sets were recorded"})
+
+
+def _names(model: str, target: str | None, config: dict[str, Any]) -> tuple[str, str | None]:
+    """(display name, published rows' method) from the model's card (`SeparatorEntry.card`),
+    else the model's own name for a separator that is not installed here."""
+    from avss_bench.models.registry import separators
+
+    try:
+        card = separators.resolve(target or model).card()
+    except Exception:  # noqa: BLE001 - a plugin that is not installed here: its plain name
+        return model, None
+    return card.display_name(config), card.reported_method(config)
+
+
+def latency_how(profile: dict[str, Any]) -> str:
+    """How our latency was measured: device, threads, batch and input length."""
+    device = str(profile.get("device") or "cpu")
+    name = profile.get("device_name") or device
+    seconds = profile.get("seconds")
+    length = f"batch 1 x {float(seconds):g} s" if seconds else "batch 1"
+    if device == "cpu":
+        threads = profile.get("threads")
+        thread_text = f", {threads} thread{'s' if threads != 1 else ''}" if threads else ""
+        return f"ours: CPU {name}{thread_text}, {length}"
+    return f"ours: {device.upper() if device == 'cuda' else device} {name}, {length}"
 
 
 def read_entry(summary_path: Path) -> Entry:
     """One Entry from a summary.json (and the profile.json beside it, if any)."""
-    try:
-        summary = json.loads(summary_path.read_text())
-    except (OSError, json.JSONDecodeError) as err:
-        raise AvssError(f"cannot read evaluation summary: {err}", summary_path) from err
-    model = str(summary.get("model", summary_path.parent.name))
-    method = summary.get("name") or method_name(model, summary.get("config") or {},
-                                                summary.get("method"))
+    summary = read_summary(summary_path)
+    model = str(summary.get("model") or summary_path.parent.name)
+    config = summary.get("config") or {}
+    display, reported_as = _names(model, summary.get("model_target"), config)
+    method = summary.get("name") or display
     if summary.get("random_init"):
         method += " (random init)"
     if summary.get("lip_rows", LIP_CROP) != LIP_CROP:
         method += f" (lips {summary['lip_rows']}x{LIP_CROP})"
-    entry = Entry(str(method), dataset_label(summary), run=str(summary_path.parent))
-    for key, _ in QUALITY:
-        stat = _stat(summary.get("metrics", {}).get(key))
+    entry = Entry(str(method), summary_test_set(summary), run=str(summary_path.parent),
+                  reported_as=reported_as)
+    metrics = summary.get("metrics") or {}
+    for column in quality_columns():
+        stat = _stat(metrics.get(column.key))
         if stat is not None:
-            entry.stats[key] = stat
+            entry.stats[column.key] = stat
+    entry.targets = summary.get("num_targets")
+    failed = [int(v.get("n_failed") or 0) for v in metrics.values() if isinstance(v, dict)]
+    entry.failed = max(failed, default=0)
     if summary.get("params_separator") is not None:
         entry.params_m = summary["params_separator"] / 1e6
     profile_path = summary_path.with_name("profile.json")
     if profile_path.is_file():
-        try:
-            profile = json.loads(profile_path.read_text())
-        except (OSError, json.JSONDecodeError) as err:
-            raise AvssError(f"cannot read profile: {err}", profile_path) from err
-        if summary.get("model_target"):
-            mismatch = profile_mismatch(profile, summary["model_target"],
-                                        summary.get("checkpoint_sha256"))
-        elif profile.get("model") not in (None, model):
-            mismatch = f"measured {profile.get('model')}, evaluated {model}"
-        else:
-            mismatch = None
-        if mismatch:
-            raise AvssError(f"is not a profile of the evaluation beside it: {mismatch} (profile "
-                            "that checkpoint again, or remove the file)", profile_path)
-        if profile.get("params_separator") is not None:
-            entry.params_m = profile["params_separator"] / 1e6
-        if profile.get("params_total") is not None:
-            entry.params_total_m = profile["params_total"] / 1e6
-        if profile.get("macs_separator_1s_g") is not None:  # both conventions, per 1 s
-            entry.macs_g, entry.macs_seconds = profile["macs_separator_1s_g"], 1.0
-            entry.macs_total_g = profile.get("macs_total_1s_g")
-        else:  # an older profile.json: separator only, at its own length
-            entry.macs_g = profile.get("macs_separator_g")
-            entry.macs_seconds = profile.get("seconds")
-        entry.latency_ms = profile.get("latency_ms_median")
+        _join_profile(entry, summary, model, profile_path)
     return entry
+
+
+def _join_profile(entry: Entry, summary: dict[str, Any], model: str, path: Path) -> None:
+    import json
+
+    try:
+        profile = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as err:
+        raise AvssError(f"cannot read profile: {err}", path) from err
+    if not isinstance(profile, dict):
+        raise AvssError("is not a profile (a JSON object is expected)", path)
+    if summary.get("model_target"):
+        mismatch = profile_mismatch(profile, summary["model_target"],
+                                    summary.get("checkpoint_sha256"))
+    elif profile.get("model") not in (None, model):
+        mismatch = f"measured {profile.get('model')}, evaluated {model}"
+    else:
+        mismatch = None
+    if mismatch:
+        raise AvssError(f"is not a profile of the evaluation beside it: {mismatch} (profile "
+                        "that checkpoint again, or remove the file)", path)
+    if profile.get("params_separator") is not None:
+        entry.params_m = profile["params_separator"] / 1e6
+    if profile.get("params_total") is not None:
+        entry.params_total_m = profile["params_total"] / 1e6
+    if profile.get("macs_separator_1s_g") is not None:  # both conventions, per 1 s
+        entry.macs_g, entry.macs_seconds = profile["macs_separator_1s_g"], 1.0
+        entry.macs_total_g = profile.get("macs_total_1s_g")
+    else:  # an older profile.json: separator only, at its own length
+        entry.macs_g = profile.get("macs_separator_g")
+        entry.macs_seconds = profile.get("seconds")
+    entry.latency_ms = profile.get("latency_ms_median")
+    if entry.latency_ms is not None:
+        entry.latency_how = latency_how(profile)
 
 
 def collect(paths: list[Path], allow_empty: bool = False) -> list[Entry]:
@@ -162,10 +236,10 @@ def collect(paths: list[Path], allow_empty: bool = False) -> list[Entry]:
 
 
 def label_duplicates(entries: list[Entry]) -> list[Entry]:
-    """Give results of the same method on the same dataset distinct labels: their folders."""
+    """Give results of the same method on the same test set distinct labels: their folders."""
     groups: dict[tuple[str, str], list[Entry]] = {}
     for entry in entries:
-        groups.setdefault((entry.method, entry.dataset), []).append(entry)
+        groups.setdefault((entry.method, entry.test_set.fingerprint), []).append(entry)
     for group in groups.values():
         if len(group) < 2:
             continue
@@ -177,22 +251,16 @@ def label_duplicates(entries: list[Entry]) -> list[Entry]:
     return entries
 
 
-CORPUS_OF_DATASET = {label: key for key, label in DATASET_NAMES.items()}
-#: our method name -> the `method` of its reported.csv row
-REPORTED_ALIASES = {"IIANet": "IIANet", "IIANet-fast": "IIANet-fast", "CTCNet": "CTCNet",
-                    "Dolphin": "Dolphin", "RTFS-Net-4": "RTFS-Net-4", "RTFS-Net-6": "RTFS-Net-6",
-                    "RTFS-Net-12": "RTFS-Net-12"}
-
-
-def read_reported(dataset: str) -> list[Entry]:
-    """The published numbers for a dataset, from `recipes/<corpus>/reported.csv`."""
+def read_reported(test_set: TestSet) -> list[Entry]:
+    """The published numbers measured on `test_set`: `recipes/<corpus>/reported.csv` of the
+    corpus whose official test list it is (none for any other set)."""
     import csv
     from importlib import resources
 
-    corpus = CORPUS_OF_DATASET.get(dataset)
-    if corpus is None:
+    official = official_test_set(test_set.corpus) if test_set.corpus else None
+    if official is None or official.fingerprint != test_set.fingerprint:
         return []
-    path = resources.files("avss_bench.recipes").joinpath(corpus, "reported.csv")
+    path = resources.files("avss_bench.recipes").joinpath(test_set.corpus, "reported.csv")
     if not path.is_file():
         return []
     entries = []
@@ -201,43 +269,75 @@ def read_reported(dataset: str) -> list[Entry]:
             def value(key: str, row: dict[str, str] = row) -> float | None:
                 return float(row[key]) if row.get(key) else None
 
-            entry = Entry(row["method"], dataset, source=row.get("source", "reported"))
-            for key, _ in QUALITY:
-                if value(key) is not None:
-                    entry.stats[key] = Stat(value(key))
+            entry = Entry(row["method"], official, source="reported",
+                          citation=row.get("source", ""))
+            for column in quality_columns():
+                if value(column.key) is not None:
+                    entry.stats[column.key] = Stat(value(column.key))
             entry.params_m, entry.macs_g = value("params_m"), value("macs_g")
             entry.macs_seconds = value("macs_seconds")
-            entry.latency_ms = value("gpu_latency_ms")
+            entry.latency_ms = value("latency_ms")
+            if entry.latency_ms is not None:
+                how = row.get("latency_device") or "device not stated"
+                setup = row.get("latency_setup")
+                entry.latency_how = f"published: {how}" + (f"; {setup}" if setup else "")
             entries.append(entry)
     return entries
 
 
-def with_reported(entries: list[Entry]) -> list[Entry]:
-    """Ours, each followed by its published row and the difference (ours − reported) where
-    the dataset matches; then the published rows of every bundled corpus (LRS2-2Mix,
-    LRS3-2Mix, VoxCeleb2-2Mix) as their own column groups, so our results always sit beside
-    the paper's table."""
-    datasets = list(dict.fromkeys(e.dataset for e in entries))
-    datasets += [label for label in DATASET_NAMES.values() if label not in datasets]
-    reported = {(e.method, e.dataset): e for d in datasets for e in read_reported(d)}
-    out: list[Entry] = []
-    ours_methods = list(dict.fromkeys(e.method for e in entries))
-    for method in ours_methods:
-        out.extend(e for e in entries if e.method == method)
-        for dataset in datasets:
-            ours = next((e for e in entries if e.method == method and e.dataset == dataset), None)
-            paper = reported.pop((REPORTED_ALIASES.get(method, method), dataset), None)
-            if paper is None or ours is None:
-                continue
-            out.append(Entry(f"{method} (reported)", dataset, paper.stats, paper.params_m,
-                             paper.macs_g, paper.macs_seconds, paper.latency_ms, "reported"))
-            delta = {k: Stat(ours.stats[k].mean - paper.stats[k].mean)
-                     for k in paper.stats if k in ours.stats}
-            out.append(Entry(f"{method} Δ (ours − reported)", dataset, delta, source="delta"))
-    for (method, dataset), paper in reported.items():
-        out.append(Entry(f"{method} (reported)", dataset, paper.stats, paper.params_m,
-                         paper.macs_g, paper.macs_seconds, paper.latency_ms, "reported"))
-    return out
+def published_test_sets() -> list[TestSet]:
+    """The official test sets that have published rows (the comparison shown alone)."""
+    sets = [official_test_set(o.corpus, o.split) for o in official_lists() if o.split == "tt"]
+    return [s for s in sets if s is not None and read_reported(s)]
+
+
+def group_entries(entries: list[Entry], reported: bool = False) -> list[Group]:
+    """One Group per test set (conditions after their base set); with `reported`, the
+    published rows and Δ rows in the official sets' groups and, in every other group, the
+    reason it has none. No entries and `reported`: every published test set alone."""
+    groups: dict[str, Group] = {}
+    for entry in entries:
+        groups.setdefault(entry.test_set.fingerprint, Group(entry.test_set)).entries.append(entry)
+    if reported and not entries:
+        for test_set in published_test_sets():
+            groups[test_set.fingerprint] = Group(test_set)
+    if reported:
+        for group in groups.values():
+            _add_reported(group)
+    ordered: list[Group] = []
+    bases = [g for g in groups.values() if g.test_set.kind != "condition"]
+    conditions = [g for g in groups.values() if g.test_set.kind == "condition"]
+    for base in bases:
+        ordered.append(base)
+        ordered += [c for c in conditions
+                    if c.test_set.base_fingerprint == base.test_set.fingerprint]
+    ordered += [c for c in conditions if c not in ordered]
+    return ordered
+
+
+def _add_reported(group: Group) -> None:
+    published = read_reported(group.test_set)
+    if not published:
+        group.notes.append(f"No published rows: {not_official_reason(group.test_set)}.")
+        return
+    remaining = {e.method: e for e in published}
+    rows: list[Entry] = []
+    for ours in group.entries:
+        rows.append(ours)
+        paper = remaining.pop(ours.reported_as or ours.method, None)
+        if paper is None:
+            continue
+        rows.append(Entry(f"{ours.method} (reported)", paper.test_set, paper.stats,
+                          paper.params_m, paper.macs_g, paper.macs_seconds, paper.latency_ms,
+                          paper.latency_how, "reported", citation=paper.citation))
+        delta = {k: Stat(ours.stats[k].mean - paper.stats[k].mean)
+                 for k in paper.stats if k in ours.stats}
+        rows.append(Entry(f"{ours.method} Δ (ours − reported)", group.test_set, delta,
+                          source="delta"))
+    for method, paper in remaining.items():
+        paper.method = f"{method} (reported)"
+        rows.append(paper)
+    group.entries = rows
 
 
 def _num(value: float | None) -> str:
@@ -262,71 +362,109 @@ def _fmt(stat: Stat | None, digits: int, with_ci: bool) -> str:
     return text
 
 
-def table_rows(entries: list[Entry], with_ci: bool = True) -> tuple[list[str], list[list[str]]]:
-    """Header and body of the leaderboard (methods x dataset metric groups + efficiency)."""
-    datasets = list(dict.fromkeys(e.dataset for e in entries))
-    methods = list(dict.fromkeys(e.method for e in entries))
-    by_key = {(e.method, e.dataset): e for e in entries}
-    single = len(datasets) == 1
-    header = ["Method"]
-    for dataset in datasets:
-        header += [label if single else f"{dataset} {label}" for _, label in QUALITY]
+def _targets(entry: Entry) -> str:
+    if entry.targets is None:
+        return "–"
+    return f"{entry.targets}" + (f" ({entry.failed} failed)" if entry.failed else "")
+
+
+def latency_columns(entries: list[Entry]) -> list[str]:
+    """One column per way a latency was measured, ours first."""
+    hows = list(dict.fromkeys(e.latency_how for e in entries
+                              if e.latency_how and e.latency_ms is not None))
+    return sorted(hows, key=lambda h: not h.startswith("ours"))
+
+
+def table_rows(group: Group, with_ci: bool = True) -> tuple[list[str], list[list[str]]]:
+    """Header and body of one test set's table (methods x quality, targets, efficiency)."""
+    entries = group.entries
+    columns = quality_columns()
+    header = ["Method"] + [c.label for c in columns] + ["Targets (failed)"]
     seconds = {e.macs_seconds for e in entries if e.macs_seconds}
     per = f" per {seconds.pop():g} s" if len(seconds) == 1 else ""
+    hows = latency_columns(entries)
     header += ["Params (M)", f"MACs (G{per})", "Params w/ visual enc. (M)",
-               f"MACs w/ visual enc. (G{per})", "Latency (ms)"]
+               f"MACs w/ visual enc. (G{per})"]
+    header += [f"Latency (ms; {how})" for how in hows]
     body = []
-    for method in methods:
-        row = [method]
-        efficiency = next((by_key[(method, d)] for d in datasets if (method, d) in by_key), None)
-        own_seconds = efficiency.macs_seconds if efficiency is not None else None
-        for dataset in datasets:
-            entry = by_key.get((method, dataset))
-            for key, _ in QUALITY:
-                digits = 3 if key == "stoi" else 2
-                row.append(_fmt(entry.stats.get(key) if entry else None, digits, with_ci))
-        pairs = [(None, None)] * 2 if efficiency is None else [
-            (efficiency.params_m, efficiency.macs_g),
-            (efficiency.params_total_m, efficiency.macs_total_g)]
-        for params, macs in pairs:
+    for entry in entries:
+        row = [entry.method]
+        row += [_fmt(entry.stats.get(c.key), c.digits, with_ci) for c in columns]
+        row.append(_targets(entry))
+        for params, macs in ((entry.params_m, entry.macs_g),
+                             (entry.params_total_m, entry.macs_total_g)):
             row.append(_num(params))
             if macs is None:
                 row.append("–")
-            elif per or own_seconds is None:
+            elif per or entry.macs_seconds is None:
                 row.append(_num(macs))
             else:
-                row.append(f"{_num(macs)} (per {own_seconds:g} s)")
-        row.append("–" if efficiency is None or efficiency.latency_ms is None
-                   else f"{efficiency.latency_ms:.1f}")
+                row.append(f"{_num(macs)} (per {entry.macs_seconds:g} s)")
+        row += [f"{entry.latency_ms:.1f}" if entry.latency_how == how
+                and entry.latency_ms is not None else "–" for how in hows]
         body.append(row)
     return header, body
 
 
-def render(entries: list[Entry], fmt: str = "markdown", with_ci: bool = True) -> str:
-    """The table as markdown, latex or csv text."""
-    header, body = table_rows(entries, with_ci=with_ci)
-    datasets = list(dict.fromkeys(e.dataset for e in entries))
+def render(groups: list[Group], fmt: str = "markdown", with_ci: bool = True) -> str:
+    """The tables as markdown (a heading and notes per test set), latex (one tabular per set,
+    headings as comments) or csv (one table, the test set and its fingerprint in the first
+    columns of every row)."""
     if fmt == "markdown":
-        lines = ["| " + " | ".join(header) + " |",
-                 "|" + "|".join(["---"] + ["---:"] * (len(header) - 1)) + "|"]
-        lines += ["| " + " | ".join(row) + " |" for row in body]
-        if len(datasets) == 1:
-            lines.insert(0, f"Dataset: {datasets[0]}\n")
-        return "\n".join(lines)
+        parts = []
+        for group in groups:
+            header, body = table_rows(group, with_ci)
+            lines = [group.heading, "", "| " + " | ".join(header) + " |",
+                     "|" + "|".join(["---"] + ["---:"] * (len(header) - 1)) + "|"]
+            lines += ["| " + " | ".join(row) + " |" for row in body]
+            lines += [""] + group.notes if group.notes else []
+            parts.append("\n".join(lines))
+        return "\n\n".join(parts)
     if fmt == "csv":
         import csv
         import io
 
         buffer = io.StringIO()
         writer = csv.writer(buffer)
-        writer.writerow(header)
-        writer.writerows(body)
+        written: list[str] | None = None
+        for group in groups:
+            header, body = table_rows(group, with_ci)
+            header = ["Test set", "Fingerprint"] + header
+            if written is not None and header != written:
+                writer.writerow([])
+            if header != written:
+                writer.writerow(header)
+                written = header
+            writer.writerows([group.test_set.label, group.test_set.fingerprint] + row
+                             for row in body)
         return buffer.getvalue()
     if fmt == "latex":
-        escape = lambda s: s.replace("±", r"$\pm$").replace("%", r"\%").replace("_", r"\_")  # noqa: E731
-        lines = [r"\begin{tabular}{l" + "r" * (len(header) - 1) + "}", r"\toprule",
-                 " & ".join(escape(h) for h in header) + r" \\", r"\midrule"]
-        lines += [" & ".join(escape(c) for c in row) + r" \\" for row in body]
-        lines += [r"\bottomrule", r"\end{tabular}"]
-        return "\n".join(lines)
+        from avss_bench.evaluate.latex import latex_table
+
+        return latex_table(groups, with_ci=with_ci)
     raise AvssError(f"unknown table format '{fmt}' (markdown, latex, csv)")
+
+
+def summary_text(summary: dict[str, Any]) -> str:
+    """`evaluate`'s short result: the test set, then one line per metric column."""
+    test_set = summary_test_set(summary)
+    lines = [f"Test set: {test_set_heading(test_set)}",
+             f"{'metric':<14} {'mean':>9} {'95% CI':>21} {'n':>6} {'failed':>6}"]
+    for key, raw in (summary.get("metrics") or {}).items():
+        stat = _stat(raw)
+        if stat is None and isinstance(raw, dict):  # every value failed: the mean is null
+            stat = Stat(math.nan, None, raw.get("n"), int(raw.get("n_failed") or 0))
+        if stat is None:
+            continue
+        column = metric_registry.column(key)
+        label = column.axis_label if column is not None else key
+        digits = column.digits if column is not None else 3
+        ci = "–"
+        if stat.half_width is not None and math.isfinite(stat.half_width):
+            low, high = ((raw["ci95_low"], raw["ci95_high"]) if raw.get("ci95_low") is not None
+                         else raw["ci95"])
+            ci = f"[{low:.{digits}f}, {high:.{digits}f}]"
+        mean = "n/a" if stat.mean is None or math.isnan(stat.mean) else f"{stat.mean:.{digits}f}"
+        lines.append(f"{label:<14} {mean:>9} {ci:>21} {stat.n if stat.n is not None else '–':>6}"
+                     f" {stat.n_failed:>6}")
+    return "\n".join(lines)

@@ -3,9 +3,9 @@
 What is measured, for one input of `seconds` of audio (16 kHz) and its lips (25 fps), batch 1:
 
 * **Params**: exact integers, the separator alone (every parameter not inside
-  `model.lip_frontend`, the visual encoder: the ResNet-18 lip front-end of IIANet, CTCNet and
-  RTFS-Net, Dolphin's DP-LipCoder `video_encoder`, which Dolphin also exposes as
-  `lip_frontend`), the visual encoder alone (0 for separators without one), and both together.
+  `model.lip_frontend`, the visual encoder, whatever it is: the LRW ResNet-18 lip front-end or a
+  model's own encoder exposed under that name), the visual encoder alone (0 for separators
+  without one), and both together.
 * **MACs**: `torch.utils.flop_counter.FlopCounterMode`, MACs = FLOPs / 2. It counts the
   multiply-accumulates of `aten.convolution` (every Conv1d/2d/3d, including grouped and
   depthwise convs, whose cost it computes from the per-group weight shape, and transposed convs,
@@ -15,11 +15,14 @@ What is measured, for one input of `seconds` of audio (16 kHz) and its lips (25 
   counted through `model.separate(mixture, embedding)` when it has one (the front-end's
   embedding computed beforehand), otherwise as the whole forward minus the front-end. Counting
   runs on the `meta` device (shapes only, instant) when the model can be rebuilt from its
-  `config` there, else the separator on `meta` and the front-end on real tensors (Dolphin:
-  its VQ codebook lookup needs values), else everything on real tensors.
+  `config` there, else the separator on `meta` and the front-end on real tensors (a VQ
+  codebook lookup needs values), else everything on real tensors.
 * **Per 1 s**: Params and MACs in both conventions the papers use, counted again at 1 s of
-  input (not scaled: Dolphin's time transforms grow with the square of the length):
-  separator only (without the visual encoder) and with the visual encoder.
+  input (not scaled: some time transforms grow with the square of the length): separator
+  only (without the visual encoder) and with the visual encoder.
+* **What the papers count**: the model's card (`models.card.ModelCard`) says how its papers
+  count Params and MACs (`counting`) and what its visual encoder costs in their terms
+  (`visual_encoder_note`); both are printed beside ours.
 * **Latency**: wall-clock median of `runs` timed forward passes `model(mixture, lips)` (front-end
   included) after `warmup` untimed ones, under `torch.inference_mode`, plus the front-end alone.
 * **Peak memory**: CUDA `max_memory_allocated` during one forward (weights included, and the
@@ -44,6 +47,7 @@ from torch import nn
 
 from avss_bench.core.constants import SAMPLE_RATE, VIDEO_FPS
 from avss_bench.core.errors import AvssError
+from avss_bench.models.card import card_of
 from avss_bench.models.contract import check_separator_output
 from avss_bench.models.inference import eager_model
 
@@ -51,43 +55,8 @@ MAC_COUNTER = ("torch.utils.flop_counter.FlopCounterMode, MACs = FLOPs/2: aten.c
                "(incl. grouped/depthwise and transposed convs) and matrix products; biases, "
                "norms, activations, pooling, interpolation and elementwise gates not counted")
 
-#: What the papers' efficiency numbers mean, per registered model (ARCHITECTURE.md §5).
-PAPER_NOTES: dict[str, str] = {
-    "iianet": (
-        "Paper: IIANet 3.1 M params, 18.6 G MACs. That 18.6 G is per 1 s of input counted with a "
-        "ptflops-like counter that also counts norms/activations/interpolation (the official "
-        "code measures 18.54 G that way; its conv/matmul MACs are 17.10 G per 1 s, 34.14 G per "
-        "2 s). Use --seconds 1 to compare with the paper."),
-    "iianet-fast": (
-        "Paper: IIANet-fast has '7% of CTCNet's MACs' (CTCNet's 167.2 G is per 2 s, IIANet's "
-        "per 1 s, ptflops-like); the paper's table was not available, see "
-        "avss_models/iianet/README.md for the cycle count chosen."),
-    "ctcnet": (
-        "Paper: CTCNet 7.0 M params, 167.2 G MACs. That 167.2 G is per 2 s of input (measured "
-        "166.7-167.4 G per 2 s by every counter); so 'IIANet has 11% of CTCNet's MACs' compares "
-        "1 s against 2 s: at equal length IIANet has ~20% of CTCNet's conv MACs. Use --seconds 2 "
-        "to compare with the paper."),
-    "dolphin": (
-        "Paper (Dolphin efficiency table, per 1 s, module-hook counter): w/o visual encoder "
-        "6.22 M / 8.51 G = our 'separator only' Params; w/ visual encoder 7.00 M / 10.89 G = "
-        "our 'with visual encoder' Params (ptflops hooks on the official code: 10.885 G; thop "
-        "10.18 G). Hook counters miss Dolphin's functional matrix products (Heat1D DCT "
-        "transforms, whose cost grows with the square of the length): torch.utils.flop_counter "
-        "counts 52.83 G per 1 s with the visual encoder (49.62 G without; 189.4 G per 2 s). "
-        "Use --seconds 1 to compare."),
-    "rtfsnet": (
-        "Paper (RTFS-Net Table 1): 0.7 M params (measured 740,210: separation network without "
-        "the visual encoder) and 21.9 / 30.5 / 56.4 G MACs for R = 4 / 6 / 12 per 2 s of input "
-        "= our 'separator only' MACs at --seconds 2 (the same torch.utils.flop_counter count as "
-        "the official code: 21.93 / 30.61 / 56.67 G; 10.78 / 15.02 / 27.75 G per 1 s). The "
-        "Dolphin paper lists RTFS-Net-12 as 0.85 M / 33.56 G w/o and 12.03 M / 41.51 G w/ the "
-        "visual encoder (per 1 s, hooks)."),
-}
 UNTRAINED_CODEBOOK_NOTE = ("untrained VQ codebook (initted = 0) filled with random codes so the "
                            "random-weight model can run; costs are unaffected")
-LIP_FRONTEND_NOTE = ("Lip front-end (ResNet-18, frozen): 11.19 M params, 7.90 G conv MACs per "
-                     "1 s (25 frames); the Dolphin paper lists it as 7.95 G (thop). Paper "
-                     "Params/MACs columns exclude it.")
 
 
 @dataclass
@@ -121,7 +90,9 @@ class ProfileResult:
     peak_memory_above_weights_mb: float | None = None
     peak_memory_kind: str | None = None
     peak_memory_note: str | None = None
-    paper_note: str | None = None
+    display_name: str | None = None  # the card's name for this configuration
+    paper_note: str | None = None  # the card's `counting`
+    visual_encoder_note: str | None = None  # the card's note on its visual encoder
     checkpoint: str | None = None
     checkpoint_sha256: str | None = None
     config_source: str = "class defaults"
@@ -141,7 +112,7 @@ class ProfileResult:
         sec = f"{self.seconds:g} s"
         total = self.params_separator + self.params_lip_frontend
         lines = [
-            f"Model        {self.model}  ({self.target})",
+            f"Model        {self.display_name or self.model}  ({self.model}: {self.target})",
             f"Config       {json.dumps(self.config, sort_keys=True, default=str)}",
             f"             measured config: {self.config_source}",
             f"Input        {sec} = {int(round(self.seconds * SAMPLE_RATE))} samples at 16 kHz + "
@@ -173,8 +144,8 @@ class ProfileResult:
             lines.append(f"Peak memory  not reported: {self.peak_memory_note}")
         if self.paper_note:
             lines.append(f"Note         {self.paper_note}")
-        if self.params_lip_frontend and self.model != "dolphin":
-            lines.append(f"             {LIP_FRONTEND_NOTE}")
+        if self.params_lip_frontend and self.visual_encoder_note:
+            lines.append(f"             {self.visual_encoder_note}")
         lines += [f"             {note}" for note in self.notes]
         return "\n".join(lines)
 
@@ -303,7 +274,8 @@ def _macs_hybrid(model: nn.Module, meta_model: nn.Module, seconds: float, device
 
 def fill_untrained_codebooks(model: nn.Module) -> bool:
     """Give vector-quantiser codebooks that were never trained (`initted` = 0, as in a freshly
-    built Dolphin) random codes, so a random-weight model can run. True if any was filled."""
+    built model with a VQ video encoder) random codes, so a random-weight model can run. True
+    if any was filled."""
     filled = False
     for module in model.modules():
         initted, embed = getattr(module, "initted", None), getattr(module, "embed", None)
@@ -318,7 +290,7 @@ def fill_untrained_codebooks(model: nn.Module) -> bool:
 
 
 def visual_encoder_name(model: nn.Module) -> str | None:
-    """`lip_frontend` and its class (Dolphin: its `video_encoder`, DP-LipCoder)."""
+    """`lip_frontend` and its class (and the attribute it also is, e.g. `video_encoder`)."""
     frontend = getattr(model, "lip_frontend", None)
     if not isinstance(frontend, nn.Module):
         return None
@@ -400,7 +372,8 @@ def measure_peak_memory(model: nn.Module, mixture: torch.Tensor, lips: torch.Ten
 # ---------------------------------------------------------------- the whole profile
 def profile_model(model: nn.Module, name: str, target: str = "", seconds: float = 2.0,
                   device: str = "cpu", runs: int = 5, warmup: int = 1) -> ProfileResult:
-    """Profile an already built separator (see the module docstring for what is measured)."""
+    """Profile an already built separator (see the module docstring for what is measured);
+    `name` is its registered name (the card's default name when the class has no card)."""
     dev = torch.device(device)
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise AvssError("--device cuda requested but CUDA is not available")
@@ -412,6 +385,7 @@ def profile_model(model: nn.Module, name: str, target: str = "", seconds: float 
         torch.backends.cudnn.allow_tf32 = False
     model = model.to(dev).eval()
     eager = eager_model(model)  # Params and MACs count the eager model; latency runs `model`
+    card = card_of(eager, name)
     notes = [UNTRAINED_CODEBOOK_NOTE] if fill_untrained_codebooks(eager) else []
     params_sep, params_fe = split_params(eager)
     mixture, lips = make_inputs(seconds, dev)
@@ -448,7 +422,9 @@ def profile_model(model: nn.Module, name: str, target: str = "", seconds: float 
         latency_ms_lip_frontend_median=fe_median,
         peak_memory_mb=peak_mb, peak_memory_above_weights_mb=above_mb,
         peak_memory_kind=kind, peak_memory_note=note,
-        paper_note=PAPER_NOTES.get(name), visual_encoder=visual_encoder_name(eager),
+        display_name=card.display_name(getattr(eager, "config", None)),
+        paper_note=card.counting or None, visual_encoder_note=card.visual_encoder_note or None,
+        visual_encoder=visual_encoder_name(eager),
         params_total=params_sep + params_fe, macs_total_g=(macs_sep + macs_fe) / 1e9,
         macs_separator_1s_g=sep_1s / 1e9, macs_lip_frontend_1s_g=fe_1s / 1e9,
         macs_total_1s_g=(sep_1s + fe_1s) / 1e9, notes=notes)

@@ -1,4 +1,5 @@
-"""The manifest: one CSV per split, one row per 2-speaker mixture (DESIGN.md, Manifest contract).
+"""The manifest: one CSV per split, one row per mixture of 2 or more speakers (schema:
+manifests/README.md; ARCHITECTURE.md, Contracts).
 
 Paths inside a manifest are relative to the manifest's own folder, so a prepared corpus can be
 moved or mounted elsewhere. Manifests are read and written with pandas; writes are atomic.
@@ -68,6 +69,20 @@ def read_manifest(path: str | Path) -> pd.DataFrame:
         dup = frame.loc[frame["mixture_id"].duplicated(), "mixture_id"].iloc[0]
         raise AvssError(f"duplicate mixture_id '{dup}'", path)
     return frame
+
+
+def speaker_count(frame: pd.DataFrame) -> int:
+    """Speakers of the largest mixture: 2, or N for a manifest with s3_*, ..., sN_* columns."""
+    count = 2
+    while f"s{count + 1}_path" in frame.columns:
+        count += 1
+    return count
+
+
+def row_targets(row: dict, count: int) -> list[str]:
+    """The targets (``s1``, ``s2``, ...) a manifest row has: a mixture of fewer speakers than
+    the manifest's largest leaves the other ``s{k}_path`` cells empty."""
+    return [f"s{k}" for k in range(1, count + 1) if isinstance(row.get(f"s{k}_path"), str)]
 
 
 def write_manifest(frame: pd.DataFrame, path: str | Path) -> None:

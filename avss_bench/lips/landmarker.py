@@ -4,9 +4,9 @@ Model resolution (:func:`resolve_landmarker_path`), first match wins:
 
 1. an explicit path (``--landmarker PATH`` / ``landmarker=`` argument);
 2. the environment variable ``AVSS_BENCH_LANDMARKER``;
-3. the cache file ``face_landmarker.task`` in the avss-bench cache folder (``avss_bench.core.cache``:
-   ``$AVSS_BENCH_CACHE``, ``$XDG_CACHE_HOME/avss-bench``, ``~/.cache/avss-bench``), accepted
-   only if its sha256 is the pinned one;
+3. the cache file ``face_landmarker.task`` in the avss-bench cache folder
+   (``avss_bench.core.cache``: ``$AVSS_BENCH_CACHE``, ``$XDG_CACHE_HOME/avss-bench``,
+   ``~/.cache/avss-bench``), accepted only if its sha256 is the pinned one;
 4. the copy bundled in this package (``avss_bench/lips/models/face_landmarker.task``,
    Apache-2.0, see ``models/NOTICE.md``), accepted only if its sha256 is the pinned one;
 5. only when the bundled copy is missing or damaged (and ``download=True``): a download from
@@ -148,7 +148,6 @@ class FaceLandmarkTracker:
         self._timestamp_ms = 1000
         self._used = False  # a frame was processed since creation or the last reset
         self._blank_due = False
-        self._graph_started = False  # the first inference prints TFLite start-up lines
 
     def __enter__(self) -> FaceLandmarkTracker:
         return self
@@ -160,7 +159,8 @@ class FaceLandmarkTracker:
         """Release the MediaPipe graph (idempotent)."""
         landmarker, self._landmarker = getattr(self, "_landmarker", None), None
         if landmarker is not None:
-            landmarker.close()
+            with native_stderr_silenced():  # LiteRT logs "DestroyAccelerator" on close
+                landmarker.close()
 
     def reset(self) -> None:
         """Forget the tracked face before the next clip (effective at the next :meth:`detect`)."""
@@ -172,12 +172,10 @@ class FaceLandmarkTracker:
         if self._landmarker is None:
             raise RuntimeError("FaceLandmarkTracker is closed")
         image = mp.Image(image_format=mp.ImageFormat.SRGB, data=np.ascontiguousarray(frame))
-        if self._graph_started:
+        # Every call, not only the first: LiteRT also warns whenever a frame's buffer happens to
+        # be unaligned, which depends on where numpy placed it.
+        with native_stderr_silenced():
             result = self._landmarker.detect_for_video(image, self._timestamp_ms)
-        else:
-            with native_stderr_silenced():
-                result = self._landmarker.detect_for_video(image, self._timestamp_ms)
-            self._graph_started = True
         self._timestamp_ms += max(1, int(step_ms))
         return result
 

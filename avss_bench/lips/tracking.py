@@ -151,7 +151,6 @@ class FaceDetector:
                 self._detector: Any = vision.FaceDetector.create_from_options(options)
         except (RuntimeError, ValueError) as exc:
             raise AvssError(f"cannot load the face detector ({exc})", self.model_path) from None
-        self._graph_started = False  # the first inference prints TFLite start-up lines
 
     def __enter__(self) -> FaceDetector:
         return self
@@ -163,7 +162,8 @@ class FaceDetector:
         """Release the MediaPipe graph (idempotent)."""
         detector, self._detector = getattr(self, "_detector", None), None
         if detector is not None:
-            detector.close()
+            with native_stderr_silenced():  # LiteRT logs "DestroyAccelerator" on close
+                detector.close()
 
     def detect(self, frame_rgb: np.ndarray) -> np.ndarray:
         """Faces in one RGB frame.
@@ -183,12 +183,10 @@ class FaceDetector:
             size = (max(1, round(width * scale)), max(1, round(height * scale)))
             image = cv2.resize(frame_rgb, size, interpolation=cv2.INTER_AREA)
         mp_image = mp.Image(image_format=mp.ImageFormat.SRGB, data=np.ascontiguousarray(image))
-        if self._graph_started:
+        # Every call, not only the first: LiteRT also warns whenever a frame's buffer happens to
+        # be unaligned, which depends on where numpy placed it.
+        with native_stderr_silenced():
             result = self._detector.detect(mp_image)
-        else:
-            with native_stderr_silenced():
-                result = self._detector.detect(mp_image)
-            self._graph_started = True
         rows = []
         for det in result.detections:
             box = det.bounding_box

@@ -16,23 +16,15 @@ forward/backward predictors F_p, G_p (F_p[0] = I, G_p[p] = I) satisfy
 and the block LDL^T of T gives ``Q_p = Q_{p-1} + e_p^T (E^b_p)^{-1} e_p`` with
 ``e_p = Σ_k G_p[k]^T d[k]``.
 
-numba compiles it (numba comes with librosa); without numba a dense Cholesky solve is used.
+numba (a dependency) compiles it.
 """
 
 from __future__ import annotations
 
+import numba
 import numpy as np
-import scipy.linalg
 
-try:  # pragma: no cover - exercised implicitly
-    import numba
-
-    _njit = numba.njit(
-        cache=True, nogil=True, error_model="numpy", fastmath={"reassoc", "contract"}
-    )
-except ImportError:  # pragma: no cover
-    numba = None
-    _njit = None
+_njit = numba.njit(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc", "contract"})
 
 
 def _spd_inverse_py(a: np.ndarray) -> np.ndarray:
@@ -160,16 +152,12 @@ def _quadform_py(r: np.ndarray, d: np.ndarray) -> np.ndarray:
     return out
 
 
-if _njit is not None:
-    _spd_inverse = _njit(_spd_inverse_py)
-    _quadform_compiled = _njit(_quadform_py)
-else:  # pragma: no cover
-    _spd_inverse = _spd_inverse_py
-    _quadform_compiled = None
+_spd_inverse = _njit(_spd_inverse_py)
+_quadform_compiled = _njit(_quadform_py)
 
 
 def block_toeplitz_dense(r: np.ndarray) -> np.ndarray:
-    """The dense matrix T[l, k] = R(k - l) (for checks and the no-numba path).
+    """The dense matrix T[l, k] = R(k - l) (for checks).
 
     Shape:
         r ``[L, n, n]`` -> ``[L n, L n]`` ordered lag-major (index ``l * n + a``).
@@ -192,12 +180,6 @@ def block_toeplitz_quadform(r: np.ndarray, d: np.ndarray) -> np.ndarray:
     Shape:
         r ``[L, n, n]``, d ``[L, n, m]`` -> ``[m]``.
     """
-    if _quadform_compiled is not None:
-        r_c = np.ascontiguousarray(np.moveaxis(r, 0, -1), dtype=np.float64)
-        d_c = np.ascontiguousarray(np.moveaxis(d, 0, -1), dtype=np.float64)
-        return _quadform_compiled(r_c, d_c)
-    n_lag, n, m = d.shape  # pragma: no cover
-    t = block_toeplitz_dense(r)  # pragma: no cover
-    flat = d.reshape(n_lag * n, m)  # pragma: no cover
-    x = scipy.linalg.cho_solve(scipy.linalg.cho_factor(t), flat)  # pragma: no cover
-    return np.sum(flat * x, axis=0)  # pragma: no cover
+    r_c = np.ascontiguousarray(np.moveaxis(r, 0, -1), dtype=np.float64)
+    d_c = np.ascontiguousarray(np.moveaxis(d, 0, -1), dtype=np.float64)
+    return _quadform_compiled(r_c, d_c)

@@ -226,7 +226,8 @@ def sdr(
         or inf.
 
     Raises:
-        ValueError: shapes differ, a signal is all zeros or not finite (as mir_eval).
+        ValueError: shapes differ, a signal is all zeros or not finite (as mir_eval), or it is
+            shorter than the filter (where mir_eval returns a meaningless value).
 
     Shape:
         estimates, references ``[n, T]`` (or ``[T]``) -> four ``[n]`` arrays.
@@ -239,6 +240,9 @@ def sdr(
         )
     if not (np.all(np.isfinite(est)) and np.all(np.isfinite(ref))):
         raise ValueError("estimates and references must be finite")
+    if ref.shape[1] < filter_length:
+        raise ValueError(f"{ref.shape[1]} samples is shorter than the {filter_length}-tap "
+                         "distortion filter (BSS-Eval is undefined)")
     _check_not_silent(ref, "references")
     _check_not_silent(est, "estimates")
     refs = ReferenceSet(ref, filter_length)

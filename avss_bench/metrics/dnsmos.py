@@ -26,7 +26,7 @@ _LOCK = threading.Lock()  # one ONNX session pair, shared
 _MODEL = None
 
 
-def dnsmos(signal: np.ndarray, sample_rate: int) -> dict[str, float]:
+def dnsmos(signal: np.ndarray, *, sample_rate: int) -> dict[str, float]:
     """DNSMOS P.835 of one signal: ``{"dnsmos_sig", "dnsmos_bak", "dnsmos_ovrl"}``.
 
     A signal whose peak exceeds 1 is divided by its peak first (DNSMOS takes [-1, 1] audio, and

@@ -2,7 +2,9 @@
 
 Both wrap the reference implementations, so values are identical to them. What the wrappers add:
 
-* argument order fixed as ``(reference, estimate)`` (a swapped call changes the score);
+* the argument order of every metric here, ``(estimate, reference, *, sample_rate)``, with the
+  rate a keyword (a call in the reference libraries' ``(reference, estimate, rate)`` order is a
+  TypeError, never a silently swapped score);
 * PESQ mode follows the rate (wide-band at 16 kHz, narrow-band at 8 kHz) unless given;
 * bad input raises :class:`MetricError` with a short reason instead of printing to stdout or
   returning a sentinel: silent reference ("no utterances detected"), silent estimate,
@@ -27,7 +29,7 @@ class MetricError(ValueError):
 PESQ_RATES = {16000: "wb", 8000: "nb"}
 
 
-def _check_pair(reference: np.ndarray, estimate: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _check_pair(estimate: np.ndarray, reference: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     ref = np.asarray(reference, dtype=np.float64)
     est = np.asarray(estimate, dtype=np.float64)
     if ref.ndim != 1 or est.ndim != 1:
@@ -42,13 +44,13 @@ def _check_pair(reference: np.ndarray, estimate: np.ndarray) -> tuple[np.ndarray
 
 
 def pesq(
-    reference: np.ndarray, estimate: np.ndarray, sample_rate: int, mode: str | None = None
+    estimate: np.ndarray, reference: np.ndarray, *, sample_rate: int, mode: str | None = None
 ) -> float:
     """PESQ MOS-LQO of ``estimate`` against ``reference``.
 
     Args:
-        reference: clean signal.
-        estimate: degraded/separated signal, same length.
+        estimate: degraded/separated signal.
+        reference: clean signal, same length.
         sample_rate: 16000 or 8000.
         mode: "wb" or "nb"; default wide-band at 16 kHz, narrow-band at 8 kHz.
 
@@ -56,11 +58,11 @@ def pesq(
         MetricError: with a short reason when PESQ is undefined for the input.
 
     Shape:
-        reference, estimate ``[T]`` -> float.
+        estimate, reference ``[T]`` -> float.
     """
     import pesq as pesq_lib
 
-    ref, est = _check_pair(reference, estimate)
+    ref, est = _check_pair(estimate, reference)
     if sample_rate not in PESQ_RATES:
         raise MetricError(f"PESQ needs 8 or 16 kHz audio (got {sample_rate} Hz)")
     mode = mode or PESQ_RATES[sample_rate]
@@ -86,7 +88,7 @@ def pesq(
 
 
 def stoi(
-    reference: np.ndarray, estimate: np.ndarray, sample_rate: int, extended: bool = False
+    estimate: np.ndarray, reference: np.ndarray, *, sample_rate: int, extended: bool = False
 ) -> float:
     """STOI (or ESTOI with ``extended=True``) of ``estimate`` against ``reference`` (pystoi).
 
@@ -98,11 +100,11 @@ def stoi(
         MetricError: with a short reason when STOI is undefined for the input.
 
     Shape:
-        reference, estimate ``[T]`` -> float.
+        estimate, reference ``[T]`` -> float.
     """
     from pystoi import stoi as pystoi_stoi
 
-    ref, est = _check_pair(reference, estimate)
+    ref, est = _check_pair(estimate, reference)
     if sample_rate <= 0:
         raise MetricError(f"invalid sample rate {sample_rate}")
     # pystoi returns 0.0 (ESTOI: a random value) here; a number that is averaged in unnoticed.
@@ -129,6 +131,6 @@ def stoi(
     return value
 
 
-def estoi(reference: np.ndarray, estimate: np.ndarray, sample_rate: int) -> float:
+def estoi(estimate: np.ndarray, reference: np.ndarray, *, sample_rate: int) -> float:
     """ESTOI (extended STOI); see :func:`stoi`."""
-    return stoi(reference, estimate, sample_rate, extended=True)
+    return stoi(estimate, reference, sample_rate=sample_rate, extended=True)

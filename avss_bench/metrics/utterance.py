@@ -1,48 +1,24 @@
 """Score one utterance: every target's metrics and improvements over the mixture.
 
 ``score_utterance`` is the single entry point the CLI, the split scorer and the evaluation
-loop share. Failures never raise: a value that cannot be computed is NaN and the target gets a
-``"<metric>_error"`` reason, so the caller can count it instead of averaging it away.
+loop share. It names no metric: what each one needs (a reference, the mixture, a rate, a
+minimum length), how it is called (one pair at a time, or batched over the references of the
+mixture) and which columns it writes come from the registry (``metrics.registry``), so a
+plugin metric is scored exactly like a bundled one. Failures never raise: a value that cannot be
+computed is NaN and the target gets a ``"<column>_error"`` reason, so the caller can count it
+instead of averaging it away.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
-from avss_bench.core.constants import DEFAULT_METRICS
-from avss_bench.metrics.bss_eval import FILTER_LENGTH, ReferenceSet
-from avss_bench.metrics.dnsmos import KEYS as DNSMOS_KEYS
-from avss_bench.metrics.dnsmos import dnsmos
-from avss_bench.metrics.perceptual import MetricError, estoi, pesq, stoi
-from avss_bench.metrics.si_snr import EPS, best_permutation, si_snr, si_snr_matrix
-
-METRICS = ("si_snr", "sdr", "pesq", "stoi", "estoi", "dnsmos")
-#: metrics reported with an improvement over the mixture (``<metric>_i``)
-IMPROVED = ("si_snr", "sdr")
-#: metrics reported under several keys (DNSMOS: SIG, BAK, OVRL of the estimate; no reference)
-EXPANDED = {"dnsmos": DNSMOS_KEYS}
-
-
-def output_keys(metrics: Sequence[str]) -> list[str]:
-    """The per-target value keys produced for ``metrics``, in a fixed order."""
-    keys = []
-    for name in METRICS:
-        if name in metrics:
-            keys.extend(EXPANDED.get(name, (name,)))
-            if name in IMPROVED:
-                keys.append(f"{name}_i")
-    return keys
-
-
-def check_metrics(metrics: Sequence[str]) -> tuple[str, ...]:
-    """Validate metric names; returns them in canonical order."""
-    unknown = [m for m in metrics if m not in METRICS]
-    if unknown:
-        raise ValueError(f"unknown metric(s) {unknown}; choose from {list(METRICS)}")
-    return tuple(m for m in METRICS if m in metrics)
+from avss_bench.metrics.perceptual import MetricError
+from avss_bench.metrics.registry import Metric, metric_registry
+from avss_bench.metrics.si_snr import EPS, best_permutation, si_snr_matrix
 
 
 def _signal_problem(x: np.ndarray, what: str) -> str | None:
@@ -62,18 +38,59 @@ def _as_rows(x: Any, name: str) -> np.ndarray:
     return arr
 
 
+class _Prepared:
+    """The batched forms of one mixture's metrics, each with the references prepared once
+    (shared by the estimates and the mixture baseline)."""
+
+    def __init__(self, references: np.ndarray, sample_rate: int) -> None:
+        self.references = references
+        self.sample_rate = sample_rate
+        self._forms: dict[str, Callable[..., Any]] = {}
+
+    def form(self, metric: Metric) -> Callable[..., Any]:
+        if metric.name not in self._forms:
+            self._forms[metric.name] = metric.batch(self.references,
+                                                    sample_rate=self.sample_rate)
+        return self._forms[metric.name]
+
+
+def _one(metric: Metric, estimate: np.ndarray, reference: np.ndarray, mixture: np.ndarray,
+         sample_rate: int) -> dict[str, float] | str:
+    try:
+        return metric.score(estimate, reference, sample_rate=sample_rate, mixture=mixture)
+    except MetricError as err:
+        return str(err)
+
+
+def _compute(metric: Metric, estimates: np.ndarray, mixture: np.ndarray,
+             pairs: Sequence[tuple[int, int]], prepared: _Prepared
+             ) -> list[dict[str, float] | str]:
+    """``metric`` of estimate i against reference j for each ``(i, j)``: values or a reason."""
+    refs, rate = prepared.references, prepared.sample_rate
+    reason = metric.unfit(refs.shape[1], rate)
+    if reason:
+        return [reason] * len(pairs)
+    if metric.batch is None or not pairs:
+        return [_one(metric, estimates[i], refs[j], mixture, rate) for i, j in pairs]
+    key = metric.value_keys[0]
+    values = prepared.form(metric)(estimates, list(pairs))
+    return [{key: float(v)} if np.isfinite(v) else _one(metric, estimates[i], refs[j], mixture,
+                                                        rate)
+            for (i, j), v in zip(pairs, values, strict=True)]
+
+
 def mixture_baseline(
     mixture: np.ndarray,
     references: np.ndarray,
-    metrics: Sequence[str] = IMPROVED,
-    refset: ReferenceSet | None = None,
-    filter_length: int = FILTER_LENGTH,
+    sample_rate: int,
+    metrics: Sequence[str] | None = None,
+    prepared: _Prepared | None = None,
 ) -> dict[str, list]:
     """Metrics of the unprocessed mixture against each reference (the improvement baselines).
 
     Returns:
         ``{metric: [value per reference], f"{metric}_error": [reason or None per reference]}``
-        for each of ``metrics`` that has an improvement (SI-SNR, SDR).
+        for each of ``metrics`` (default: the default set) that reports an improvement.
 
     Shape:
         mixture ``[T]``, references ``[n, T]``.
@@ -85,18 +102,21 @@ def mixture_baseline(
     n = refs.shape[0]
     mix_problem = _signal_problem(mix, "mixture")
     reasons = [mix_problem or _signal_problem(r, "reference") for r in refs]
+    valid = [j for j in range(n) if reasons[j] is None]
+    prepared = prepared or _Prepared(refs, sample_rate)
     out: dict[str, list] = {}
-    for name in (m for m in IMPROVED if m in metrics):
-        if name == "si_snr":
-            values = np.asarray(si_snr(mix[None, :], refs), dtype=np.float64).reshape(n)
-        else:
-            refset = refset or ReferenceSet(refs, filter_length)
-            valid = [j for j in range(n) if reasons[j] is None]
-            values = np.full(n, np.nan)
-            values[valid] = refset.target_sdr(mix[None, :], [(0, j) for j in valid])
-        values = [float("nan") if reasons[j] else float(values[j]) for j in range(n)]
-        out[name] = values
-        out[f"{name}_error"] = list(reasons)
+    for metric in metric_registry.chosen(metrics):
+        if not metric.improvement:
+            continue
+        values, errors = [float("nan")] * n, list(reasons)
+        results = _compute(metric, mix[None, :], mix, [(0, j) for j in valid], prepared)
+        for j, result in zip(valid, results, strict=True):
+            if isinstance(result, str):
+                errors[j] = result
+            else:
+                values[j] = result[metric.name]
+        out[metric.name] = values
+        out[f"{metric.name}_error"] = errors
     return out
 
 
@@ -105,11 +125,10 @@ def score_utterance(
     references: np.ndarray,
     mixture: np.ndarray,
     sample_rate: int,
-    metrics: Sequence[str] = DEFAULT_METRICS,
+    metrics: Sequence[str] | None = None,
     permute: bool = True,
     baseline: Mapping[str, Sequence] | None = None,
     trim: bool = False,
-    filter_length: int = FILTER_LENGTH,
 ) -> dict[str, Any]:
     """Score the estimates of one mixture against its references.
 
@@ -117,33 +136,34 @@ def score_utterance(
         estimates: separated signals (one for target-speaker extraction).
         references: clean sources; targets are reported in this order.
         mixture: the unprocessed mixture (for the improvements).
-        sample_rate: Hz. PESQ is wide-band at 16 kHz, narrow-band at 8 kHz, NaN elsewhere.
-        metrics: any of ``si_snr, sdr, pesq, stoi, estoi, dnsmos`` (DNSMOS is reference-free:
-            ``dnsmos_sig``, ``dnsmos_bak``, ``dnsmos_ovrl`` of the assigned estimate).
+        sample_rate: Hz. A metric defined at other rates (PESQ: 8 or 16 kHz) is NaN + reason.
+        metrics: names in the metric registry (default: its default set), e.g. ``si_snr, sdr,
+            pesq, stoi, estoi, dnsmos`` (DNSMOS is reference-free: ``dnsmos_sig``,
+            ``dnsmos_bak``, ``dnsmos_ovrl`` of the assigned estimate).
         permute: choose the estimate for each reference by maximal mean SI-SNR; else
             estimate j is the estimate of reference j.
         baseline: precomputed :func:`mixture_baseline` for these references (not recomputed).
         trim: cut every signal to the shortest; otherwise a length mismatch makes every value
             NaN with a "length mismatch" reason.
-        filter_length: BSS-Eval distortion filter taps.
 
     Returns:
         ``{"sample_rate", "permutation": [estimate index for each reference], "targets":
-        [{metric: float, "<metric>_i": float, "<metric>_error": reason}, ...]}``; failed
-        values are NaN and have a reason. Improvements are metric(estimate) - metric(mixture).
+        [{column: float, "<column>_error": reason}, ...]}``; failed values are NaN and have a
+        reason (a signal shorter than a metric's minimum included). Improvements are
+        metric(estimate) - metric(mixture).
 
     Shape:
         estimates ``[m, T]`` or ``[T]``, references ``[n, T]`` or ``[T]`` (m >= n),
         mixture ``[T]``.
     """
-    metrics = check_metrics(metrics)
+    chosen = metric_registry.chosen(metrics)
     ests = _as_rows(estimates, "estimates")
     refs = _as_rows(references, "references")
     mix = np.asarray(mixture, dtype=np.float64).reshape(-1)
     n, m = refs.shape[0], ests.shape[0]
     if m < n:
         raise ValueError(f"{m} estimate(s) for {n} reference(s)")
-    keys = output_keys(metrics)
+    keys = [key for metric in chosen for key in metric.keys]
     lengths = {ests.shape[1], refs.shape[1], mix.size}
     if len(lengths) > 1:
         if not trim:
@@ -174,49 +194,35 @@ def score_utterance(
     valid = [j for j in range(n) if reasons[j] is None]
     targets = [_failed(keys, reasons[j]) if reasons[j] else {} for j in range(n)]
 
-    refset = ReferenceSet(refs, filter_length) if "sdr" in metrics else None
-    if baseline is None and any(name in metrics for name in IMPROVED):
-        baseline = mixture_baseline(mix, refs, metrics, refset, filter_length)
-
-    if "si_snr" in metrics and valid:
-        values = si_snr(ests[[perm[j] for j in valid]], refs[valid], eps=EPS)
-        for j, v in zip(valid, np.atleast_1d(values), strict=True):
-            targets[j]["si_snr"] = float(v)
-    if "sdr" in metrics and valid:
-        values = refset.target_sdr(ests, [(perm[j], j) for j in valid])
-        for j, v in zip(valid, values, strict=True):
-            targets[j]["sdr"] = float(v)
-            if not np.isfinite(v):
-                targets[j]["sdr_error"] = "BSS-Eval failed (singular projection)"
-    perceptual = {"pesq": lambda r, e: pesq(r, e, sample_rate),
-                  "stoi": lambda r, e: stoi(r, e, sample_rate),
-                  "estoi": lambda r, e: estoi(r, e, sample_rate)}
-    for name in (n_ for n_ in ("pesq", "stoi", "estoi") if n_ in metrics):
-        for j in valid:
-            try:
-                targets[j][name] = perceptual[name](refs[j], ests[perm[j]])
-            except MetricError as err:
-                targets[j][name] = float("nan")
-                targets[j][f"{name}_error"] = str(err)
-    if "dnsmos" in metrics:
-        for j in valid:
-            try:
-                targets[j].update(dnsmos(ests[perm[j]], sample_rate))
-            except MetricError as err:
-                for key in DNSMOS_KEYS:
+    prepared = _Prepared(refs, int(sample_rate))
+    improved = [metric.name for metric in chosen if metric.improvement]
+    if baseline is None and improved:
+        baseline = mixture_baseline(mix, refs, sample_rate, improved, prepared)
+    pairs = [(perm[j], j) for j in valid]
+    for metric in chosen:
+        for j, result in zip(valid, _compute(metric, ests, mix, pairs, prepared), strict=True):
+            if isinstance(result, str):
+                for key in metric.value_keys:
                     targets[j][key] = float("nan")
-                    targets[j][f"{key}_error"] = str(err)
-    for name in (n_ for n_ in IMPROVED if n_ in metrics):
-        for j in valid:
-            base = float(baseline[name][j])
-            base_error = baseline.get(f"{name}_error", [None] * n)[j]
-            value = targets[j][name]
-            targets[j][f"{name}_i"] = value - base
-            if not np.isfinite(base) and not targets[j].get(f"{name}_error"):
-                targets[j][f"{name}_i_error"] = f"mixture baseline: {base_error or 'failed'}"
+                    targets[j][f"{key}_error"] = result
+            else:
+                targets[j].update(result)
+        if metric.improvement:
+            _improve(metric.name, targets, valid, baseline, n)
     ordered = [_ordered(t, keys) for t in targets]
     return {"sample_rate": int(sample_rate), "permutation": [int(p) for p in perm],
             "targets": ordered}
+
+
+def _improve(name: str, targets: list[dict[str, Any]], valid: list[int],
+             baseline: Mapping[str, Sequence], n: int) -> None:
+    """``<name>_i`` = value - the mixture's, with the baseline's reason when it failed."""
+    for j in valid:
+        base = float(baseline[name][j])
+        base_error = baseline.get(f"{name}_error", [None] * n)[j]
+        targets[j][f"{name}_i"] = targets[j][name] - base
+        if not np.isfinite(base) and not targets[j].get(f"{name}_error"):
+            targets[j][f"{name}_i_error"] = f"mixture baseline: {base_error or 'failed'}"
 
 
 def _failed(keys: Sequence[str], reason: str) -> dict[str, Any]:

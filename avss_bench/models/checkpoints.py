@@ -41,6 +41,17 @@ def read_checkpoint(path: Path) -> dict[str, Any]:
         raise AvssError(f"cannot read checkpoint: {str(err).splitlines()[0]}", path) from err
 
 
+def trained_with_random_frontend(payload: dict[str, Any]) -> bool:
+    """Whether our checkpoint comes from a run trained against a random lip front-end on
+    purpose (`model.frontend_checkpoint: random`): its front-end weights are not trained."""
+    training = payload.get("training")
+    config = training.get("config") if isinstance(training, dict) else None
+    model = config.get("model") if isinstance(config, dict) else None
+    from avss_bench.models.lip_frontend import RANDOM
+
+    return isinstance(model, dict) and model.get("frontend_checkpoint") == RANDOM
+
+
 def load_into_class(cls: type, path: Path, **config: Any) -> torch.nn.Module:
     """Build `cls` from a checkpoint: ours, or whatever `cls.load_checkpoint` understands."""
     custom = getattr(cls, "load_checkpoint", None)
@@ -54,6 +65,7 @@ def load_into_class(cls: type, path: Path, **config: Any) -> torch.nn.Module:
                 raise AvssError(f"checkpoint does not fit {cls.__name__}: "
                                 f"missing {list(missing)[:5]}, unexpected {list(unexpected)[:5]}",
                                 path)
+            model.frontend_loaded = not trained_with_random_frontend(payload)
             return model
     if custom is None:
         raise AvssError(f"not an avss-bench checkpoint and {cls.__name__} "

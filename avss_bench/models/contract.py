@@ -9,6 +9,9 @@ it should have returned.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
 import torch
 
 from avss_bench.core.errors import AvssError
@@ -47,3 +50,24 @@ def check_separator_output(output: object, mixture: torch.Tensor, model: str,
 def is_trainable(model: torch.nn.Module) -> bool:
     """Whether the separator has weights of its own to learn (beyond a frozen front-end)."""
     return any(p.requires_grad for p in model.parameters())
+
+
+@contextlib.contextmanager
+def first_forward(model: str, lips: torch.Tensor | None, first: bool = True,
+                  path: object | None = None) -> Iterator[None]:
+    """Around a separator's first forward pass: an input the model cannot take (a lip crop too
+    small for its convolutions, `--lip-rows 1`; a shape it was not built for) is one line
+    naming the model and the lips' shape, not a traceback from deep inside it. Later batches
+    (`first=False`) keep their tracebacks: a failure there is a bug."""
+    if not first:
+        yield
+        return
+    try:
+        yield
+    except (RuntimeError, ValueError) as err:
+        if "out of memory" in str(err).lower():
+            raise
+        shape = "no lips" if lips is None else f"lips {list(lips.shape)}"
+        raise AvssError(f"separator '{model}' cannot run on this input ({shape}; --lip-rows "
+                        f"/ data.lip_rows sets the crop height, 88 the full crop): "
+                        f"{str(err).splitlines()[0]}", path) from None

@@ -1,4 +1,4 @@
-"""The lip front-end ("video encoder") shared by IIANet and CTCNet.
+"""The lip front-end ("video encoder") that several separators share: the LRW ResNet-18.
 
 A lip-reading 3-D/2-D ResNet-18 (the Ma et al. LRW backbone with its TCN head removed):
 a 3-D stem (Conv3d 5x7x7 -> BatchNorm3d -> per-channel PReLU -> MaxPool3d), then every frame
@@ -26,8 +26,11 @@ import torch
 from torch import nn
 
 from avss_bench.core.errors import AvssError
+from avss_bench.models.card import OfficialFile
 
 __all__ = [
+    "FRONTEND_NAME",
+    "FRONTEND_NOTE",
     "FRONTEND_RELEASES",
     "LipFrontend",
     "find_frontend_checkpoint",
@@ -44,22 +47,25 @@ KNOWN_PREFIXES = ("module.", "encoder.", "visual_frontend.", "video_model.", "li
                   "frontend.", "model.")
 #: Top-level names a front-end key starts with once prefixes are removed.
 FRONTEND_ROOTS = ("frontend3D.", "trunk.")
-#: The LRW lip-reading checkpoints the official code builds its front-end from, with where users
-#: get them and their sha256 (None: no checksum is published; fill one in to enforce it).
-FRONTEND_RELEASES: dict[str, dict[str, str | None]] = {
-    "lrw_resnet18_mstcn_adamw_s3.pth.tar": {
-        "used_by": "IIANet",
-        "source": "the LRW model zoo of github.com/mpc001/"
-                  "Lipreading_using_Temporal_Convolutional_Networks (resnet18_mstcn, adamw_s3)",
-        "sha256": None,
-    },
-    "frcnn_128_512.backbone.pth.tar": {
-        "used_by": "CTCNet",
-        "source": "the CTCNet authors' release (github.com/JusperLee/CTCNet, pretrained lip "
-                  "front-end)",
-        "sha256": None,
-    },
-}
+#: The LRW lip-reading checkpoints this front-end is built from by the official separators that
+#: use it (their cards list the one they need): file name -> where users get it and its sha256
+#: (None: no checksum is published or known; a known one is checked whenever the file is loaded).
+FRONTEND_RELEASES: dict[str, OfficialFile] = {f.name: f for f in (
+    OfficialFile("lrw_resnet18_mstcn_adamw_s3.pth.tar",
+                 "https://github.com/mpc001/Lipreading_using_Temporal_Convolutional_Networks",
+                 None, "LRW lip-reading ResNet-18 + MS-TCN, from the model zoo of that "
+                       "repository (resnet18_mstcn, adamw_s3); its TCN head is not used",
+                 frontend=True),
+    OfficialFile("frcnn_128_512.backbone.pth.tar", "https://github.com/JusperLee/CTCNet",
+                 None, "LRW lip-reading ResNet-18 backbone, the pretrained lip front-end "
+                       "published in that repository", frontend=True),
+)}
+#: What `profile` says about this front-end's cost (cards of models that use it quote it).
+FRONTEND_NOTE = ("Lip front-end (ResNet-18, frozen): 11.19 M params, 7.90 G conv MACs per 1 s "
+                 "(25 frames); the Dolphin paper lists it as 7.95 G (thop). Paper Params/MACs "
+                 "columns exclude it.")
+#: How a card names this front-end.
+FRONTEND_NAME = "LRW ResNet-18 lip front-end (frozen)"
 #: Value of `model.frontend_checkpoint` that asks for a randomly initialised front-end.
 RANDOM = "random"
 
@@ -111,8 +117,8 @@ class LipFrontend(nn.Module):
 
     Args:
         frozen_bn: keep every BatchNorm in eval mode (running statistics, never updated) even
-            when the module is put in train mode. CTCNet's official wrapper does this; IIANet's
-            does not (its front-end BNs use batch statistics and update their running stats in
+            when the module is put in train mode. Some official wrappers do this, others do
+            not (their front-end BNs use batch statistics and update their running stats in
             train mode). Default False (a plain module; `train()`/`eval()` behave as usual).
 
     Shape:
@@ -284,13 +290,13 @@ def load_lip_frontend(checkpoint: str | Path | Mapping[str, Any] | None = None,
 
 def _check_sha256(path: Path) -> None:
     """Verify a known release file against its published sha256 (where one is known)."""
-    expected = (FRONTEND_RELEASES.get(path.name) or {}).get("sha256")
-    if expected:
+    release = FRONTEND_RELEASES.get(path.name)
+    if release is not None and release.sha256:
         from avss_bench.core.hashing import sha256_of
 
         actual = sha256_of(path)
-        if actual != expected:
-            raise AvssError(f"sha256 {actual} does not match the published {expected} "
+        if actual != release.sha256:
+            raise AvssError(f"sha256 {actual} does not match the published {release.sha256} "
                             "(corrupt or different file)", path)
 
 
@@ -301,17 +307,19 @@ def frontend_cache_dir() -> Path:
     return cache_path("frontends")
 
 
-def find_frontend_checkpoint(name: str | Path) -> Path:
+def find_frontend_checkpoint(name: str | Path, release: OfficialFile | None = None) -> Path:
     """The front-end checkpoint a recipe names: the path as given, else the cache folder.
 
-    Raises a one-line `AvssError` naming the file and where users get it when it is absent.
+    Raises a one-line `AvssError` naming the file and where users get it (`release`, the
+    model card's entry for it, else the LRW release of that name) when it is absent.
     """
     path = Path(name).expanduser()
     for candidate in (path, frontend_cache_dir() / path.name):
         if candidate.is_file():
             return candidate
-    release = FRONTEND_RELEASES.get(path.name)
-    where = f"download it from {release['source']}" if release else "check the path"
+    release = release or FRONTEND_RELEASES.get(path.name)
+    where = (f"download it from {release.url} ({release.what})" if release
+             else "check the path")
     raise AvssError(
         f"lip front-end checkpoint not found: {where} and put it at {path} or in "
         f"{frontend_cache_dir()}/ (or train with a random front-end: --random-frontend)", path)

@@ -2,20 +2,29 @@
 
 Separators register through the entry-point group `avss_bench.separators`
 (`name = "package.module:Class"`) or are named directly by import path
-(`package.module:Class`). A separator class honours the Separator contract (DESIGN.md):
+(`package.module:Class`). A separator class honours the Separator contract (ARCHITECTURE.md,
+"Contracts"; every hook it may offer is listed in README.md, "Your own separator"):
 `forward(mixture [B, T], lips [B, 1, F, 88, 88] | None) -> [B, T]` and a `config` dict that
-rebuilds it via `Class(**config)`.
+rebuilds it via `Class(**config)`; its `card` (`models.card.ModelCard`) says what it is.
+
+The front-end rule, the same for every separator: a model whose card says
+`needs_frontend_weights` is loaded from a checkpoint only when that checkpoint held its visual
+encoder's weights (its loader sets `model.frontend_loaded = True`; our own checkpoints always
+hold them unless they were trained against a random front-end), when they are given separately
+(`frontend_checkpoint`), or when random ones are asked for (`random_frontend`, the CLI's
+`--random-init`).
 """
 
 from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass
-from importlib.metadata import entry_points
+from importlib.metadata import entry_points, packages_distributions, version
 from pathlib import Path
 from typing import Any
 
 from avss_bench.core.errors import AvssError
+from avss_bench.models.card import ModelCard, card_of
 
 GROUP = "avss_bench.separators"
 
@@ -29,6 +38,21 @@ class SeparatorEntry:
 
     def load_class(self) -> type:
         return import_object(self.target)
+
+    def card(self) -> ModelCard:
+        """The model's card (``card`` on its class), else a default named after it."""
+        return card_of(self.load_class(), self.name)
+
+    def package(self) -> dict[str, str | None]:
+        """The distribution that provides the class's top-level module: its name and version
+        (``{"name": None, "version": None}`` for a module that no installed distribution
+        provides, e.g. a file on ``PYTHONPATH``)."""
+        top = self.target.split(":", 1)[0].split(".", 1)[0]
+        names = packages_distributions().get(top) or []
+        if not names:
+            return {"name": None, "version": None}
+        name = sorted(names)[0]
+        return {"name": name, "version": version(name)}
 
 
 def import_object(target: str) -> Any:
@@ -93,29 +117,33 @@ def load_separator(name_or_path: str, checkpoint: str | Path | None = None,
         name_or_path: a registered name (`avss-bench models`) or `package.module:Class`.
         checkpoint: our checkpoint file (config + weights), or any format the class's
             `load_checkpoint` classmethod understands (e.g. an official state dict or zip).
-        frontend_checkpoint: weights for the lip front-end alone (AV models only).
-        random_frontend: accept a checkpoint without lip front-end weights and no
-            `frontend_checkpoint` (the front-end keeps its random initialisation): for tests
-            and debugging only, never for results.
+        frontend_checkpoint: weights for the visual encoder alone (AV models only).
+        random_frontend: accept a checkpoint without the visual encoder's weights that the
+            card says are needed, and no `frontend_checkpoint` (the encoder keeps its random
+            initialisation): for tests and debugging only, never for results.
         fast: True/`"auto"`, `"now"`, `"cached"` or False/`"off"`
             (`avss_bench.models.inference.fast_mode`; None: `$AVSS_BENCH_FAST`, else auto).
         **config: constructor arguments; override those stored in the checkpoint.
 
     Raises:
-        AvssError: a checkpoint whose loader reports no front-end weights (``frontend_loaded``
-            is False, as for the official IIANet/CTCNet releases) without a
-            `frontend_checkpoint` and without `random_frontend`.
+        AvssError: an official file whose known sha256 differs; a checkpoint that does not fit;
+            a checkpoint without front-end weights for a model that needs them (see the module
+            docstring) without `frontend_checkpoint` or `random_frontend`.
     """
     from avss_bench.models import checkpoints
 
-    cls = separators.resolve(name_or_path).load_class()
+    entry = separators.resolve(name_or_path)
+    cls = entry.load_class()
+    card = card_of(cls, entry.name)
     if checkpoint is not None:
+        checkpoint = Path(checkpoint)
+        card.check_official_sha256(checkpoint)
         try:
-            model = checkpoints.load_into_class(cls, Path(checkpoint), **config)
+            model = checkpoints.load_into_class(cls, checkpoint, **config)
         except (TypeError, AvssError) as err:
             if isinstance(err, AvssError) and "does not fit" not in str(err):
                 raise
-            raise checkpoint_mismatch(name_or_path, cls, Path(checkpoint), err) from None
+            raise checkpoint_mismatch(name_or_path, cls, checkpoint, err) from None
     else:
         try:
             model = cls(**config)
@@ -125,20 +153,67 @@ def load_separator(name_or_path: str, checkpoint: str | Path | None = None,
             raise AvssError(f"separator '{name_or_path}': bad configuration: "
                             f"{str(err).splitlines()[0]}") from None
     if frontend_checkpoint is not None:
-        frontend = getattr(model, "lip_frontend", None)
-        if frontend is None:
-            raise AvssError(f"separator '{name_or_path}' has no lip front-end to load into")
-        from avss_bench.models.lip_frontend import load_frontend_weights
-
-        load_frontend_weights(frontend, Path(frontend_checkpoint))
-    elif getattr(model, "frontend_loaded", True) is False and not random_frontend:
-        raise AvssError("this checkpoint holds no lip front-end weights (the official releases "
-                        "ship the separation network only): give the LRW lip-reading front-end "
-                        "with --frontend-checkpoint (e.g. lrw_resnet18_mstcn_adamw_s3.pth.tar "
-                        "for IIANet) or, for debugging only, --random-frontend", checkpoint)
+        card.check_official_sha256(frontend_checkpoint)
+        load_visual_encoder(model, Path(frontend_checkpoint), name_or_path)
+    elif (checkpoint is not None and card.needs_frontend_weights and not random_frontend
+          and getattr(model, "frontend_loaded", None) is not True):
+        files = [f.name for f in card.official_files if f.frontend]
+        example = f" (e.g. {' or '.join(files)})" if files else ""
+        raise AvssError(f"this checkpoint holds no lip front-end weights, which '{name_or_path}' "
+                        f"needs trained ({card.visual_encoder or 'its visual encoder'}): give "
+                        f"them with --frontend-checkpoint{example} or, for debugging only, "
+                        "--random-init", checkpoint)
     from avss_bench.models.inference import fast_separator
 
     return fast_separator(model.eval(), fast)
+
+
+def load_visual_encoder(model: Any, path: Path, name: str) -> None:
+    """Fill a separator's visual encoder from a file: its own `load_visual_encoder(path)` hook
+    when it has one, else the LRW lip front-end loader; marks `model.frontend_loaded`."""
+    from avss_bench.models.lip_frontend import LipFrontend, load_frontend_weights
+
+    hook = getattr(model, "load_visual_encoder", None)
+    if callable(hook):
+        hook(path)
+    else:
+        frontend = getattr(model, "lip_frontend", None)
+        if not isinstance(frontend, LipFrontend):
+            raise AvssError(f"separator '{name}' has no LRW lip front-end and no "
+                            "load_visual_encoder() to load this file into", path)
+        load_frontend_weights(frontend, path)
+    model.frontend_loaded = True
+
+
+def model_from_checkpoint(model: str | None, checkpoint: Path | None) -> str:
+    """The separator to use: `model`, else the one our checkpoint records; a mismatch is an error.
+
+    Official state dicts and release zips record no separator, so `--model` is needed for them.
+    """
+    from avss_bench.models.checkpoints import FORMAT, read_checkpoint
+
+    recorded = None
+    if checkpoint is not None and Path(checkpoint).suffix != ".zip":
+        payload = read_checkpoint(Path(checkpoint))
+        if isinstance(payload, dict) and payload.get("format") == FORMAT:
+            recorded = payload.get("separator")
+    if model is None:
+        if recorded is None:
+            raise AvssError("--model is needed: this checkpoint records no separator"
+                            if checkpoint is not None else
+                            "--model is needed when no --checkpoint is given", checkpoint)
+        return str(recorded)
+    if recorded is not None and _target(model) != _target(str(recorded)):
+        raise AvssError(f"this checkpoint is for separator '{recorded}', not '{model}' "
+                        "(omit --model to use the recorded one)", checkpoint)
+    return model
+
+
+def _target(name: str) -> str:
+    try:
+        return separators.resolve(name).target
+    except AvssError:
+        return name
 
 
 def checkpoint_owner(path: Path) -> str | None:

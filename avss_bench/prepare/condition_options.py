@@ -1,4 +1,4 @@
-"""The `prepare <corpus>` options of the robustness conditions (issue 14), as one decorator.
+"""The `prepare <corpus>` options of the robustness conditions, as one decorator.
 
 Each may also be set in the preparation recipe (`--recipe PATH` or the bundled
 `recipes/<corpus>/prepare.yaml`, keys in `prepare.config.CONDITION_KEYS`); an option given on
@@ -15,7 +15,8 @@ from typing import Any
 import click
 from click.core import ParameterSource
 
-from avss_bench.prepare.conditions import Conditions, parse_range
+from avss_bench.core.numbers import NumberRange
+from avss_bench.prepare.conditions import RT60_BOUNDS, SNR_BOUNDS, Conditions, parse_range
 
 #: option parameter -> recipe key
 RECIPE_KEYS = {"speakers": "speakers", "noise_dir": "noise", "snr": "snr", "rir_dir": "rir",
@@ -40,16 +41,19 @@ def condition_options(func: Callable) -> Callable:
                      type=click.Path(file_okay=False, exists=True, path_type=Path),
                      help="A noise corpus in its real layout (WHAM! noise, MUSAN, DEMAND): "
                           "adds seeded real noise to every mixture."),
-        click.option("--snr", default="0:10", show_default=True, metavar="LOW:HIGH",
-                     help="SNR range (dB) of --noise against the speech mixture's P.56 level."),
+        click.option("--snr", default="0:10", show_default=True, type=NumberRange(SNR_BOUNDS),
+                     help="SNR range (dB) of --noise against the speech mixture's P.56 level "
+                          f"(each end {SNR_BOUNDS.describe()})."),
         click.option("--rir", "rir_dir", default=None,
                      type=click.Path(file_okay=False, exists=True, path_type=Path),
                      help="A RIR corpus (RIRS_NOISES layout): each source is convolved with a "
                           "real RIR; the reference is the direct path + 50 ms."),
         click.option("--simulate-rooms", is_flag=True,
                      help="Seeded shoebox rooms (pyroomacoustics) instead of --rir."),
-        click.option("--rt60", default="0.2:0.8", show_default=True, metavar="LOW:HIGH",
-                     help="RT60 range (s) of --simulate-rooms."),
+        click.option("--rt60", default="0.2:0.8", show_default=True,
+                     type=NumberRange(RT60_BOUNDS),
+                     help="RT60 range (s) of --simulate-rooms (each end "
+                          f"{RT60_BOUNDS.describe()})."),
         click.option("--target-absent", is_flag=True,
                      help="2-speaker mixtures whose lips belong to a third, silent face "
                           "(manifest column absent_utt)."),
@@ -81,9 +85,11 @@ def recipe_conditions(ctx: click.Context, recipe: Path | None) -> dict[str, Any]
     return out
 
 
-def conditions_from_options(speakers: int = 2, noise_dir: Path | None = None, snr: str = "0:10",
+def conditions_from_options(speakers: int = 2, noise_dir: Path | None = None,
+                            snr: str | tuple[float, float] = "0:10",
                             rir_dir: Path | None = None, simulate_rooms: bool = False,
-                            rt60: str = "0.2:0.8", target_absent: bool = False) -> Conditions:
+                            rt60: str | tuple[float, float] = "0.2:0.8",
+                            target_absent: bool = False) -> Conditions:
     """The `Conditions` the options describe."""
     return Conditions(speakers=speakers,
                       noise_dir=None if noise_dir is None else str(noise_dir.resolve()),

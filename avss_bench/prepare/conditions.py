@@ -1,4 +1,4 @@
-"""Robustness conditions of `prepare` (issue 14): N speakers, noise, reverberation, absent target.
+"""Robustness conditions of `prepare`: N speakers, noise, reverberation, absent target.
 
 `Conditions` holds the options; `draw_conditions` gives every list line its seeded `Condition`
 (noise file, offset and SNR; RIR files or a simulated room; the silent face of a target-absent
@@ -17,6 +17,15 @@ from pathlib import Path
 
 from avss_bench.core.constants import SAMPLE_RATE
 from avss_bench.core.errors import AvssError
+from avss_bench.core.numbers import Bounds, check_number
+from avss_bench.core.numbers import parse_range as parse_number_range
+
+#: SNR (dB) of --noise against the speech: finite and within what a benchmark can mean.
+SNR_BOUNDS = Bounds(-30.0, 60.0)
+#: RT60 (s) of --simulate-rooms: below 0.2 s a 10 m shoebox would need more than total
+#: absorption (pyroomacoustics.inverse_sabine fails); above 1 s a 3 m room's image-source
+#: order makes one mixture take minutes and, further up, more memory than a machine has.
+RT60_BOUNDS = Bounds(0.2, 1.0)
 
 
 @dataclass(frozen=True)
@@ -38,11 +47,11 @@ class Conditions:
             raise AvssError("give --rir DIR or --simulate-rooms, not both")
         if self.target_absent and self.speakers != 2:
             raise AvssError("--target-absent builds 2-speaker mixtures: drop --speakers")
-        lo, hi = self.snr_db
-        if lo > hi:
-            raise AvssError(f"--snr LOW:HIGH needs LOW <= HIGH, got {lo}:{hi}")
-        if not 0 < self.rt60[0] <= self.rt60[1]:
-            raise AvssError(f"--rt60 LOW:HIGH needs 0 < LOW <= HIGH, got {self.rt60}")
+        for what, pair, bounds in (("--snr", self.snr_db, SNR_BOUNDS),
+                                   ("--rt60", self.rt60, RT60_BOUNDS)):
+            lo, hi = (check_number(v, what, bounds) for v in pair)
+            if lo > hi:
+                raise AvssError(f"{what} LOW:HIGH needs LOW <= HIGH, got {lo}:{hi}")
 
     @property
     def active(self) -> bool:
@@ -61,17 +70,13 @@ class Conditions:
                 "target_absent": self.target_absent}
 
 
-def parse_range(text: str, what: str) -> tuple[float, float]:
-    """`"LOW:HIGH"` (or one number) -> (low, high)."""
-    try:
-        parts = [float(v) for v in str(text).split(":")]
-    except ValueError:
-        raise AvssError(f"{what} must be LOW:HIGH, got '{text}'") from None
-    if len(parts) == 1:
-        parts = parts * 2
-    if len(parts) != 2:
-        raise AvssError(f"{what} must be LOW:HIGH, got '{text}'")
-    return parts[0], parts[1]
+def parse_range(text: str | tuple[float, float], what: str) -> tuple[float, float]:
+    """`"LOW:HIGH"` (or one number, or a parsed pair) of `--snr` / `--rt60` -> (low, high),
+    finite and inside the option's bounds (`SNR_BOUNDS`, `RT60_BOUNDS`)."""
+    bounds = {"--snr": SNR_BOUNDS, "--rt60": RT60_BOUNDS}.get(what, Bounds())
+    if isinstance(text, (tuple, list)):
+        text = ":".join(str(v) for v in text)
+    return parse_number_range(text, what, bounds)
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """Corpus preparation settings: `recipes/<corpus>/prepare.yaml`, overridden by CLI options.
 
-The robustness conditions (issue 14) may be set here too, under the names of their options:
+The robustness conditions may be set here too, under the names of their options:
 `speakers`, `noise`, `snr`, `rir`, `simulate_rooms`, `rt60`, `target_absent` (unset = the
 option's default). `noise` and `rir` are folders, relative to the recipe file's folder; `snr`
 and `rt60` are `LOW:HIGH`, `[LOW, HIGH]` or one number.
@@ -59,6 +59,12 @@ def _condition_value(key: str, value: object, folder: Path | None, source: str) 
         if isinstance(value, bool) or not isinstance(value, (str, int, float)):
             raise AvssError(f"{key} must be LOW:HIGH, [LOW, HIGH] or a number, got {value!r}",
                             source)
+        from avss_bench.prepare.conditions import parse_range
+
+        try:
+            parse_range(str(value), key)
+        except AvssError as err:
+            raise AvssError(str(err), source) from None
         return str(value)
     if not isinstance(value, str):  # noise, rir: folders
         raise AvssError(f"{key} must be a folder path, got {value!r}", source)
@@ -77,6 +83,8 @@ def load_prepare_config(corpus: str, recipe: str | Path | None = None) -> Prepar
 
     import yaml
 
+    from avss_bench.core.numbers import safe_load_numbers
+
     if recipe is None:
         bundled = resources.files("avss_bench.recipes").joinpath(f"{corpus}/prepare.yaml")
         if not bundled.is_file():
@@ -90,7 +98,7 @@ def load_prepare_config(corpus: str, recipe: str | Path | None = None) -> Prepar
         text, source = path.read_text(), str(path)
         folder = path.resolve().parent
     try:
-        raw = yaml.safe_load(text) or {}
+        raw = safe_load_numbers(text) or {}
     except yaml.YAMLError as err:
         raise AvssError(f"invalid YAML: {err}", source) from err
     if not isinstance(raw, dict):
@@ -107,5 +115,39 @@ def load_prepare_config(corpus: str, recipe: str | Path | None = None) -> Prepar
                             source)
         if key in CONDITION_KEYS:
             value = _condition_value(key, value, folder, source)
+        else:
+            value = _setting_value(key, value, source)
         setattr(config, key, value)
     return config
+
+
+def _setting_value(key: str, value: object, source: str) -> object:
+    """A non-condition key's YAML value, checked (types; numbers finite and in range)."""
+    from avss_bench.core.numbers import Bounds, check_number
+    from avss_bench.io.manifest import canonical_split
+
+    try:
+        if key == "seed":
+            return check_number(value, key, Bounds(integer=True))
+        if key == "segment_seconds":
+            return check_number(value, key, Bounds(0.0, 60.0, low_open=True))
+        if key == "min_source_seconds":
+            return check_number(value, key, Bounds(0.0, 60.0))
+        if key == "num_mixtures" and value is not None:
+            if not isinstance(value, dict):
+                raise AvssError(f"num_mixtures must map splits to counts, got {value!r}")
+            return {canonical_split(str(k)): check_number(v, f"num_mixtures.{k}",
+                                                          Bounds(1, None, integer=True))
+                    for k, v in value.items()}
+        if key == "splits":
+            if not isinstance(value, list) or not value:
+                raise AvssError(f"splits must be a list of tr, cv, tt, got {value!r}")
+            return [canonical_split(str(v)) for v in value]
+    except AvssError as err:
+        raise AvssError(str(err), source) from None
+    if key == "lips" and not isinstance(value, bool):
+        raise AvssError(f"lips must be true or false, got {value!r}", source)
+    if key == "mix_list" and not isinstance(value, str):
+        raise AvssError(f"mix_list must be official, generate or a folder, got {value!r}",
+                        source)
+    return value

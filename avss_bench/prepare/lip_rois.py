@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from contextlib import ExitStack
 from pathlib import Path
@@ -10,9 +9,10 @@ from pathlib import Path
 import numpy as np
 
 from avss_bench.core.atomic import write_bytes
-from avss_bench.core.constants import SAMPLE_RATE, VIDEO_FPS
+from avss_bench.core.constants import SAMPLE_RATE
 from avss_bench.core.errors import AvssError
 from avss_bench.corpora.base import Utterance
+from avss_bench.data.lengths import lip_frames
 from avss_bench.lips.store import LipStore, content_sha256, entry_key
 from avss_bench.prepare.records import Layout, read_status, reason_of, save_lips, write_json_record
 
@@ -23,11 +23,6 @@ LIP_LOOKAHEAD = 11
 FACE_CENTRE_NUM_FACES = 4
 #: smallest face-centre search box, as a fraction of the frame's width and height
 MIN_FACE_BOX = 0.25
-
-
-def lip_frames_for(num_samples: int) -> int:
-    """Video frames (25 fps) covering `num_samples` of 16 kHz audio: round(T * 25 / 16000)."""
-    return max(1, int(math.floor(num_samples * VIDEO_FPS / SAMPLE_RATE + 0.5)))
 
 
 def face_region(face: tuple[float, float], width: int, height: int) -> tuple[int, int, int, int]:
@@ -67,7 +62,7 @@ def lips_batch(root: str, items: Sequence[tuple[Utterance, int]], out: str,
             return extractors[num_faces]
 
         for utt, samples in items:
-            need = lip_frames_for(samples)
+            need = lip_frames(samples)
             record: dict = {"utt": utt.utt, "media": utt.video}
             path = Path(root) / utt.video
             key = None

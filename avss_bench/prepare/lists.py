@@ -25,6 +25,7 @@ class SplitList:
     origin: str  # official | file | generated
     source: str  # url, path, or "seed=<seed>"
     text: str = ""
+    full_size: int = 0  # lines of the whole list when --num-mixtures kept only its first N
 
     @property
     def sha256(self) -> str:
@@ -107,6 +108,7 @@ def resolve_lists(corpus: Corpus, mix_list: str | Path, splits: Sequence[str],
                 generate.append(split)
     for split, item in given.items():
         if split in num_mixtures:  # a quick run on the first N lines of a list
+            item.full_size = len(item.lines)
             item.lines = item.lines[:num_mixtures[split]]
             item.text = format_mix_list(item.lines)
     if generate:

@@ -1,4 +1,4 @@
-"""Exact port of the standard 2-speaker mixing recipe (DESIGN.md, Mixing contract).
+"""Exact port of the standard 2-speaker mixing recipe (the law every official list follows).
 
 The LRS2/LRS3/VoxCeleb2-2Mix lists were mixed by MERL's `create_wav_2speakers.m` (the wsj0-2mix
 script) with voicebox `activlev.m` (ITU-T P.56 active speech level, rev 9407). For one list line

@@ -23,7 +23,6 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from avss_bench.core.atomic import write_text
 from avss_bench.core.errors import AvssError
 from avss_bench.prepare.mixing import format_gain, mixture_name, parse_gain
 
@@ -142,11 +141,6 @@ def parse_mix_list(source: str | Path, pattern: str | re.Pattern, *,
 def format_mix_list(lines: Iterable[MixLine]) -> str:
     """The list file's text (LF endings, trailing newline)."""
     return "".join(line.text() + "\n" for line in lines)
-
-
-def write_mix_list(lines: Iterable[MixLine], path: str | Path) -> None:
-    """Write a list atomically."""
-    write_text(path, format_mix_list(lines))
 
 
 def max_pairs(speakers: Sequence[str]) -> int:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from avss_bench.core.errors import AvssError
 from avss_bench.prepare.conditions import Condition
 from avss_bench.prepare.records import Layout
 
@@ -80,7 +81,7 @@ def condition_signals(job: MixJob) -> dict:
     if c is None:
         return out
     if c.rir_files:
-        rirs = [noise_mod.read_mono_16k(Path(c.roots[1]) / f) for f in c.rir_files]
+        rirs = [noise_mod.read_mono_16k(Path(c.roots[1]) / f, "RIR") for f in c.rir_files]
     elif c.room:
         rirs = reverb.room_rirs(json.loads(c.room))
     else:
@@ -98,7 +99,7 @@ def condition_signals(job: MixJob) -> dict:
 def mix_batch(out: str, jobs: Sequence[MixJob]) -> int:
     """Mix and write several mixtures; returns how many were written."""
     from avss_bench.io.audio import read_audio, write_wav
-    from avss_bench.prepare.mixing import mix_pair, mix_sources
+    from avss_bench.prepare.mixing import SilentSourceError, mix_pair, mix_sources
 
     layout = Layout(out)
     cache: dict[str, np.ndarray] = {}
@@ -117,7 +118,16 @@ def mix_batch(out: str, jobs: Sequence[MixJob]) -> int:
             utts = [job.s1_utt, job.s2_utt, *(u for u, _, _ in job.extra)]
             gains = [job.gain1, job.gain2, *(g for _, g, _ in job.extra)]
             levels = [job.level1, job.level2, *(lev for _, _, lev in job.extra)]
-            res = mix_sources([source(u) for u in utts], gains, levels, **condition_signals(job))
+            try:
+                res = mix_sources([source(u) for u in utts], gains, levels,
+                                  **condition_signals(job))
+            except SilentSourceError as err:  # e.g. a noise file silent at the drawn offset
+                c = job.condition
+                where = (f" (noise {c.noise_file} from sample {c.noise_offset})"
+                         if c is not None and c.noise_file else "")
+                raise AvssError(f"mixture {job.split}/{job.name}: {err}{where}; remove the "
+                                "file from the folder and prepare into a fresh --out",
+                                layout.out) from None
             files = {f"s{k + 1}": s for k, s in enumerate(res.sources)}
             files.update({f"s{k + 1}_reverb": s for k, s in enumerate(res.images)})
             files["mix"] = res.mix

@@ -116,16 +116,31 @@ def split_rule(root: Path) -> dict[str, str]:
     return {"layout": layout, "rule": SPLIT_RULES[layout]}
 
 
-def read_mono_16k(path: str | Path) -> np.ndarray:
-    """The first channel of a sound file at 16 kHz, float64 (int16 files: `int16 / 32768`)."""
+def read_mono_16k(path: str | Path, what: str = "noise") -> np.ndarray:
+    """The first channel of a sound file at 16 kHz, float64 (int16 files: `int16 / 32768`).
+
+    A file that is not audio, is empty, holds a NaN or infinite sample, or is digitally silent
+    is an AvssError naming it (`what`: noise or RIR): mixed in, it would make every mixture it
+    touches silent, NaN or offset by a constant while the manifest records an SNR.
+    """
     import soundfile as sf
     from scipy.signal import resample_poly
 
     try:
         data, rate = sf.read(str(path), dtype="float64", always_2d=True)
     except (sf.LibsndfileError, RuntimeError, OSError) as err:
-        raise AvssError(f"cannot read: {err}", path) from err
+        raise AvssError(f"cannot read this {what} file: {_first_line(err, path)}", path) \
+            from None
     x = data[:, 0]
+    if x.size == 0:
+        raise AvssError(f"empty {what} file (no samples); remove it from the folder and prepare "
+                        "into a fresh --out", path)
+    if not np.isfinite(x).all():
+        raise AvssError(f"{what} file holds non-finite samples (NaN or inf); remove it from the "
+                        "folder and prepare into a fresh --out", path)
+    if not np.any(x):
+        raise AvssError(f"{what} file is digitally silent (every sample is 0); remove it from "
+                        "the folder and prepare into a fresh --out", path)
     if rate != SAMPLE_RATE:
         g = math.gcd(int(rate), SAMPLE_RATE)
         x = resample_poly(x, SAMPLE_RATE // g, int(rate) // g)
@@ -136,15 +151,24 @@ def length_16k(path: Path) -> int:
     """Samples of a file once at 16 kHz (from its header)."""
     import soundfile as sf
 
-    info = sf.info(str(path))
+    try:
+        info = sf.info(str(path))
+    except (sf.LibsndfileError, RuntimeError, OSError) as err:
+        raise AvssError(f"cannot read this noise file: {_first_line(err, path)}", path) from None
+    if info.frames < 1:
+        raise AvssError("empty noise file (no samples)", path)
     return int(round(info.frames * SAMPLE_RATE / info.samplerate))
+
+
+def _first_line(err: BaseException, path: str | Path) -> str:
+    """The reader's reason, without the file name it repeats (the error names it already)."""
+    line = (str(err).splitlines() or [type(err).__name__])[0]
+    return line.replace(f"Error opening {str(path)!r}: ", "").strip()
 
 
 def noise_segment(path: str | Path, offset: int, n: int) -> np.ndarray:
     """`n` samples of the noise from `offset` (16 kHz), the file repeated when too short."""
     x = read_mono_16k(path)
-    if x.size == 0:
-        raise AvssError("empty noise file", path)
     need = offset + n
     if x.size < need:
         x = np.tile(x, math.ceil(need / x.size))

@@ -11,9 +11,14 @@ Stages (each resumable, each output written to a temp file and renamed):
    (`OUT/raw_audio/<utt>.wav`, the recipe's raw_audio) and its P.56 level on the 8 kHz copy.
 3. **lips**: the mouth ROIs of the same 2.0 s (`OUT/lips/<utt>.npz`, `data = uint8 [F, 96, 96]`,
    `F = round(samples * 25 / 16000)` frames at 25 fps; one frame fewer is accepted when the
-   video ends first).
+   video ends first). One file per utterance serves all its mixtures: a mixture 'min'-cut
+   shorter than it gets its first frames when loaded (`avss_bench.data.lengths`).
 4. **mix**: `OUT/wav16k/min/{tr,cv,tt}/{mix,s1,s2}/<name>.wav`, as `avss_bench.prepare.mixing`.
-5. **manifests + report**: `OUT/manifests/{tr,cv,tt}.csv`, `OUT/report.json`.
+5. **manifests + report**: `OUT/manifests/{tr,cv,tt}.csv`, beside each its test-set record
+   `<split>.testset.json` (fingerprint of the mixtures written, what the list is, its label:
+   `prepare.testset`), and `OUT/report.json` with the data-sanity findings (`prepare.sanity`:
+   same-recording or silent sources, empty splits are errors; duplicated mixtures and speakers
+   in two splits are warnings). Errors leave every output written; the CLI exits non-zero.
 
 Bad items never stop the run. An utterance that is missing from the corpus, undecodable,
 truncated, digitally silent, shorter than `min_source_seconds`, or (lips) shows no face, is
@@ -41,28 +46,31 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from avss_bench.core.errors import AvssError
+from avss_bench.core.executor import Executor, LocalExecutor, chunks, closing_executor
 from avss_bench.corpora.base import Corpus, Utterance
 from avss_bench.corpora.registry import corpora, get_corpus
 from avss_bench.io.manifest import SPLITS, canonical_split
+from avss_bench.io.testset import TestSet, write_test_set
 from avss_bench.lips.store import resolve_store
 from avss_bench.prepare.conditions import Conditions
 from avss_bench.prepare.config import SEGMENT_SECONDS, PrepareConfig, load_prepare_config  # noqa: F401
-from avss_bench.prepare.executor import Executor, LocalExecutor, closing_executor
 from avss_bench.prepare.lip_rois import lips_batch, lips_done
 from avss_bench.prepare.lists import SplitList, resolve_lists, store_lists
 from avss_bench.prepare.manifests import remove_strays, write_split_manifest
 from avss_bench.prepare.mixlist import MixLine
 from avss_bench.prepare.mixtures import MixJob, make_job, mix_batch, mixture_done
-from avss_bench.prepare.parallel import chunks
 from avss_bench.prepare.records import (
     Layout,
     PrepareState,
+    claim_out,
     remove_stale_temp_files,
     shard_owner,
     write_json_record,
 )
 from avss_bench.prepare.report import build_report
+from avss_bench.prepare.sanity import check_prepared, summarize
 from avss_bench.prepare.sources import source_batch, source_done
+from avss_bench.prepare.testset import split_test_set
 
 
 def parse_shard(text: str | Sequence[int] | None) -> tuple[int, int] | None:
@@ -95,7 +103,8 @@ def prepare_corpus(corpus: str, root: str | Path, out: str | Path,
                    executor: str | Executor | None = None,
                    conditions: Conditions | None = None,
                    corpus_options: Mapping[str, object] | None = None,
-                   lips_store: str | Path | None = None) -> dict:
+                   lips_store: str | Path | None = None,
+                   dataset_name: str | None = None) -> dict:
     """Prepare the 2-speaker benchmark of a raw corpus (see the module docstring).
 
     Args:
@@ -118,11 +127,13 @@ def prepare_corpus(corpus: str, root: str | Path, out: str | Path,
         conditions: robustness conditions (N speakers, noise, reverberation, absent target;
             `avss_bench.prepare.conditions`); None: the clean 2-speaker benchmark.
         executor: where the batch tasks run: `local` (None; `jobs` processes), `dask-local:N`,
-            `dask://HOST:PORT`, `slurm[:k=v,...]` or an `Executor` (`avss_bench.prepare.executor`).
+            `dask://HOST:PORT`, `slurm[:k=v,...]` or an `Executor` (`avss_bench.core.executor`).
         corpus_options: keywords for the corpus class (its `options`, e.g. AVSpeech's `csv`).
         lips_store: the mouth-ROI store folder (`avss_bench.lips.store`: crops extracted once
             and reused by every corpus prepared from the same clips); None: the default
             (`$AVSS_BENCH_LIPS_STORE`, else the cache's `lips/`); `"off"`: none.
+        dataset_name: what test-set labels and records call the data instead of the corpus
+            (the demo corpus, prepared in the LRS2 layout, is ``demo``).
 
     Returns:
         the report (also written to `OUT/report.json`, or to `OUT/shards/` for a shard).
@@ -131,6 +142,11 @@ def prepare_corpus(corpus: str, root: str | Path, out: str | Path,
     run = _start_run(corpus, root, out, splits, jobs, shard, merge, landmarker, corpus_options)
     store = resolve_store(lips_store)
     run.lips_store = None if store is None else str(store.root)
+    claim_out(run.layout, {
+        "corpus": run.corp.name, "segment_seconds": segment_seconds,
+        "min_source_seconds": min_source_seconds,
+        "conditions": (conditions or Conditions()).options(),
+        "corpus_options": {k: str(v) for k, v in (corpus_options or {}).items()}})
     run.executor = executor
     lists, needed = _index_lists(run, mix_list, seed, num_mixtures, conditions)
     my_lines = {split: [line for line in item.lines
@@ -163,7 +179,18 @@ def prepare_corpus(corpus: str, root: str | Path, out: str | Path,
     corpus_summary = getattr(run.corp, "summary", lambda: None)()
     if corpus_summary is not None:
         report["corpus"] = corpus_summary
-    _write_outputs(run, kept, skip_lips, report, t_start)
+    if run.shard is None:
+        conditions = conditions or Conditions()
+        test_sets = {split: split_test_set(run.corp, lists[split],
+                                           [line for line, _ in kept[split]], conditions, seed,
+                                           segment_seconds, dataset_name)
+                     for split in run.splits}
+        report["test_sets"] = {split: ts.to_json() for split, ts in test_sets.items()}
+        report["sanity"] = summarize(check_prepared(run.layout, kept, run.state.located,
+                                                    run.splits))
+    else:
+        test_sets = {}
+    _write_outputs(run, kept, skip_lips, report, t_start, test_sets)
     return report
 
 
@@ -326,12 +353,15 @@ def _mix(run: _Run, my_lines: Mapping[str, list[MixLine]], skip_lips: bool, quie
 
 
 def _write_outputs(run: _Run, kept: Mapping[str, list[tuple[MixLine, MixJob]]],
-                   skip_lips: bool, report: dict, t_start: float) -> None:
-    """Stage 5: manifests (not for a single shard: merge writes them) and the report."""
+                   skip_lips: bool, report: dict, t_start: float,
+                   test_sets: Mapping[str, TestSet]) -> None:
+    """Stage 5: manifests and their test-set records (not for a single shard: merge writes
+    them) and the report."""
     t0 = time.perf_counter()
     if run.shard is None:
         for split in run.splits:
             write_split_manifest(run.corp, run.layout, split, kept[split], run.state, skip_lips)
+            write_test_set(run.layout.manifest(split), test_sets[split])
         remove_strays(run.layout, run.splits, kept)
         remove_stale_temp_files(run.layout.out)  # of workers killed mid-write (retried)
     run.state.timings["manifests"] = time.perf_counter() - t0

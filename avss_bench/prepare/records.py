@@ -85,6 +85,45 @@ class Layout:
     def report(self) -> Path:
         return self.out / "report.json"
 
+    @property
+    def stamp(self) -> Path:
+        return self.out / STAMP_NAME
+
+
+#: What made a prepared folder beyond its lists (which `lists.store_lists` compares itself).
+STAMP_NAME = "prepare.stamp.json"
+
+
+def claim_out(layout: Layout, stamp: dict) -> None:
+    """Make OUT this preparation's folder, or stop naming the first option that differs.
+
+    `stamp` holds every option that changes the bytes written besides the lists: the corpus
+    and its options, the source length rules, and the robustness conditions (noise folder and
+    SNR range, RIRs or simulated rooms and their RT60 range, speakers, target absent). A folder
+    prepared before stamps existed is judged by the options its report.json records.
+    """
+    from avss_bench.core.provenance import first_mismatch
+
+    old, new = None, stamp
+    if layout.stamp.is_file():
+        old = read_status(layout.stamp)
+        if not isinstance(old, dict):
+            raise AvssError("unreadable preparation stamp; prepare into a fresh --out",
+                            layout.stamp)
+    elif layout.report.is_file():
+        report = read_status(layout.report)
+        options = report.get("options") if isinstance(report, dict) else None
+        if isinstance(options, dict):
+            old = {k: options.get(k) for k in ("segment_seconds", "min_source_seconds",
+                                               "conditions")}
+            new = {k: stamp.get(k) for k in old}
+    mismatch = None if old is None else first_mismatch(old, new)
+    if mismatch:
+        raise AvssError(f"was prepared with other options: {mismatch}; rerun with those, or "
+                        "prepare into a fresh --out", layout.out)
+    if not layout.stamp.is_file():
+        write_json_record(layout.stamp, stamp)
+
 
 def remove_stale_temp_files(out: Path) -> int:
     """Delete the temp files a killed run left behind (`.<name>.tmp<pid>`); returns how many.

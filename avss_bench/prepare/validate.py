@@ -18,10 +18,11 @@ For every row of `OUT/manifests/{tr,cv,tt}.csv`:
   two (the level of `c * x` differs from `c^2` times that of `x` by up to 0.06 dB on the
   miniatures), so this fallback allows 0.1 dB, and skips truncated mixtures (a truncated
   source was measured on its full length);
-* **lips**: the npz holds `data`, `uint8 [F, 96, 96]`, with `F` frames at 25 fps matching the
-  audio: `|F - round(num_samples * 25 / 16000)| <= 1` for a source that was not truncated (the
-  one-frame slack covers a video that ends one frame before its audio); for a truncated source
-  the lips must still cover the mixture (`F >= round(num_samples * 25 / 16000) - 1`).
+* **lips**: the npz holds `data`, `uint8 [F, 96, 96]`, and `F` passes the loader's own length
+  rule (`data.lengths.lip_length_problem`, one function for both, so a corpus that validates
+  also loads): the lips cover the mixture (`F >= round(num_samples * 25 / 16000) - 1`; a
+  'min'-truncated source's lips are longer and are cut by the loader) and match their own
+  source (`|F - round(s<k>_source_samples * 25 / 16000)| <= 1` where the manifest says it).
 
 Robustness conditions (`prepare --speakers/--noise/--rir/--simulate-rooms/--target-absent`):
 an N-speaker row checks `s1..sN` (sum within `floor((N + 1) / 2)` LSB, each source's level
@@ -30,6 +31,11 @@ the sources, and the SNR (P.56 level of `mix_clean` over the noise's mean power)
 `snr_db` within 0.1 dB; a reverberant row checks that the `s<k>_reverb` images sum to the
 clean mixture (the references are the early parts, so no sum and no gain check on them); a
 target-absent row also checks the absent face's lips. The peak check covers every file.
+
+Data sanity (`prepare.sanity`): a mixture whose sources are the same recording or one of whose
+sources is silent, and an empty split, are problems; duplicated mixtures and a speaker in two
+splits are counted warnings. A split's test-set record (`<split>.testset.json`) must match the
+manifest's content (its fingerprint).
 
 Problems are collected, not raised: the caller (the CLI) prints them and exits non-zero.
 """
@@ -45,7 +51,9 @@ import numpy as np
 
 from avss_bench.core.constants import SAMPLE_RATE
 from avss_bench.core.errors import AvssError
+from avss_bench.data.lengths import audio_length_problem, lip_length_problem, optional_int
 from avss_bench.io.manifest import SPLITS, read_manifest, resolve_path
+from avss_bench.prepare.sanity import sanity_problems, split_checks
 
 PEAK_INT16 = 29491  # round(0.9 * 32768)
 PEAK_TOLERANCE = 1
@@ -63,14 +71,11 @@ class ValidationResult:
 
     problems: list[str] = field(default_factory=list)
     rows: dict[str, int] = field(default_factory=dict)  # split -> rows checked
+    warnings: list[str] = field(default_factory=list)  # data-sanity warnings (prepare.sanity)
 
     @property
     def ok(self) -> bool:
         return not self.problems
-
-
-def _frames_for(num_samples: int) -> int:
-    return max(1, int(np.floor(num_samples * 25 / SAMPLE_RATE + 0.5)))
 
 
 def _check_wav(path: Path, num_samples: int, what: str, problems: list[str]) -> np.ndarray | None:
@@ -92,16 +97,16 @@ def _check_wav(path: Path, num_samples: int, what: str, problems: list[str]) -> 
         bad.append(f"{info.channels} channels (expected mono)")
     if info.subtype != "PCM_16":
         bad.append(f"subtype {info.subtype} (expected PCM_16)")
-    if info.frames != num_samples:
-        bad.append(f"{info.frames} samples (manifest says {num_samples})")
+    length = audio_length_problem(info.frames, num_samples)
+    if length:
+        bad.append(length)
     if bad:
         problems.append(f"{what} {', '.join(bad)}: {path}")
         return None
     return data[:, 0].astype(np.int64)
 
 
-def _check_lips(path: Path, num_samples: int, truncated: bool,
-                source_samples: int | None) -> str | None:
+def _check_lips(path: Path, num_samples: int, source_samples: int | None) -> str | None:
     if not path.is_file():
         return f"missing: {path}"
     try:
@@ -113,20 +118,8 @@ def _check_lips(path: Path, num_samples: int, truncated: bool,
         return f"unreadable ({err}): {path}"
     if data.dtype != np.uint8 or data.ndim != 3 or data.shape[1:] != (LIP_SIZE, LIP_SIZE):
         return f"expected uint8 [F, {LIP_SIZE}, {LIP_SIZE}], got {data.dtype} {list(data.shape)}"
-    frames = data.shape[0]
-    expected = _frames_for(num_samples)
-    if not truncated:
-        if abs(frames - expected) > 1:
-            return (f"{frames} frames for {num_samples} samples of audio "
-                    f"(expected {expected} +-1 at 25 fps): {path}")
-    else:
-        if frames < expected - 1:
-            return (f"{frames} frames do not cover the {num_samples}-sample mixture "
-                    f"(need >= {expected - 1}): {path}")
-        if source_samples is not None and frames > _frames_for(source_samples) + 1:
-            return (f"{frames} frames for a {source_samples}-sample source "
-                    f"(expected {_frames_for(source_samples)} +-1): {path}")
-    return None
+    problem = lip_length_problem(data.shape[0], num_samples, source_samples)
+    return f"{problem}: {path}" if problem else None
 
 
 def _raw_source(manifest: str, utt: str, n: int) -> np.ndarray | None:
@@ -251,10 +244,8 @@ def check_rows(manifest: str, rows: list[dict], require_lips: bool,
             if abs(peak - PEAK_INT16) > PEAK_TOLERANCE:
                 local.append(f"peak {peak} (the recipe scales the loudest file to 0.9 full "
                              f"scale = {PEAK_INT16} +-{PEAK_TOLERANCE})")
-        source_samples = {}
-        for k in range(1, nsrc + 1):
-            value = row.get(f"s{k}_source_samples")
-            source_samples[k] = int(value) if value is not None and value == value else None
+        source_samples = {k: optional_int(row.get(f"s{k}_source_samples"))
+                          for k in range(1, nsrc + 1)}
         if all(v is not None for v in source_samples.values()):
             truncated = {k: source_samples[k] > n for k in source_samples}
         else:  # older manifests: a mixture shorter than 2 s may have been truncated
@@ -267,10 +258,11 @@ def check_rows(manifest: str, rows: list[dict], require_lips: bool,
                                        any(truncated.values()), level_8k)
                 if problem:
                     local.append(problem if k == 2 else f"s1 vs s{k}: {problem}")
+        local += sanity_problems(split, row, nsrc, signals)
         lip_cols = [(k, f"s{k}_lips") for k in range(1, nsrc + 1)]
         if "absent_utt" in row:  # target absent: the silent face's lips
             lip_cols.append(("absent", "absent_lips"))
-            truncated["absent"], source_samples["absent"] = True, None
+            source_samples["absent"] = None
         for k, col in lip_cols:
             rel = row.get(col)
             if not isinstance(rel, str) or not rel:
@@ -278,10 +270,9 @@ def check_rows(manifest: str, rows: list[dict], require_lips: bool,
                     local.append(f"{col} is empty (prepared with --skip-lips? "
                                  "validate with --no-lips)")
                 continue
-            key = (rel, n, truncated[k], source_samples[k])
+            key = (rel, n, source_samples[k])
             if key not in lips_seen:
-                lips_seen[key] = _check_lips(resolve_path(manifest, rel), n, truncated[k],
-                                             source_samples[k])
+                lips_seen[key] = _check_lips(resolve_path(manifest, rel), n, source_samples[k])
             if lips_seen[key] is not None:
                 local.append(f"s{k} lips {lips_seen[key]}")
         problems.extend(f"{where}: {p}" for p in local)
@@ -325,18 +316,21 @@ def validate_prepared(out: str | Path, splits: Sequence[str] | None = None, jobs
     if not present and not result.problems:
         result.problems.append(f"no manifests under {out / 'manifests'}")
     tasks = []
+    frames = {}
     for split, path in present:
         try:
             frame = read_manifest(path)
         except AvssError as err:
             result.problems.append(f"{split}: {err}")
             continue
+        frames[split] = frame
         records = frame.to_dict("records")
         for i, record in enumerate(records):
             record["_row"] = i + 1
         result.rows[split] = len(records)
         for start in range(0, len(records), 64):
             tasks.append((str(path), records[start:start + 64]))
+    split_checks(present, frames, result)
     with tqdm(total=sum(len(r) for _, r in tasks), desc="validate", unit="mixture",
               disable=quiet, leave=False) as bar:
         if jobs <= 1 or len(tasks) <= 1:

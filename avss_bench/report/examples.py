@@ -1,9 +1,11 @@
 """The example browser's content: which targets to show and their audio, spectrograms, lips.
 
-Chosen by the first run's SI-SNRi: its best, median and worst target, among the targets whose
-estimate `evaluate --save-audio N` kept (all targets when none was kept), plus any ids the user
-names (`MIXTURE_ID` for both targets, or `MIXTURE_ID_s1`). Audio is copied into the site as
-16-bit PCM WAV (every browser plays it), estimates peak-limited to [-1, 1].
+Chosen from the first run's whole scored distribution (`evaluate.examples.choose_examples`: the
+best, median and worst SI-SNRi of all its scored targets, the targets `evaluate --save-audio`
+keeps the estimates of), plus any ids the user names (`MIXTURE_ID` for both targets, or
+`MIXTURE_ID_s1`); each is labelled with what it was chosen from. Every run on the same data shows
+its estimate where it kept one, and its scores always. Audio is copied into the site as 16-bit
+PCM WAV (every browser plays it), estimates peak-limited to [-1, 1].
 """
 
 from __future__ import annotations
@@ -17,12 +19,12 @@ import numpy as np
 
 from avss_bench.core.constants import SAMPLE_RATE
 from avss_bench.core.errors import AvssError
+from avss_bench.data.lengths import lips_for
+from avss_bench.evaluate.examples import choose_examples
 from avss_bench.io.audio import read_audio, write_wav
 from avss_bench.io.manifest import manifest_path, read_manifest, resolve_path
 from avss_bench.report import figures
 from avss_bench.report.runs import Run
-
-RANK_METRIC = "si_snr_i"
 
 
 @dataclass
@@ -51,19 +53,8 @@ class Example:
 def choose(first: Run, requested: list[str]) -> list[tuple[str, str, str]]:
     """``(mixture_id, target, why)`` for best / median / worst and the requested ids."""
     frame = first.results
-    picks: list[tuple[str, str, str]] = []
-    if RANK_METRIC in frame:
-        kept = frame[[first.example_wav(m, t) is not None
-                      for m, t in zip(frame["mixture_id"], frame["target"], strict=True)]]
-        pool = kept if len(kept) else frame
-        pool = pool[np.isfinite(pool[RANK_METRIC].to_numpy(dtype=float))]
-        ranked = pool.sort_values(RANK_METRIC, ascending=False, kind="stable")
-        if len(ranked):
-            for why, index in (("best", 0), ("median", len(ranked) // 2),
-                               ("worst", len(ranked) - 1)):
-                row = ranked.iloc[index]
-                picks.append((str(row["mixture_id"]), str(row["target"]),
-                              f"{why} {RANK_METRIC} of {first.entry.method}"))
+    picks = [(p["mixture_id"], p["target"], p["why"])
+             for p in choose_examples(frame, 3, who=first.entry.method)]
     keys = {f"{m}_{t}": (m, t) for m, t in zip(frame["mixture_id"], frame["target"],
                                                  strict=True)}
     for wanted in requested:
@@ -117,15 +108,15 @@ def build(runs: list[Run], site: Path, requested: list[str]) -> list[Example]:
     for number, (mixture_id, target, why) in enumerate(choose(first, requested)):
         row = rows.loc[mixture_id]
         base = f"examples/{number:02d}_{mixture_id}_{target}"
-        mixture = _clip(read_audio(resolve_path(manifest, row["mix_path"]))[0], site,
-                        f"{base}/mixture", "mixture")
+        mix_audio = read_audio(resolve_path(manifest, row["mix_path"]))[0]
+        mixture = _clip(mix_audio, site, f"{base}/mixture", "mixture")
         reference = _clip(read_audio(resolve_path(manifest, row[f"{target}_path"]))[0], site,
                           f"{base}/reference", f"reference ({target})")
         lips = None
         lips_column = f"{target}_lips"
         if lips_column in row and isinstance(row[lips_column], str):
             with np.load(resolve_path(manifest, row[lips_column])) as npz:
-                frames = npz[npz.files[0]]
+                frames = lips_for(npz[npz.files[0]], len(mix_audio))  # the mixture's frames
             lips = f"{base}/lips.png"
             figures.lip_strip(frames, site / lips)
         estimates = []
@@ -134,7 +125,8 @@ def build(runs: list[Run], site: Path, requested: list[str]) -> list[Example]:
             wav = run.example_wav(mixture_id, target)
             if wav is None:
                 clip = Clip(run.entry.method, None, None,
-                            note="estimate not kept (evaluate --save-audio N keeps the first N)")
+                            note="estimate not kept (evaluate --save-audio N keeps N of this "
+                                 "run's own best, median and worst)")
             else:
                 clip = _clip(read_audio(wav)[0], site, f"{base}/estimate{index}",
                              run.entry.method)

@@ -15,11 +15,20 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from avss_bench.core.atomic import atomic_path  # noqa: E402
+from avss_bench.metrics.registry import metric_registry  # noqa: E402
 from avss_bench.report.runs import Run  # noqa: E402
 
-LABELS = {"si_snr": "SI-SNR (dB)", "si_snr_i": "SI-SNRi (dB)", "sdr": "SDR (dB)",
-          "sdr_i": "SDRi (dB)", "pesq": "PESQ", "stoi": "STOI", "estoi": "ESTOI",
-          "dnsmos_sig": "DNSMOS SIG", "dnsmos_bak": "DNSMOS BAK", "dnsmos_ovrl": "DNSMOS OVRL"}
+
+def axis_label(key: str) -> str:
+    """A results column's label with its unit (the metric registry), else the key."""
+    column = metric_registry.column(key)
+    return key if column is None else column.axis_label
+
+
+def label(key: str) -> str:
+    """A results column's label without its unit."""
+    column = metric_registry.column(key)
+    return key if column is None else column.label
 
 
 def _save(fig, path: Path) -> Path:
@@ -30,9 +39,9 @@ def _save(fig, path: Path) -> Path:
     return path
 
 
-def distribution(runs: list[Run], metric: str, path: Path) -> Path:
+def distribution(runs: list[Run], metric: str, path: Path, title: str = "") -> Path:
     """Each run's per-utterance values of `metric` as an empirical CDF (failures left out
-    and counted in the legend)."""
+    and counted in the legend). The runs are those of one test set, named by `title`."""
     fig, ax = plt.subplots(figsize=(6, 3.4), dpi=100)
     for run in runs:
         if metric not in run.results:
@@ -40,18 +49,33 @@ def distribution(runs: list[Run], metric: str, path: Path) -> Path:
         values = run.results[metric].to_numpy(dtype=float)
         good = np.sort(values[np.isfinite(values)])
         failed = int(values.size - good.size)
-        label = f"{run.entry.method} ({run.entry.dataset})"
-        if failed:
-            label += f", {failed} failed"
+        name = run.entry.method + (f", {failed} failed" if failed else "")
         if good.size:
-            ax.step(good, np.arange(1, good.size + 1) / good.size, where="post", label=label)
-    ax.set_xlabel(LABELS.get(metric, metric))
+            ax.step(good, np.arange(1, good.size + 1) / good.size, where="post", label=name)
+    ax.set_xlabel(axis_label(metric))
+    if title:
+        ax.set_title(title, fontsize=8)
     ax.set_ylabel("fraction of targets ≤ x")
     ax.set_ylim(0, 1.02)
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=7, loc="lower right")
     fig.tight_layout()
     return _save(fig, path)
+
+
+def distribution_csv(runs: list[Run], metric: str, path: Path) -> Path:
+    """The values behind a distribution figure: method, test set, target and value per row."""
+    import pandas as pd
+
+    frames = [run.results[["mixture_id", "target", metric]].assign(
+        method=run.entry.method, dataset=run.entry.dataset) for run in runs
+        if metric in run.results]
+    frame = pd.concat(frames, ignore_index=True)[["method", "dataset", "mixture_id", "target",
+                                                  metric]]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path) as tmp:
+        frame.to_csv(tmp, index=False, float_format="%.6g")
+    return path
 
 
 def spectrogram(signal: np.ndarray, rate: int, path: Path, title: str) -> Path:

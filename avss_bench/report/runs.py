@@ -1,8 +1,10 @@
-"""What a report is made of: the leaderboard entries and, per evaluation, its summary, its
-per-utterance results and where its audio lives.
+"""What a report is made of: the leaderboard groups and, per evaluation, its summary, its
+per-utterance results and where its audio lives; and the robustness runs found beside them.
 
-The leaderboard rows come from `evaluate.leaderboard` (`collect` + `with_reported`), exactly as
-`avss-bench table` builds them; this module only adds what the page needs beside each row.
+The leaderboard comes from `evaluate.leaderboard` (`collect` + `group_entries`), exactly as
+`avss-bench table` builds it: one table per test set. An evaluation that is a point of an
+`avss-bench robustness` grid (its folder holds `condition.json`) is not a leaderboard row: the
+report shows the robustness runs in their own section, from their `robustness.csv`.
 """
 
 from __future__ import annotations
@@ -16,13 +18,10 @@ from typing import Any
 import pandas as pd
 
 from avss_bench.core.errors import AvssError
-from avss_bench.evaluate.leaderboard import (
-    DATASET_NAMES,
-    Entry,
-    collect,
-    read_reported,
-    with_reported,
-)
+from avss_bench.evaluate.leaderboard import Entry, Group, collect, group_entries
+from avss_bench.evaluate.results import read_results, read_summary
+from avss_bench.robustness.run import CONDITION_FILE
+from avss_bench.robustness.run import CSV as ROBUSTNESS_CSV
 
 KEY = ("mixture_id", "target")
 
@@ -46,15 +45,8 @@ class Run:
 
 def _read_run(entry: Entry) -> Run:
     folder = Path(entry.run)
-    summary = json.loads((folder / "summary.json").read_text())
-    results_path = folder / "results.csv"
-    if not results_path.is_file():
-        raise AvssError("no results.csv beside summary.json (run `avss-bench evaluate`)",
-                        results_path)
-    try:
-        results = pd.read_csv(results_path, dtype={"mixture_id": str, "target": str})
-    except (OSError, ValueError) as err:
-        raise AvssError(f"cannot read results: {err}", results_path) from err
+    summary = read_summary(folder)
+    results = read_results(folder)
     metrics = [c for c in results.columns if c not in KEY and not c.endswith("_error")
                and pd.api.types.is_numeric_dtype(results[c])]
     profile_path = folder / "profile.json"
@@ -62,18 +54,33 @@ def _read_run(entry: Entry) -> Run:
     return Run(entry, folder, summary, results, profile, metrics)
 
 
-def gather(paths: list[Path]) -> tuple[list[Run], list[Entry]]:
-    """Our runs (in the order found) and the full leaderboard with the published rows."""
-    entries = collect(paths)
+def _summaries(paths: list[Path]) -> list[Path]:
+    found: list[Path] = []
+    for path in paths:
+        if path.is_file():
+            found.append(path)
+        elif path.is_dir():
+            found.extend(sorted(path.rglob("summary.json")))
+        else:
+            raise AvssError("no such results file or folder", path)
+    return list(dict.fromkeys(p.resolve() for p in found))
+
+
+def gather(paths: list[Path], reported: bool = True
+           ) -> tuple[list[Run], list[Group], list[Path]]:
+    """Our leaderboard runs (in the order found), their tables (with the published rows of
+    the official sets present when `reported`), and the robustness folders found."""
+    summaries = _summaries(paths)
+    grid_points = [p for p in summaries if (p.parent / CONDITION_FILE).is_file()]
+    plain = [p for p in summaries if p not in grid_points]
+    robustness = sorted({p.parent.parent.parent for p in grid_points
+                         if (p.parent.parent.parent / ROBUSTNESS_CSV).is_file()})
+    if not plain and not robustness:
+        raise AvssError("no summary.json found (run `avss-bench evaluate` first)",
+                        paths[0] if paths else None)
+    entries = collect(plain) if plain else []
     runs = [_read_run(e) for e in entries]
-    return runs, with_reported(entries)
-
-
-def reported_sources(datasets: list[str]) -> dict[tuple[str, str], str]:
-    """``{(row label, dataset): citation}`` of the published rows (their provenance)."""
-    labels = list(dict.fromkeys(datasets + list(DATASET_NAMES.values())))
-    return {(f"{e.method} (reported)", e.dataset): e.source
-            for d in labels for e in read_reported(d)}
+    return runs, group_entries(entries, reported=reported), robustness
 
 
 def failures(run: Run) -> dict[str, int]:

@@ -1,7 +1,9 @@
-"""`avss-bench report`: evaluation results as a static site (``OUT/index.html`` + PNG/WAV).
+"""`avss-bench report`: evaluation results as a static site (``OUT/index.html`` + figures, WAV).
 
 The site opens from disk: one HTML file with inline CSS and JS, every image and sound a local
-file under ``OUT/figures`` and ``OUT/examples``, nothing fetched from a network.
+file under ``OUT/figures`` and ``OUT/examples``, nothing fetched from a network. The paper
+figures (Pareto, robustness) are SVG; what each table and figure shows is also a CSV under
+``OUT/data`` that the page links.
 """
 
 from __future__ import annotations
@@ -11,12 +13,13 @@ from pathlib import Path
 
 from avss_bench.core.atomic import write_text
 from avss_bench.core.errors import AvssError
-from avss_bench.evaluate.plots import pareto_plot
+from avss_bench.evaluate.leaderboard import render
+from avss_bench.evaluate.pareto import pareto_csv, pareto_plot
 from avss_bench.report import examples as example_module
 from avss_bench.report import figures, html
-from avss_bench.report.runs import gather, reported_sources
+from avss_bench.report.runs import gather
 
-GENERATED = ("figures", "examples")
+GENERATED = ("figures", "examples", "data")
 
 
 def _prepare_out(out: Path) -> None:
@@ -35,41 +38,88 @@ def _prepare_out(out: Path) -> None:
 
 
 def build_report(results: list[Path], out: Path, example_ids: list[str] | None = None,
-                 title: str = "avss-bench results") -> Path:
+                 title: str = "avss-bench results", reported: bool = True) -> Path:
     """Write the report of every evaluation under `results` into `out`; returns index.html.
 
     Args:
-        results: evaluation folders (or summary.json files), searched recursively.
+        results: evaluation folders (or summary.json files), searched recursively; the points
+            of `avss-bench robustness` grids found there make the robustness section.
         out: the site folder (created; an earlier report there is replaced).
         example_ids: mixtures (``ID``) or targets (``ID_s1``) to show besides the first
             result's best, median and worst SI-SNRi.
+        reported: put the published rows (and ours − reported) beside our results on the
+            official test sets present.
     """
     from avss_bench import __version__
     from avss_bench.core.provenance import git_commit
 
-    runs, entries = gather([Path(p) for p in results])
-    example_module.choose(runs[0], list(example_ids or []))  # an unknown id: before any work
+    runs, groups, robustness_dirs = gather([Path(p) for p in results], reported=reported)
+    if runs:
+        example_module.choose(runs[0], list(example_ids or []))  # an unknown id: before work
+    elif example_ids:
+        raise AvssError("--example needs an evaluation (only robustness runs were found)")
     out = Path(out)
     _prepare_out(out)
-    citations = reported_sources([r.entry.dataset for r in runs])
-    table = html.leaderboard(entries, runs, citations)
-    pareto, pareto_note = None, ""
+    table = html.leaderboard(groups, runs)
+    write_text(out / "data" / "leaderboard.csv", render(groups, "csv"))
+    paretos: list[html.Figure] = []
+    pareto_note = ""
     try:
-        pareto_plot(entries, out / "figures" / "pareto.png")
-        pareto = "figures/pareto.png"
+        pareto_plot(groups, out / "figures" / "pareto.svg")
+        pareto_csv(groups, out / "data" / "pareto.csv")
+        paretos.append(html.Figure("figures/pareto.svg", "SI-SNRi against MACs per 1 s of "
+                                   "input, one panel per test set", "data/pareto.csv"))
     except AvssError as err:
         pareto_note = f"No Pareto plot: {err}"
-    metrics = list(dict.fromkeys(m for r in runs for m in r.metrics))
     distributions = []
-    for metric in metrics:
-        path = figures.distribution(runs, metric, out / "figures" / f"dist_{metric}.png")
-        distributions.append((figures.LABELS.get(metric, metric),
-                              str(path.relative_to(out))))
-    chosen = example_module.build(runs, out, list(example_ids or []))
+    for group in groups:
+        mine = [r for r in runs if r.entry.test_set.fingerprint == group.test_set.fingerprint]
+        several = len(groups) > 1
+        for metric in dict.fromkeys(m for r in mine for m in r.metrics):
+            name = f"dist_{metric}" + (f"-{group.test_set.short}" if several else "") + ".png"
+            path = figures.distribution(mine, metric, out / "figures" / name,
+                                        group.test_set.label)
+            data = figures.distribution_csv(mine, metric,
+                                            out / "data" / Path(name).with_suffix(".csv"))
+            distributions.append(html.Figure(
+                str(path.relative_to(out)),
+                f"{figures.label(metric)} on {group.test_set.label}: per-target empirical CDF",
+                str(data.relative_to(out))))
+    robustness = html.robustness_section([_robustness(folder, out, index)
+                                          for index, folder in enumerate(robustness_dirs)])
+    chosen = example_module.build(runs, out, list(example_ids or [])) if runs else []
+    every = [str(r.folder) for r in runs] + [str(d) for d in robustness_dirs]
     footer = (f"Generated by avss-bench {__version__} (commit {git_commit()}) from "
-              f"{len(runs)} result(s): " + ", ".join(str(r.folder) for r in runs))
-    text = html.page(title, table, pareto, pareto_note, distributions,
+              f"{len(every)} result folder(s): " + ", ".join(every))
+    text = html.page(title, table, paretos, pareto_note, distributions, robustness,
                      html.example_browser(chosen), footer)
     index = out / "index.html"
     write_text(index, text)
     return index
+
+
+def _robustness(folder: Path, out: Path, index: int
+                ) -> tuple[str, str, str, list[str], str]:
+    """A robustness folder's heading, table (HTML), figure (SVG, drawn into the site), notes
+    and its robustness.csv (copied into the site)."""
+    from html import escape
+
+    from avss_bench.robustness.plot import robustness_plot
+    from avss_bench.robustness.run import CSV
+    from avss_bench.robustness.table import read_robustness, robustness_notes, robustness_table
+
+    frame = read_robustness([folder])
+    table = robustness_table(frame)
+    cells = "".join(f"<th>{escape(str(c))}</th>" for c in ["model", *table.columns])
+    body = "".join("<tr>" + f"<td>{escape(str(model))}</td>"
+                   + "".join(f"<td>{escape(str(v))}</td>" for v in row) + "</tr>"
+                   for model, row in table.iterrows())
+    html_table = f"<table><thead><tr>{cells}</tr></thead><tbody>{body}</tbody></table>"
+    plot = robustness_plot(frame, out / "figures" / f"robustness-{index}.svg")
+    data = out / "data" / f"robustness-{index}.csv"
+    data.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(folder / CSV, data)
+    notes = robustness_notes(frame)
+    heading = notes.pop(0) if notes else f"Robustness: {folder}"
+    return (heading, html_table, str(plot.relative_to(out)), notes,
+            str(data.relative_to(out)))

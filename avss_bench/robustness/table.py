@@ -1,5 +1,9 @@
 """The robustness view of `avss-bench table`: models x conditions, SI-SNRi and drop from clean.
 
+Headed by the test set the conditions are conditions of (the clean point's); a corpus condition
+whose mixtures are not those of the clean set (another list, 3 speakers) is named as a test set
+of its own, since its drop then compares different mixtures.
+
 A target-absent condition has no target, so no SI-SNRi: its cell says so and gives the leak
 (output-to-mixture energy, dB, lower is better) instead.
 """
@@ -68,6 +72,28 @@ def _cell(row: pd.Series) -> str:
     return f"{value:.2f} ({drop:+.2f})"
 
 
+def robustness_notes(frame: pd.DataFrame) -> list[str]:
+    """The heading (the clean test set the grid is a condition of), then a note for each
+    condition on other mixtures. Older CSVs without test-set columns get a plain heading."""
+    if "test_set" not in frame or "kind" not in frame:
+        return ["Robustness (test sets not recorded: rerun `avss-bench robustness`)"]
+    clean = frame[frame["kind"] == "clean"]
+    bases = list(dict.fromkeys(zip(clean["test_set"], clean["test_set_fingerprint"],
+                                   strict=True)))
+    if not bases:
+        return ["Robustness (no clean point)"]
+    heading = "Robustness: conditions of " + "; ".join(
+        f"{label} (fingerprint {str(fp)[:12]})" for label, fp in bases)
+    notes = [heading]
+    fingerprints = {fp for _, fp in bases}
+    others = frame[(frame["kind"] != "clean") & ~frame["base_fingerprint"].isin(fingerprints)]
+    for condition, row in others.groupby("condition", sort=False):
+        notes.append(f"{condition}: {row['test_set'].iloc[0]} is a test set of its own, not a "
+                     f"condition of {bases[0][0]}; its change from clean compares other "
+                     "mixtures.")
+    return notes
+
+
 def render_robustness(paths: list[Path], fmt: str = "markdown") -> str:
     """The robustness table as Markdown (default) or CSV text."""
     frame = read_robustness(paths)
@@ -76,8 +102,9 @@ def render_robustness(paths: list[Path], fmt: str = "markdown") -> str:
         return table.to_csv().rstrip("\n")
     if fmt != "markdown":
         raise AvssError(f"the robustness view is written as markdown or csv, not {fmt}")
+    notes = robustness_notes(frame)
     header = ["model", *table.columns]
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(["---"] + [":-:"] * len(
+    lines = [notes[0], "", "| " + " | ".join(header) + " |", "|" + "|".join(["---"] + [":-:"] * len(
         table.columns)) + "|"]
     for model, row in table.iterrows():
         lines.append("| " + " | ".join([str(model), *row.tolist()]) + " |")
@@ -91,4 +118,5 @@ def render_robustness(paths: list[Path], fmt: str = "markdown") -> str:
                      "SI-SNRi is undefined without a target, so the cell is the leak, the "
                      "separator's output-to-mixture energy in dB (lower is better; 0 dB passes "
                      "the mixture through).")
+    lines += notes[1:]
     return "\n".join(lines)

@@ -59,13 +59,14 @@ if(playing){next.play();}});});})();
 def score_dnsmos(signal: np.ndarray) -> dict[str, Any]:
     """DNSMOS of one 16 kHz track: ``{"dnsmos_sig", "dnsmos_bak", "dnsmos_ovrl"}`` rounded to
     4 decimals, or each ``NaN`` and ``"error"`` the reason (a failed value never stops a run)."""
-    from avss_bench.metrics.dnsmos import KEYS, dnsmos
     from avss_bench.metrics.perceptual import MetricError
+    from avss_bench.metrics.registry import metric_registry
 
+    metric = metric_registry.get("dnsmos")
     try:
-        scores = dnsmos(signal, SAMPLE_RATE)
+        scores = metric.score(signal, sample_rate=SAMPLE_RATE)
     except MetricError as err:
-        return {**{key: math.nan for key in KEYS}, "error": str(err)}
+        return {**{key: math.nan for key in metric.keys}, "error": str(err)}
     return {key: round(float(value), 4) for key, value in scores.items()}
 
 

@@ -35,6 +35,7 @@ import torch
 from avss_bench.core.atomic import write_json
 from avss_bench.core.constants import SAMPLE_RATE, VIDEO_FPS
 from avss_bench.core.errors import AvssError
+from avss_bench.data.lengths import fit_frames, lip_frames
 from avss_bench.lips.tracking import FaceTrack
 
 DEFAULT_CHUNK_SECONDS = 4.0
@@ -63,15 +64,6 @@ def chunk_plan(num_samples: int, chunk_frames: int, samples_per_frame: int
     hop = window // 2
     count = math.ceil((num_samples - window) / hop) + 1
     return window, (count - 1) * hop + window, [k * hop for k in range(count)]
-
-
-def fit_frames(lips: torch.Tensor, frames: int) -> torch.Tensor:
-    """Cut ``lips [..., F, H, W]`` to ``frames`` frames, or repeat its last frame up to it."""
-    have = lips.shape[-3]
-    if have >= frames:
-        return lips[..., :frames, :, :]
-    tail = lips[..., -1:, :, :].expand(*lips.shape[:-3], frames - have, *lips.shape[-2:])
-    return torch.cat([lips, tail], dim=-3)
 
 
 @torch.inference_mode()
@@ -138,7 +130,7 @@ def separate_chunked(model: torch.nn.Module, mixture: np.ndarray | torch.Tensor,
             weight[half:] = 1.0
         piece = wav[start:start + window].unsqueeze(0).to(device)
         lip_piece = None
-        first, count = start // spf, math.ceil(window / spf)
+        first, count = start // spf, lip_frames(window, sample_rate, fps)  # data.lengths
         if lips is not None:
             lip_piece = lips[:, first:first + count].unsqueeze(0).to(device)
         elif rois is not None:
@@ -214,35 +206,6 @@ class SpeakerLips:
     def coverage(self) -> float:
         """Share of frames with landmarks."""
         return float(self.found.mean()) if self.found.size else 0.0
-
-
-def speaker_lips(extractor: Any, frames_rgb: np.ndarray, track: FaceTrack, *,
-                 margin: float = DEFAULT_CROP_MARGIN, label: str = "speaker",
-                 source: str | Path | None = None) -> SpeakerLips:
-    """The ``prepare`` mouth-ROI pipeline on one tracked face (step 3 of the module docstring).
-
-    Args:
-        extractor: an open :class:`avss_bench.lips.MouthRoiExtractor`.
-        frames_rgb: ``uint8 [F, H, W, 3]`` at 25 fps.
-        track: the face to follow.
-        margin: region side over the face box side.
-        label: names the speaker in errors.
-        source: the video, named in errors.
-
-    Raises:
-        AvssError: the landmarks were found in too few frames.
-    """
-    from avss_bench.lips.roi import mouth_rois
-
-    height, width = frames_rgb.shape[1:3]
-    regions = crop_regions(track, width, height, margin)
-    landmarks = extractor.landmarks(frames_rgb, VIDEO_FPS, region=regions)
-    try:
-        extractor.check_track(landmarks)
-    except AvssError as err:
-        raise AvssError(f"{label}: lip landmarks: {err}", source) from None
-    rois = mouth_rois(frames_rgb, landmarks.points, landmarks.found)
-    return SpeakerLips(rois=rois, found=landmarks.found, regions=regions)
 
 
 # ----------------------------------------------------------------------------------- outputs
@@ -406,7 +369,9 @@ def roi_pass(stream: Any, geometries: list[Any], count: int, quiet: bool) -> lis
 
 
 def separate_video(video: str | Path, out_dir: str | Path, *,
-                   model: str | torch.nn.Module, checkpoint: str | Path | None = None,
+                   model: str | torch.nn.Module | None = None,
+                   checkpoint: str | Path | None = None,
+                   frontend_checkpoint: str | Path | None = None, random_init: bool = False,
                    speakers: int = 2, landmarker: str | Path | None = None,
                    chunk_seconds: float = DEFAULT_CHUNK_SECONDS,
                    crop_margin: float = DEFAULT_CROP_MARGIN, device: str | None = None,
@@ -422,8 +387,12 @@ def separate_video(video: str | Path, out_dir: str | Path, *,
     Args:
         video: any file FFmpeg reads with a video and an audio stream.
         out_dir: output folder (created; earlier ``separate`` outputs in it are removed).
-        model: a registered separator name or ``package.module:Class``, or a loaded module.
+        model: a registered separator name or ``package.module:Class``, or a loaded module;
+            None: the separator ``checkpoint`` records.
         checkpoint: weights for ``model`` (when given by name).
+        frontend_checkpoint: weights for its visual encoder, when the checkpoint lacks them.
+        random_init: allow random weights (a trainable separator without a checkpoint, or a
+            checkpoint without the visual encoder's weights); never for real use.
         speakers: how many faces (voices) to separate.
         landmarker: the FaceLandmarker ``.task`` bundle (``None``: option > env var > cache >
             download, as ``prepare``); its face detector is used for tracking.
@@ -436,6 +405,7 @@ def separate_video(video: str | Path, out_dir: str | Path, *,
     Raises:
         AvssError: missing or undecodable video, no audio track, fewer faces than
             ``speakers``, a face whose lips are found too rarely, unknown model or checkpoint,
+            random weights without ``random_init``,
             a device that is not there, an output that breaks the Separator contract or is
             not finite, an output folder that cannot be written.
     """
@@ -470,9 +440,17 @@ def separate_video(video: str | Path, out_dir: str | Path, *,
     if isinstance(model, torch.nn.Module):
         net, model_name = model.eval(), type(model).__name__
     else:
-        from avss_bench.models.registry import load_separator
+        from avss_bench.models.contract import is_trainable
+        from avss_bench.models.registry import load_separator, model_from_checkpoint
 
-        net, model_name = load_separator(model, checkpoint=checkpoint), model
+        checkpoint = None if checkpoint is None else Path(checkpoint)
+        model_name = model_from_checkpoint(model, checkpoint)
+        net = load_separator(model_name, checkpoint=checkpoint,
+                             frontend_checkpoint=frontend_checkpoint,
+                             random_frontend=random_init)
+        if checkpoint is None and is_trainable(net) and not random_init:
+            raise AvssError(f"'{model_name}' has trainable weights but no --checkpoint was "
+                            "given; pass --random-init to separate with random weights")
     net = net.to(run_on)
     stream = FrameStream(video)
     mixture = decode_audio(video)

@@ -43,8 +43,8 @@ from avss_bench.data.dataset import DynamicMixDataset, TargetSpeakerDataset
 from avss_bench.data.sampling import ContiguousShardSampler, GlobalBatchSampler
 from avss_bench.io.manifest import manifest_path
 from avss_bench.models.checkpoints import read_checkpoint, save_checkpoint
-from avss_bench.models.contract import check_separator_output
-from avss_bench.models.registry import build_separator
+from avss_bench.models.contract import check_separator_output, first_forward
+from avss_bench.models.registry import build_separator, separators
 from avss_bench.train.config import RunConfig, save_config
 from avss_bench.train.losses import negative
 
@@ -161,7 +161,7 @@ class Trainer:
     """Everything one training run needs; `run()` trains until a stop condition."""
 
     def __init__(self, config: RunConfig, out_dir: Path, quiet: bool = False,
-                 device: str | None = None) -> None:
+                 device: str | None = None, cache_lip_embeddings: bool = False) -> None:
         self.config = config
         self.out_dir = Path(out_dir)
         self.quiet = quiet
@@ -171,11 +171,17 @@ class Trainer:
         self.device = resolve_device(device)  # a typo or an absent GPU: one line, before work
         if config.data.root is None:
             raise AvssError("no data: set data.root in the recipe or pass --data DIR")
+        if not config.model.name:
+            raise AvssError("no model: set model.name in the recipe or pass --model NAME")
         if config.precision not in PRECISIONS:
             raise AvssError(f"unknown precision '{config.precision}' ({', '.join(PRECISIONS)})")
         seed_everything(config.seed)
-        self.model = build_separator(config.model.name, **config.model.config)
-        load_lrw_frontend(self.model, config)
+        try:
+            self.model = build_separator(config.model.name, **config.model.config)
+        except (TypeError, ValueError) as err:  # a constructor refusing model.config
+            raise AvssError(f"model.config {config.model.config} does not build "
+                            f"'{config.model.name}': {str(err).splitlines()[0]}") from None
+        load_frontend(self.model, config)
         self.model.to(self.device)
         if self.info.world_size > 1 and config.model.sync_batchnorm:
             from avss_bench.train.sync_bn import sync_batchnorm
@@ -199,11 +205,19 @@ class Trainer:
             preload=config.data.preload, lip_rows=config.data.lip_rows)
         self.train_set.check()
         self.valid_set.check()
-        self.ddp_model: torch.nn.Module = self.model
+        # What a training step runs: the separator, or separate() on cached lip embeddings.
+        train_module: torch.nn.Module = self.model
+        self.lip_cache = None
+        if cache_lip_embeddings:
+            from avss_bench.train.embedding_cache import cached_forward
+
+            train_module = cached_forward(self.model, config.data.lip_augment, config.model.name)
+            self.lip_cache = train_module.cache
+        self.ddp_model: torch.nn.Module = train_module
         if self.info.world_size > 1:
             ids = [self.device.index] if self.device.type == "cuda" else None
-            # Some separators leave parameters out of the graph at some settings (CTCNet).
-            self.ddp_model = DistributedDataParallel(self.model, device_ids=ids,
+            # Some separators leave parameters out of the graph at some settings.
+            self.ddp_model = DistributedDataParallel(train_module, device_ids=ids,
                                                      find_unused_parameters=True)
         # fp16 needs loss scaling (small gradients underflow); bf16 has fp32's range.
         self.scaler = torch.amp.GradScaler(self.device.type,
@@ -265,7 +279,19 @@ class Trainer:
         if not path.is_file():
             return False
         state = read_checkpoint(path)
-        self.model.load_state_dict(state["model"])
+        if not isinstance(state, dict) or "model" not in state or "optimizer" not in state:
+            raise AvssError("not a training state (last.pt holds model, optimizer, epoch, ...)",
+                            path)
+        changed = resume_mismatch(state.get("config") or {}, self.config.to_dict())
+        if changed:
+            raise AvssError(f"was written by another training setup: {changed}; resume with the "
+                            "same recipe and overrides, or train into another --out", path)
+        try:
+            self.model.load_state_dict(state["model"])
+        except RuntimeError as err:
+            raise AvssError("its weights do not fit this model "
+                            f"({str(err).splitlines()[0]}); resume with the same model and "
+                            "model.config, or train into another --out", path) from None
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         self.epoch, self.best = int(state["epoch"]), float(state["best"])
@@ -352,7 +378,8 @@ class Trainer:
             mixture = batch["mixture"].to(self.device)
             lips = batch["lips"].to(self.device)
             target = batch["target"].to(self.device)
-            with _autocast(self.config, self.device):
+            with _autocast(self.config, self.device), first_forward(
+                    self.config.model.name, lips, not self.contract_checked):
                 estimate = self.ddp_model(mixture, lips)
             if not self.contract_checked:  # a [B, 1, T] output would broadcast in the loss
                 check_separator_output(estimate, mixture, self.config.model.name)
@@ -437,50 +464,77 @@ class Trainer:
                 stop_reason = STOPS[code]
                 break
         elapsed = time.monotonic() - started
-        return {"epochs": self.epoch, "steps": self.step, "best_valid_si_snr": self.best,
-                "stop_reason": stop_reason, "seconds": elapsed,
-                "samples_per_second": samples * self.info.world_size / max(elapsed, 1e-9),
-                "best_checkpoint": str(self.out_dir / "best.pt")}
+        if self.info.is_main and not (self.out_dir / "best.pt").is_file():
+            raise AvssError(f"training stopped ({stop_reason}) at epoch {self.epoch}, step "
+                            f"{self.step} before any best.pt was written: raise "
+                            "optim.max_epochs / optim.max_steps", self.out_dir)
+        summary = {"epochs": self.epoch, "steps": self.step, "best_valid_si_snr": self.best,
+                   "stop_reason": stop_reason, "seconds": elapsed,
+                   "samples_per_second": samples * self.info.world_size / max(elapsed, 1e-9),
+                   "best_checkpoint": str(self.out_dir / "best.pt")}
+        if self.lip_cache is not None:
+            summary["lip_embedding_cache"] = self.lip_cache.stats()
+        return summary
 
 
-def load_lrw_frontend(model: torch.nn.Module, config: RunConfig) -> None:
-    """Fill the LRW lip front-end the recipe names, or refuse to train a random one silently.
+#: Keys a resumed run may change: its budget and how data is loaded, never what is trained.
+RESUMABLE_CHANGES = ("optim.max_epochs", "optim.max_steps", "optim.max_minutes",
+                     "optim.checkpoint_every", "optim.early_stop_patience", "data.num_workers",
+                     "data.preload", "model.frontend_checkpoint", "description")
 
-    Models whose `lip_frontend` is the LRW ResNet-18 (IIANet, CTCNet, RTFS-Net) need
-    `model.frontend_checkpoint` (a file) or the explicit "random"; a model with its own visual
-    encoder and a `load_visual_encoder(path)` method (Dolphin) loads it from the file named;
-    other models (the demo separators train their own small lip encoder) accept a file or
-    nothing.
+
+def resume_mismatch(old: dict[str, Any], new: dict[str, Any]) -> str | None:
+    """The first setting (dotted key) in which a run's config differs from the one its last.pt
+    was written with, outside `RESUMABLE_CHANGES`; None when they agree."""
+    from avss_bench.core.provenance import first_mismatch
+
+    def strip(config: dict[str, Any]) -> dict[str, Any]:
+        out = {k: dict(v) if isinstance(v, dict) else v for k, v in config.items()}
+        for key in RESUMABLE_CHANGES:
+            section, _, name = key.rpartition(".")
+            (out.get(section, {}) if section else out).pop(name, None)
+        return out
+
+    if not old:
+        return None  # a last.pt of an older avss-bench records no config
+    return first_mismatch(strip(old), strip(new))
+
+
+def load_frontend(model: torch.nn.Module, config: RunConfig) -> None:
+    """Fill the visual encoder from the file the recipe names, or refuse to train an untrained
+    one silently.
+
+    A model whose card says `needs_frontend_weights` (a pretrained, usually frozen, visual
+    encoder) needs `model.frontend_checkpoint` (a file: loaded through the model's
+    `load_visual_encoder(path)` hook, else into its LRW lip front-end) or the explicit "random";
+    other models (a lip encoder trained with the rest) accept a file or nothing.
     """
-    from avss_bench.models.lip_frontend import (
-        RANDOM,
-        LipFrontend,
-        find_frontend_checkpoint,
-        load_frontend_weights,
-    )
+    from avss_bench.models.lip_frontend import RANDOM, find_frontend_checkpoint
+    from avss_bench.models.registry import load_visual_encoder
 
     name = config.model.frontend_checkpoint
-    frontend = getattr(model, "lip_frontend", None)
+    card = separators.resolve(config.model.name).card()
     if name == RANDOM:
         return
-    if name is not None and hasattr(model, "load_visual_encoder"):
-        # a model with its own visual encoder (Dolphin) loads it from its released weights
-        model.load_visual_encoder(find_frontend_checkpoint(name))
-        return
     if name is None:
-        if isinstance(frontend, LipFrontend):
-            raise AvssError(f"'{config.model.name}' uses the LRW lip-reading front-end but the "
-                            "recipe names no model.frontend_checkpoint (a file such as "
-                            "lrw_resnet18_mstcn_adamw_s3.pth.tar, or 'random' / "
-                            "--random-frontend to train against a random front-end)")
+        if card.needs_frontend_weights:
+            files = [f.name for f in card.official_files if f.frontend]
+            example = f" such as {' or '.join(files)}" if files else ""
+            raise AvssError(f"'{config.model.name}' needs trained weights for its visual "
+                            f"encoder ({card.visual_encoder or 'lip front-end'}) but the "
+                            f"recipe names no model.frontend_checkpoint (a file{example}, or "
+                            "'random' / --random-frontend to train against a random one)")
         return
-    if not isinstance(frontend, LipFrontend):
-        raise AvssError(f"model.frontend_checkpoint is set but '{config.model.name}' has no LRW "
-                        "lip front-end to load it into", name)
-    load_frontend_weights(frontend, find_frontend_checkpoint(name))
+    path = find_frontend_checkpoint(name, card.official_file(Path(name).name))
+    card.check_official_sha256(path)
+    load_visual_encoder(model, path, config.model.name)
 
 
 def train(config: RunConfig, out_dir: Path, resume: bool = False, quiet: bool = False,
-          device: str | None = None) -> dict[str, Any]:
-    """Train a separator as `config` says; the plain-function form of `avss-bench train`."""
-    return Trainer(config, out_dir, quiet=quiet, device=device).run(resume=resume)
+          device: str | None = None, cache_lip_embeddings: bool = False) -> dict[str, Any]:
+    """Train a separator as `config` says; the plain-function form of `avss-bench train`.
+
+    `cache_lip_embeddings`: compute each item's lip embedding once and train `separate` on it
+    (a frozen visual encoder and no lip augmentation only; `train.embedding_cache`)."""
+    return Trainer(config, out_dir, quiet=quiet, device=device,
+                   cache_lip_embeddings=cache_lip_embeddings).run(resume=resume)

@@ -20,7 +20,17 @@ from typing import Any
 import torch
 from torch import nn
 
-from avss_bench.models import AvssError, as_batch, fit_state_dict, split_official_keys
+from avss_bench.models import (
+    FRONTEND_NAME,
+    FRONTEND_NOTE,
+    FRONTEND_RELEASES,
+    AVSeparator,
+    AvssError,
+    ModelCard,
+    as_batch,
+    fit_state_dict,
+    split_official_keys,
+)
 from avss_models.ctcnet.blocks import (
     AudioSubnetwork,
     Conv1d,
@@ -98,7 +108,7 @@ class AudioVisualMasker(nn.Module):
         return self.post(a).view(batch, self.n_src, -1, frames)
 
 
-class CTCNet(nn.Module):
+class CTCNet(AVSeparator):
     """CTCNet audio-visual target-speaker separator (7.15 M parameters + 11.19 M lip front-end).
 
     Args:
@@ -130,6 +140,21 @@ class CTCNet(nn.Module):
         as the official code does, and the output cut back to T.
     """
 
+    card = ModelCard(
+        name="CTCNet",
+        paper=("Li et al., \"An audio-visual speech separation model inspired by "
+               "cortico-thalamo-cortical circuits\""),
+        reported_as="CTCNet",
+        counting=("Paper: CTCNet 7.0 M params, 167.2 G MACs. That 167.2 G is per 2 s of input "
+                  "(measured 166.7-167.4 G per 2 s by every counter); so 'IIANet has 11% of "
+                  "CTCNet's MACs' compares 1 s against 2 s: at equal length IIANet has ~20% of "
+                  "CTCNet's conv MACs. Use --seconds 2 to compare with the paper."),
+        macs_seconds=2.0, visual_encoder=FRONTEND_NAME, visual_encoder_note=FRONTEND_NOTE,
+        needs_frontend_weights=True,
+        # The separator weights are shared as Google Drive folders (no stable address, no
+        # published checksum: see README.md); the front-end is the LRW backbone they publish.
+        official_files=(FRONTEND_RELEASES["frcnn_128_512.backbone.pth.tar"],))
+
     def __init__(self, n_src: int = 1, n_filters: int = 512, kernel_size: int = 21,
                  stride: int = 10, bn_chan: int = 512, hid_chan: int = 512,
                  upsampling_depth: int = 5, an_repeats: int = 3, fn_repeats: int = 13,
@@ -158,11 +183,7 @@ class CTCNet(nn.Module):
         self.lip_frontend = _build_lip_frontend()
 
     # ---------------------------------------------------------------- forward passes
-    def forward(self, mixture: torch.Tensor, lips: torch.Tensor | None) -> torch.Tensor:
-        """Separate the speaker whose mouth crops are `lips` from `mixture`."""
-        if lips is None:
-            raise ValueError("CTCNet is audio-visual: lips [B, 1, F, 88, 88] are required")
-        return self.separate(mixture, self.lip_frontend(lips.to(mixture.dtype)))
+    # forward(mixture, lips) = separate(mixture, embed_lips(lips)): AVSeparator.
 
     def inference_variant(self) -> CTCNet:
         """This model with every 1x1 conv moved before its upsampling (`conv_before_upsample`:

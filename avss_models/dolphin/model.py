@@ -23,7 +23,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from avss_bench.models import WRAPPER_PREFIXES, AvssError, as_batch, fit_state_dict
+from avss_bench.models import (
+    WRAPPER_PREFIXES,
+    AVSeparator,
+    AvssError,
+    ModelCard,
+    OfficialFile,
+    as_batch,
+    fit_state_dict,
+)
 from avss_models.dolphin.blocks import AVFModule, ConvNormAct, Separator, UConvBlock
 from avss_models.dolphin.video import DEFAULT_LAYERS, VideoEncoder
 
@@ -79,9 +87,15 @@ _HUB_METADATA = {"model_type", "task", "framework", "license", "tags", "architec
                  "auto_map", "transformers_version"}
 #: Where the official inference script gets the released weights (`from_pretrained`).
 HUB_REPO = "JusperLee/Dolphin"
-HUB_FILES = ("config.json", "model.safetensors")
-#: sha256 of the hub files; None = not published / not known here (no verification).
-HUB_SHA256: dict[str, str | None] = {"config.json": None, "model.safetensors": None}
+#: The hub files, as the card lists them; no sha256 is published (None: nothing verified).
+HUB_FILES = (
+    OfficialFile("config.json", f"https://huggingface.co/{HUB_REPO}/resolve/main/config.json",
+                 None, "released configuration"),
+    OfficialFile("model.safetensors",
+                 f"https://huggingface.co/{HUB_REPO}/resolve/main/model.safetensors", None,
+                 "released weights, DP-LipCoder included (training starts its video encoder "
+                 "from them)", frontend=True),
+)
 
 
 class AudioEncoder(nn.Module):
@@ -129,7 +143,7 @@ class OutputLayer(nn.Module):
         return self.end_conv1x1(x[..., :frames].transpose(1, 2)).transpose(1, 2)
 
 
-class Dolphin(nn.Module):
+class Dolphin(AVSeparator):
     """Dolphin audio-visual target-speaker separator (7.00 M parameters, of which 0.78 M are
     the DP-LipCoder video encoder; 16,384 codebook values are buffers).
 
@@ -151,6 +165,25 @@ class Dolphin(nn.Module):
         T >= 16. The official decoder returns T - (T mod 4) samples; the missing (< 4) tail
         samples are zeros here so that the output has length T.
     """
+
+    card = ModelCard(
+        name="Dolphin",
+        paper=("Li et al., \"Efficient audio-visual speech separation with discrete lip "
+               "semantics and multi-scale global-local attention\", 2025"),
+        reported_as="Dolphin",
+        counting=("Paper (Dolphin efficiency table, per 1 s, module-hook counter): w/o visual "
+                  "encoder 6.22 M / 8.51 G = our 'separator only' Params; w/ visual encoder "
+                  "7.00 M / 10.89 G = our 'with visual encoder' Params (ptflops hooks on the "
+                  "official code: 10.885 G; thop 10.18 G). Hook counters miss Dolphin's "
+                  "functional matrix products (Heat1D DCT transforms, whose cost grows with the "
+                  "square of the length): torch.utils.flop_counter counts 52.83 G per 1 s with "
+                  "the visual encoder (49.62 G without; 189.4 G per 2 s). Use --seconds 1 to "
+                  "compare."),
+        macs_seconds=1.0,
+        visual_encoder="DP-LipCoder (video_encoder = lip_frontend, trained with the separator)",
+        visual_encoder_note=("DP-LipCoder: 0.78 M params; the paper's 'w/ visual encoder' "
+                             "column counts it, its 'w/o' column does not."),
+        needs_frontend_weights=True, official_files=HUB_FILES)
 
     def __init__(self, num_stages: int = 4, sample_rate: int = 16000,
                  module_audio_enc: Mapping | None = None,
@@ -207,13 +240,12 @@ class Dolphin(nn.Module):
         return self.video_encoder
 
     # ---------------------------------------------------------------- forward passes
-    def forward(self, mixture: torch.Tensor, lips: torch.Tensor | None) -> torch.Tensor:
-        """Separate the speaker whose mouth crops are `lips` from `mixture`."""
-        if lips is None:
-            raise ValueError("Dolphin is audio-visual: lips [B, 1, F, 88, 88] are required")
+    # forward(mixture, lips) = separate(mixture, embed_lips(lips)): AVSeparator.
+    def embed_lips(self, lips: torch.Tensor) -> torch.Tensor:
+        """DP-LipCoder: `[B, 1, F, 88, 88]` -> `[B, F, 3872]`."""
         if lips.ndim != 5 or lips.shape[1] != 1:
             raise ValueError(f"lips must be [B, 1, F, H, W], got {list(lips.shape)}")
-        return self.separate(mixture, self.video_encoder(lips.to(mixture.dtype)))
+        return super().embed_lips(lips)
 
     def separate(self, mixture: torch.Tensor, video_features: torch.Tensor) -> torch.Tensor:
         """Everything after the video encoder, on its output `[B, F, 3872]`."""
@@ -319,6 +351,7 @@ class Dolphin(nn.Module):
         args.update(overrides)
         model = cls(**args)
         model.load_official_state_dict(_state_dict_of(payload, source), source)
+        model.frontend_loaded = True  # the official layout always holds DP-LipCoder (strict)
         return model.eval()
 
     @classmethod
@@ -330,17 +363,12 @@ class Dolphin(nn.Module):
             from huggingface_hub import hf_hub_download
         except ImportError:
             raise AvssError("downloading needs `pip install huggingface_hub`; or download "
-                            f"{HUB_FILES} from huggingface.co/{repo_id} and call "
-                            "Dolphin.load_checkpoint(folder)") from None
-        files = {name: Path(hf_hub_download(repo_id, name, cache_dir=cache_dir))
-                 for name in HUB_FILES}
-        for name, file in files.items():
-            digest = HUB_SHA256.get(name)
-            if digest is not None:
-                from avss_bench.models import sha256_of
-
-                if sha256_of(file) != digest:
-                    raise AvssError(f"sha256 mismatch (expected {digest})", file)
+                            f"{[f.name for f in HUB_FILES]} from huggingface.co/{repo_id} and "
+                            "call Dolphin.load_checkpoint(folder)") from None
+        files = {f.name: Path(hf_hub_download(repo_id, f.name, cache_dir=cache_dir))
+                 for f in HUB_FILES}
+        for file in files.values():
+            cls.card.check_official_sha256(file)
         return cls.load_checkpoint(files["model.safetensors"], files["config.json"],
                                    **overrides)
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from avss_bench.models import TinyLipEncoder
+from avss_bench.models import ModelCard, TinyLipEncoder
 from avss_models.iianet.model import IIANet
 
 
@@ -27,6 +27,12 @@ class IIANetDemo(IIANet):
     Shape:
         - mixture: `[B, T]`, lips: `[B, 1, F, 88, 88]` -> `[B, T]`
     """
+
+    card = ModelCard(
+        name="IIANet (demo size)", paper="the demo-size IIANet of avss-bench (not published)",
+        counting="Not a published model: no paper figures to compare with.",
+        visual_encoder="TinyLipEncoder (trained with the separator)",
+        needs_frontend_weights=False)
 
     def __init__(self, out_channels: int = 64, in_channels: int = 128, vin_channels: int = 32,
                  vout_channels: int = 32, num_blocks: int = 6, av_cycles: int = 4,

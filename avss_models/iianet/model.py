@@ -20,16 +20,36 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from avss_bench.models import LipFrontend, freeze
+from avss_bench.models import (
+    FRONTEND_NAME,
+    FRONTEND_NOTE,
+    FRONTEND_RELEASES,
+    AVSeparator,
+    LipFrontend,
+    ModelCard,
+    OfficialFile,
+    freeze,
+)
 from avss_models.iianet.blocks import Recurrent, gln
 
 __all__ = ["IIANet", "IIANetFast"]
 
 #: IIANet-fast's default total cycle count (4 audio-visual + 6 audio-only); see README.md.
 FAST_NUM_BLOCKS = 10
+PAPER = ("Li et al., \"IIANet: An Intra- and Inter-Modality Attention Network for "
+         "Audio-Visual Speech Separation\", ICML 2024")
+#: The released checkpoints (JusperLee/IIANet v1.0.0, linked from its README): separator weights
+#: only, no sha256 published; the front-end comes from the LRW lip-reading checkpoint.
+RELEASES = tuple(
+    OfficialFile(f"{corpus}.zip",
+                 f"https://github.com/JusperLee/IIANet/releases/download/v1.0.0/{corpus}.zip",
+                 None, f"{label} release (separator weights and conf.yml; no lip front-end)")
+    for corpus, label in (("lrs2", "LRS2-2Mix"), ("lrs3", "LRS3-2Mix"),
+                          ("vox2", "VoxCeleb2-2Mix"))
+) + (FRONTEND_RELEASES["lrw_resnet18_mstcn_adamw_s3.pth.tar"],)
 
 
-class IIANet(nn.Module):
+class IIANet(AVSeparator):
     """IIANet (Li et al., ICML 2024): audio-visual target speaker extraction.
 
     Constructor arguments keep the official names (they match the `audionet_config` of the
@@ -60,6 +80,16 @@ class IIANet(nn.Module):
         - video_embedding (for `separate`): `[B, 512, F]`
         - output: `[B, T]` (`[B, num_sources, T]` when num_sources > 1)
     """
+
+    card = ModelCard(
+        name="IIANet", paper=PAPER, reported_as="IIANet",
+        counting=("Paper: IIANet 3.1 M params, 18.6 G MACs. That 18.6 G is per 1 s of input "
+                  "counted with a ptflops-like counter that also counts "
+                  "norms/activations/interpolation (the official code measures 18.54 G that "
+                  "way; its conv/matmul MACs are 17.10 G per 1 s, 34.14 G per 2 s). Use "
+                  "--seconds 1 to compare with the paper."),
+        macs_seconds=1.0, visual_encoder=FRONTEND_NAME, visual_encoder_note=FRONTEND_NOTE,
+        needs_frontend_weights=True, official_files=RELEASES)
 
     #: Whether `load_checkpoint` takes `num_blocks` from an official file's stored config.
     _num_blocks_from_checkpoint = True
@@ -107,19 +137,7 @@ class IIANet(nn.Module):
             freeze(self.lip_frontend)
 
     # ------------------------------------------------------------------ forward passes
-    def forward(self, mixture: torch.Tensor, lips: torch.Tensor | None) -> torch.Tensor:
-        """Separate the speaker whose lips are given. See the class docstring for shapes."""
-        if lips is None:
-            raise ValueError(f"{type(self).__name__} is audio-visual: lips are required")
-        return self.separate(mixture, self.embed_lips(lips.to(mixture.dtype)))
-
-    def embed_lips(self, lips: torch.Tensor) -> torch.Tensor:
-        """Lip front-end: `[B, 1, F, H, W]` -> `[B, 512, F]` (no autograd when frozen)."""
-        if self.config["freeze_frontend"]:
-            with torch.no_grad():
-                return self.lip_frontend(lips)
-        return self.lip_frontend(lips)
-
+    # forward(mixture, lips) = separate(mixture, embed_lips(lips)): AVSeparator.
     def separate(self, mixture: torch.Tensor, video_embedding: torch.Tensor) -> torch.Tensor:
         """Separation network alone.
 
@@ -172,20 +190,6 @@ class IIANet(nn.Module):
 
         return load_official(cls, path, **config)
 
-    @classmethod
-    def from_official(cls, name: str, cache_dir: str | Path | None = None,
-                      frontend_checkpoint: str | Path | None = None, **config: Any) -> IIANet:
-        """Download (once, cached) and load a released checkpoint: 'lrs2', 'lrs3' or 'vox2'."""
-        from avss_models.iianet.official import download_release
-
-        model = cls.load_checkpoint(download_release(name, cache_dir), **config)
-        if frontend_checkpoint is not None:
-            from avss_bench.models import load_frontend_weights
-
-            load_frontend_weights(model.lip_frontend, frontend_checkpoint)
-            model.frontend_loaded = True
-        return model.eval()
-
 
 class IIANetFast(IIANet):
     """IIANet-fast: the same layers and weights as IIANet with fewer audio-only cycles.
@@ -197,6 +201,13 @@ class IIANetFast(IIANet):
         - mixture: `[B, T]`, lips: `[B, 1, F, 88, 88]` -> `[B, T]`
     """
 
+    card = ModelCard(
+        name="IIANet-fast", paper=PAPER, reported_as="IIANet-fast",
+        counting=("Paper: IIANet-fast has '7% of CTCNet's MACs' (CTCNet's 167.2 G is per 2 s, "
+                  "IIANet's per 1 s, ptflops-like); the paper's table was not available, see "
+                  "avss_models/iianet/README.md for the cycle count chosen."),
+        macs_seconds=1.0, visual_encoder=FRONTEND_NAME, visual_encoder_note=FRONTEND_NOTE,
+        needs_frontend_weights=True, official_files=RELEASES)
     _num_blocks_from_checkpoint = False
 
     def __init__(self, num_blocks: int = FAST_NUM_BLOCKS, **kwargs: Any) -> None:

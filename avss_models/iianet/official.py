@@ -44,15 +44,6 @@ from avss_bench.models import (
     sha256_of,
 )
 
-#: Release assets linked from the official README (JusperLee/IIANet, v1.0.0).
-RELEASE_URLS = {
-    "lrs2": "https://github.com/JusperLee/IIANet/releases/download/v1.0.0/lrs2.zip",
-    "lrs3": "https://github.com/JusperLee/IIANet/releases/download/v1.0.0/lrs3.zip",
-    "vox2": "https://github.com/JusperLee/IIANet/releases/download/v1.0.0/vox2.zip",
-}
-#: sha256 of the release zips; None where not published/known (then no verification is done).
-RELEASE_SHA256: dict[str, str | None] = {"lrs2": None, "lrs3": None, "vox2": None}
-
 LEGACY_NAMES = {"mlp_avfusion": "InterA_T", "concat_block": "InterA_B_A",
                 "video_concat": "InterA_B_V"}
 SEPARATOR_PREFIXES = ("audio_model.", "audionet.")
@@ -68,6 +59,9 @@ def cache_dir(override: str | Path | None = None) -> Path:
 def download_release(name: str, cache: str | Path | None = None, progress: bool = True) -> Path:
     """Download a release zip once into the cache and return its path.
 
+    The addresses and sha256 (None: not published, then nothing is verified) are those of
+    the model's card (`IIANet.card.official_files`).
+
     Args:
         name: 'lrs2', 'lrs3' or 'vox2'; or a path to an existing zip (returned unchanged).
         cache: cache folder (default: the avss-bench cache folder).
@@ -76,11 +70,16 @@ def download_release(name: str, cache: str | Path | None = None, progress: bool 
     Raises:
         AvssError: unknown name, network failure, or checksum mismatch (when one is known).
     """
+    from avss_models.iianet.model import IIANet
+
     if Path(name).suffix == ".zip" and Path(name).is_file():
         return Path(name)
-    if name not in RELEASE_URLS:
-        raise AvssError(f"unknown IIANet release '{name}'; known: {', '.join(RELEASE_URLS)}")
-    url, expected = RELEASE_URLS[name], RELEASE_SHA256.get(name)
+    release = IIANet.card.official_file(f"{name}.zip")
+    if release is None:
+        known = [f.name.removesuffix(".zip") for f in IIANet.card.official_files
+                 if f.name.endswith(".zip")]
+        raise AvssError(f"unknown IIANet release '{name}'; known: {', '.join(known)}")
+    url, expected = release.url, release.sha256
     target = cache_dir(cache) / "iianet" / f"{name}.zip"
     if target.is_file() and (expected is None or sha256_of(target) == expected):
         return target

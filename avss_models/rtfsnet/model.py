@@ -18,7 +18,17 @@ from typing import Any
 import torch
 from torch import nn
 
-from avss_bench.models import AvssError, as_batch, fit_state_dict, split_official_keys
+from avss_bench.models import (
+    FRONTEND_NAME,
+    FRONTEND_NOTE,
+    FRONTEND_RELEASES,
+    AVSeparator,
+    AvssError,
+    ModelCard,
+    as_batch,
+    fit_state_dict,
+    split_official_keys,
+)
 from avss_models.rtfsnet.blocks import (
     AttentionFusionCell,
     ConvNormAct,
@@ -152,7 +162,7 @@ def _coarse_bins(bins: int, kernel: int, stride: int, depth: int) -> int:
     return bins
 
 
-class RTFSNet(nn.Module):
+class RTFSNet(AVSeparator):
     """RTFS-Net audio-visual target-speaker separator (0.74 M parameters + 11.19 M lip
     front-end; the same weights serve every `repeats`).
 
@@ -184,6 +194,23 @@ class RTFSNet(nn.Module):
         separate: mixture [B, T], embedding [B, 512, F] -> [B, T]
         T and F are arbitrary (T >= 7 * hop so that the SRU windows fit at the coarse scale).
     """
+
+    card = ModelCard(
+        name="RTFS-Net-{repeats}",
+        paper=("Pegg et al., \"RTFS-Net: Recurrent time-frequency modelling for efficient "
+               "audio-visual speech separation\", ICLR 2024"),
+        reported_as="RTFS-Net-{repeats}",
+        counting=("Paper (RTFS-Net Table 1): 0.7 M params (measured 740,210: separation "
+                  "network without the visual encoder) and 21.9 / 30.5 / 56.4 G MACs for R = 4 "
+                  "/ 6 / 12 per 2 s of input = our 'separator only' MACs at --seconds 2 (the "
+                  "same torch.utils.flop_counter count as the official code: 21.93 / 30.61 / "
+                  "56.67 G; 10.78 / 15.02 / 27.75 G per 1 s). The Dolphin paper lists "
+                  "RTFS-Net-12 as 0.85 M / 33.56 G w/o and 12.03 M / 41.51 G w/ the visual "
+                  "encoder (per 1 s, hooks)."),
+        macs_seconds=2.0, visual_encoder=FRONTEND_NAME, visual_encoder_note=FRONTEND_NOTE,
+        needs_frontend_weights=True,
+        # No separator checkpoints are published (README.md); the front-end is CTCNet's.
+        official_files=(FRONTEND_RELEASES["frcnn_128_512.backbone.pth.tar"],))
 
     def __init__(self, repeats: int = 4, win: int = 256, hop: int = 128, enc_chan: int = 256,
                  bn_chan: int = 256, hid_chan: int = 64, kernel_size: int = 4, stride: int = 2,
@@ -231,19 +258,7 @@ class RTFSNet(nn.Module):
         self.lip_frontend = _build_lip_frontend(freeze_frontend)
 
     # ---------------------------------------------------------------- forward passes
-    def forward(self, mixture: torch.Tensor, lips: torch.Tensor | None) -> torch.Tensor:
-        """Separate the speaker whose mouth crops are `lips` from `mixture`."""
-        if lips is None:
-            raise ValueError("RTFS-Net is audio-visual: lips [B, 1, F, 88, 88] are required")
-        return self.separate(mixture, self.embed_lips(lips.to(mixture.dtype)))
-
-    def embed_lips(self, lips: torch.Tensor) -> torch.Tensor:
-        """Lip front-end: `[B, 1, F, 88, 88]` -> `[B, 512, F]` (no autograd when frozen)."""
-        if self.config["freeze_frontend"]:
-            with torch.no_grad():
-                return self.lip_frontend(lips)
-        return self.lip_frontend(lips)
-
+    # forward(mixture, lips) = separate(mixture, embed_lips(lips)): AVSeparator.
     def separate(self, mixture: torch.Tensor, embedding: torch.Tensor) -> torch.Tensor:
         """The separation network alone, on a precomputed lip embedding `[B, 512, F]`."""
         wav = as_batch(mixture)
@@ -316,6 +331,7 @@ class RTFSNet(nn.Module):
             from avss_bench.models import load_frontend_weights
 
             load_frontend_weights(model.lip_frontend, frontend)
+        model.frontend_loaded = bool(frontend)  # `load_separator` requires the LRW file if not
         return model.eval()
 
 

@@ -152,11 +152,6 @@ class TalkingFace:
         cavity = np.array([[[110, 35, 40]]], dtype=np.uint8)  # dark red mouth interior
         self._cavity = _recolour(cavity, look)[0, 0]
 
-    @property
-    def max_open_px(self) -> float:
-        """Jaw drop at opening 1, in output pixels."""
-        return self._max_open * self._src_scale
-
     def _window(self, lin: np.ndarray, off: np.ndarray):
         """Output-pixel window (rows, cols) that covers the moving jaw region, or None."""
         hw = self._half_w * 1.6 + 2.0

@@ -7,6 +7,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from avss_bench.models.card import ModelCard
+
 
 class Unprocessed(nn.Module):
     """Returns the mixture unchanged (the 'Mixture' row: its improvements are 0 by definition).
@@ -15,6 +17,9 @@ class Unprocessed(nn.Module):
         - mixture: [B, T]; lips: ignored (may be None)
         - output: [B, T]
     """
+
+    card = ModelCard(name="Mixture (unprocessed)",
+                     counting="No parameters and no computation: the reference row.")
 
     def __init__(self) -> None:
         super().__init__()

@@ -15,6 +15,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from avss_bench.models.card import ModelCard
+
 
 class TinyLipEncoder(nn.Module):
     """Per-frame lip features from 88x88 mouth crops, cheap enough for CPU training.
@@ -75,6 +77,11 @@ class TinyAVSeparator(nn.Module):
         - lips: [B, 1, F, 88, 88] at 25 fps, or None (the model then sees zeros)
         - output: [B, T], the target speaker's estimate
     """
+
+    card = ModelCard(name="TinyAV (demo)",
+                     paper="the demo separator of avss-bench (not published)",
+                     counting="Not a published model: no paper figures to compare with.",
+                     visual_encoder="TinyLipEncoder (trained with the separator)")
 
     def __init__(self, enc_channels: int = 64, kernel_size: int = 32, hidden: int = 128,
                  video_channels: int = 64, num_blocks: int = 4, repeats: int = 2) -> None:

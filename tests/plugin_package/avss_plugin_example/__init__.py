@@ -1,0 +1,2 @@
+"""An example avss-bench plugin: `masknet` (separator), `energy_ratio` (metric), `flatfaces`
+(corpus)."""
