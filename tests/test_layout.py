@@ -72,10 +72,14 @@ def test_model_packages_use_only_the_model_layer() -> None:
     assert not bad, "\n".join(bad)
 
 
+#: what a test of the start-up's own choice removes from the environment it inherits
+OPENMP_VARIABLES = ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "OMP_NUM_THREADS")
+
+
 def test_importing_the_library_changes_no_environment_variable() -> None:
     code = ("import os, json; before = dict(os.environ); import avss_bench, avss_bench.cli, "
             "avss_bench.models; print(json.dumps(dict(os.environ) == before))")
-    env = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")}
+    env = {k: v for k, v in os.environ.items() if k not in OPENMP_VARIABLES}
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
                          check=True)
     assert out.stdout.strip() == "true"
@@ -100,7 +104,7 @@ def test_the_cli_start_up_picks_the_openmp_wait_policy_unless_the_user_chose(
             f"    main(['{verb}', '--help'])\n"
             "print(json.dumps([{k: os.environ.get(k) for k in "
             "('GOMP_SPINCOUNT', 'OMP_WAIT_POLICY')}, runtime.LAST_CHOICE]))")
-    env = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")}
+    env = {k: v for k, v in os.environ.items() if k not in OPENMP_VARIABLES}
     out = subprocess.run([sys.executable, "-c", code], env={**env, **given},
                          capture_output=True, text=True, check=True)
     found, choice = json.loads(out.stdout)

@@ -60,8 +60,11 @@ from avss_bench.core.cache import cache_path
 
 ENV_VAR = "AVSS_BENCH_FAST"
 MODES = ("auto", "now", "cached", "off")
-#: eager seconds spent on one stage and shape in a process before it is compiled (`auto`)...
-COMPILE_AFTER_S = 60.0
+#: eager seconds spent on one stage and shape in a process before it is compiled (`auto`):
+#: about the compile time itself (13-15 min per model and length on a 2-core VM, 2026-12-07),
+#: so a job that ends early never spends more than its own runtime again on a compiler, and a
+#: long one (a test split of a full-size model: hours) gets the compiled graph for the rest...
+COMPILE_AFTER_S = 1200.0
 #: ... by calls of at least this many seconds each on average (a small model such as the demo's
 #: gains too little to wait minutes for a compiler)
 MIN_CALL_S = 0.5
