@@ -45,7 +45,7 @@ TRAIN=(-m avss_bench.cli train -r lrs2/iianet --data "$OUT/corpus" --random-fron
 if [[ "$DEVICE" == cpu ]]; then
   TRAIN+=("model.config={num_blocks: 3, av_cycles: 2, in_channels: 32, out_channels: 16}")
 fi
-RUN=(torchrun --standalone --nproc_per_node 1)
+RUN=(python -m torch.distributed.run --standalone --nproc_per_node 1)  # = torchrun
 rm -rf "$OUT/straight" "$OUT/resumed"
 "${RUN[@]}" "${TRAIN[@]}" --out "$OUT/straight" optim.max_steps=4
 "${RUN[@]}" "${TRAIN[@]}" --out "$OUT/resumed" optim.max_steps=2

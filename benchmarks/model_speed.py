@@ -397,8 +397,42 @@ def import_official(path: Path, target: str) -> type:
     sys.path.insert(0, str(path))
     try:
         return getattr(importlib.import_module(module_name), cls_name)
+    except (ImportError, RuntimeError) as err:
+        if "timm" not in str(err) and "torchvision" not in str(err) or not stub_timm():
+            raise
+        for key in [k for k in sys.modules if k == top or k.startswith(top + ".")]:
+            del sys.modules[key]
+        return getattr(importlib.import_module(module_name), cls_name)
     finally:
         sys.path.remove(str(path))
+
+
+#: set when official code ran with `stub_timm`'s stand-in (reported in the rows)
+STUBS: list[str] = []
+
+
+def stub_timm() -> bool:
+    """Official RTFS-Net imports only `timm.models.layers.DropPath` from timm, whose import
+    needs torchvision; where that cannot load (here the only torchvision wheel for this torch
+    is the CUDA build), stand in our own `DropPath` (the same function: identity in eval,
+    per-sample drop + 1 / (1 - p) rescale in training; avss_models/rtfsnet). Returns whether
+    the stand-in was installed."""
+    import types
+
+    if "timm.models.layers" in sys.modules and STUBS:
+        return False
+    from avss_models.rtfsnet.blocks import DropPath
+
+    for name in [k for k in sys.modules if k == "timm" or k.startswith("timm.")]:
+        del sys.modules[name]
+    timm, models, layers = (types.ModuleType(n) for n in
+                            ("timm", "timm.models", "timm.models.layers"))
+    layers.DropPath = DropPath
+    timm.models, models.layers = models, layers
+    sys.modules.update({"timm": timm, "timm.models": models, "timm.models.layers": layers})
+    STUBS.append("timm.models.layers.DropPath -> avss_models.rtfsnet.blocks.DropPath")
+    log(f"[official] timm cannot be imported here: {STUBS[-1]}")
+    return True
 
 
 def family(name: str) -> str:
@@ -452,24 +486,46 @@ def part_official(args, device, official: dict[str, tuple[Path, str]]) -> list[d
         whole = family(name) == "dolphin"  # its video encoder is inside both models
         arg = lips if whole else emb
         ours_fn = (lambda m=ours: m(mix, lips)) if whole else (lambda m=ours: m.separate(mix, emb))
+        calls = {"eager": ours_fn, "official": lambda m=theirs, a=arg: m(mix, a)}
+        fast_info: dict[str, Any] = {}
+        if "fast" in args.paths and device.type == "cpu":
+            from avss_bench.models.inference import FastSeparator
+
+            fast = FastSeparator(ours, "now")  # the default path, its graphs built up front
+            start = time.perf_counter()
+            with torch.inference_mode():
+                (fast(mix, lips) if whole else fast.separate(mix, emb))
+            fast_info = {"first_call_s": time.perf_counter() - start, **fast.stats}
+            calls["fast"] = ((lambda m=fast: m(mix, lips)) if whole
+                             else (lambda m=fast: m.separate(mix, emb)))
         with torch.inference_mode():
-            diff = (ours_fn().reshape(-1) - theirs(mix, arg).reshape(-1)[:mix.shape[-1]]
-                    ).abs().max().item()
+            reference = theirs(mix, arg).reshape(-1)[:mix.shape[-1]]
+            outs = {label: fn().reshape(-1) for label, fn in calls.items() if label != "official"}
+        scale = reference.abs().max().item()
+        diff = (outs["eager"] - reference).abs().max().item()
+        rel = {label: (out - reference).abs().max().item() / scale for label, out in outs.items()}
         for threads in args.threads:
             if device.type == "cpu":
                 torch.set_num_threads(threads)
             log(f"[official] {name} forward, {threads} thread(s) ...")
-            t = time_interleaved({"ours": ours_fn, "official": lambda m=theirs, a=arg: m(mix, a)},
-                                 args.reps, args.warmup, device)
-            rows.append({"part": "official", "kind": "forward", "model": name,
-                         "threads": threads, "seconds": args.seconds, "batch": 1,
-                         "ours_s": t["ours"]["wall_median_s"],
-                         "official_s": t["official"]["wall_median_s"],
-                         "ours_cpu_s": t["ours"]["cpu_median_s"],
-                         "official_cpu_s": t["official"]["cpu_median_s"],
-                         "ratio": t["ours"]["wall_median_s"] / t["official"]["wall_median_s"],
-                         "max_abs_diff": diff, "repo": OFFICIAL[family(name)][0],
-                         "official_path": str(path)})
+            t = time_interleaved(calls, args.reps, args.warmup, device)
+            row = {"part": "official", "kind": "forward", "model": name,
+                   "threads": threads, "seconds": args.seconds, "batch": 1,
+                   "ours_s": t["eager"]["wall_median_s"],
+                   "official_s": t["official"]["wall_median_s"],
+                   "ours_cpu_s": t["eager"]["cpu_median_s"],
+                   "official_cpu_s": t["official"]["cpu_median_s"],
+                   "ratio": t["eager"]["wall_median_s"] / t["official"]["wall_median_s"],
+                   "max_abs_diff": diff, "rel_err_eager": rel["eager"],
+                   "repo": OFFICIAL[family(name)][0], "official_path": str(path),
+                   "official_stubs": list(STUBS), "loadavg": list(os.getloadavg())}
+            if "fast" in t:
+                row.update(fast_s=t["fast"]["wall_median_s"], fast_cpu_s=t["fast"]["cpu_median_s"],
+                           fast_ratio=t["fast"]["wall_median_s"] / t["official"]["wall_median_s"],
+                           fast_ratio_cpu=(t["fast"]["cpu_median_s"]
+                                           / t["official"]["cpu_median_s"]),
+                           rel_err_fast=rel["fast"], fast_info=fast_info)
+            rows.append(row)
         if "training" in args.skip:
             continue
         batch = args.train_batch
@@ -525,18 +581,28 @@ def markdown(rows: list[dict]) -> str:
     lines = []
     off = [r for r in rows if r["part"] == "official"]
     if off:
-        lines += ["| model | official code | pass | threads | batch | ours wall s | official wall "
-                  "s | ours / official (wall) | ours / official (CPU) | max abs diff |",
-                  "|---|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+        lines += ["| model | pass | threads | official CPU s | ours eager CPU s | eager / official"
+                  " (CPU) | ours default (fast) CPU s | **fast / official (CPU)** | fast / "
+                  "official (wall) | rel. error fast vs official | one-time compile s | "
+                  "load avg |", "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
         for r in off:
             if "error" in r:
-                lines.append(f"| {r['model']} | | error: {r['error']} | | | | | | | |")
+                lines.append(f"| {r['model']} | error: {r['error']} |" + " |" * 10)
+                continue
+            if r["kind"] != "forward":
+                lines.append(f"| {r['model']} | {r['kind']} (batch {r['batch']}, wall) | "
+                             f"{r['threads']} | {_f(r['official_s'])} | {_f(r['ours_s'])} | "
+                             f"{_f(r['ratio'], '.2f')} | | | | | | |")
                 continue
             cpu = (r["ours_cpu_s"] / r["official_cpu_s"] if r.get("official_cpu_s") else None)
-            lines.append(f"| {r['model']} | {r['repo']} | {r['kind']} | {r['threads']} | "
-                         f"{r['batch']} | {_f(r['ours_s'])} | {_f(r['official_s'])} | "
-                         f"{_f(r['ratio'], '.2f')} | {_f(cpu, '.2f')} | "
-                         f"{_f(r['max_abs_diff'], '.1e')} |")
+            info = r.get("fast_info") or {}
+            compile_s = sum(v for k, v in info.items() if k.endswith("_compile_s")) or None
+            load = r.get("loadavg") or [None]
+            lines.append(f"| {r['model']} | forward {r['seconds']:g} s | {r['threads']} | "
+                         f"{_f(r['official_cpu_s'])} | {_f(r['ours_cpu_s'])} | {_f(cpu, '.2f')} | "
+                         f"{_f(r.get('fast_cpu_s'))} | **{_f(r.get('fast_ratio_cpu'), '.2f')}** | "
+                         f"{_f(r.get('fast_ratio'), '.2f')} | {_f(r.get('rel_err_fast'), '.1e')} |"
+                         f" {_f(compile_s, '.0f')} | {_f(load[0], '.1f')} |")
         lines.append("")
     fwd = [r for r in rows if r["part"] == "forward"]
     if fwd:
@@ -599,6 +665,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-fixtures", dest="fixtures", action="store_false",
                         help="random weights/inputs for the variant parity check")
     parser.add_argument("--json", type=Path, default=None, help="write every row as JSON")
+    parser.add_argument("--paths", nargs="+", default=["eager", "fast"], choices=["eager", "fast"],
+                        help="our paths timed beside the official code: eager and the default "
+                             "fast path (avss_bench.models.inference; its graphs are compiled "
+                             "or loaded from the cache before timing)")
     parser.add_argument("--official-repo", action="append", default=[], metavar="NAME=PATH",
                         help="time the official code from this checkout side by side (NAME: "
                              + ", ".join(f"{k} = github.com/{v[0]}" for k, v in OFFICIAL.items())

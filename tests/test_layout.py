@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -71,36 +72,77 @@ def test_model_packages_use_only_the_model_layer() -> None:
     assert not bad, "\n".join(bad)
 
 
+#: what a test of the start-up's own choice removes from the environment it inherits
+OPENMP_VARIABLES = ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "OMP_NUM_THREADS")
+
+
 def test_importing_the_library_changes_no_environment_variable() -> None:
     code = ("import os, json; before = dict(os.environ); import avss_bench, avss_bench.cli, "
             "avss_bench.models; print(json.dumps(dict(os.environ) == before))")
-    env = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")}
+    env = {k: v for k, v in os.environ.items() if k not in OPENMP_VARIABLES}
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
                          check=True)
     assert out.stdout.strip() == "true"
 
 
 @pytest.mark.parametrize(("verb", "given", "expected"), [
-    ("evaluate", {}, {"GOMP_SPINCOUNT": "1000", "OMP_WAIT_POLICY": None}),
-    ("demo", {}, {"GOMP_SPINCOUNT": "10000", "OMP_WAIT_POLICY": None}),
+    ("evaluate", {}, None),
+    ("demo", {}, None),
     ("evaluate", {"OMP_WAIT_POLICY": "PASSIVE"},
      {"GOMP_SPINCOUNT": None, "OMP_WAIT_POLICY": "PASSIVE"}),
     ("demo", {"GOMP_SPINCOUNT": "50"}, {"GOMP_SPINCOUNT": "50", "OMP_WAIT_POLICY": None}),
 ])
-def test_the_cli_start_up_picks_a_short_openmp_spin_unless_the_user_chose(
-        verb: str, given: dict[str, str], expected: dict[str, str | None]) -> None:
-    """What a command sets before torch loads (the demo, run alone, spins longer)."""
+def test_the_cli_start_up_picks_the_openmp_wait_policy_unless_the_user_chose(
+        verb: str, given: dict[str, str], expected: dict[str, str | None] | None) -> None:
+    """What a command sets before torch loads: the user's choice, else the policy measured
+    for this machine's load (`runtime.wait_policy`, the demo with its 2 threads)."""
     code = ("import contextlib, io, os, json\n"
             "from avss_bench.cli import main\n"
+            "from avss_bench.core import runtime\n"
             "with contextlib.redirect_stdout(io.StringIO()), "
             "contextlib.suppress(SystemExit):\n"
             f"    main(['{verb}', '--help'])\n"
-            "print(json.dumps({k: os.environ.get(k) for k in "
-            "('GOMP_SPINCOUNT', 'OMP_WAIT_POLICY')}))")
-    env = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")}
+            "print(json.dumps([{k: os.environ.get(k) for k in "
+            "('GOMP_SPINCOUNT', 'OMP_WAIT_POLICY')}, runtime.LAST_CHOICE]))")
+    env = {k: v for k, v in os.environ.items() if k not in OPENMP_VARIABLES}
     out = subprocess.run([sys.executable, "-c", code], env={**env, **given},
                          capture_output=True, text=True, check=True)
-    assert json.loads(out.stdout) == expected
+    found, choice = json.loads(out.stdout)
+    if expected is not None:
+        assert found == expected and choice["reason"] == "set by the user"
+        return
+    from avss_bench.core.runtime import wait_policy
+
+    assert choice["reason"] == "measured" and choice["busy_cores"] is not None
+    assert choice["threads"] == (2 if verb == "demo" else None)
+    policy = wait_policy(choice["threads"], choice["busy_cores"])
+    assert {k: v for k, v in found.items() if v is not None} == policy
+
+
+def test_wait_policy_sleeps_only_when_other_work_leaves_too_few_cores(monkeypatch) -> None:
+    from avss_bench.core import runtime
+
+    monkeypatch.setattr(runtime, "usable_cpus", lambda: {0, 1})
+    spin, passive = {"GOMP_SPINCOUNT": "10000"}, {"OMP_WAIT_POLICY": "PASSIVE"}
+    assert runtime.wait_policy(None, 0.0) == runtime.wait_policy(2, 0.2) == spin
+    assert runtime.wait_policy(2, 0.9) == runtime.wait_policy(None, 1.0) == passive
+    assert runtime.wait_policy(1, 0.9) == spin  # one thread, one free core
+    assert runtime.wait_policy(1, 1.9) == passive
+    assert runtime.wait_policy(8, 0.0) == spin  # more threads than cores: capped
+    assert runtime.wait_policy(2, None) == spin  # not measurable (not Linux)
+
+
+def test_other_busy_cores_sees_a_busy_process() -> None:
+    from avss_bench.core.runtime import other_busy_cores
+
+    hog = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        time.sleep(0.3)
+        busy = other_busy_cores(0.5)
+    finally:
+        hog.kill()
+        hog.wait()
+    assert busy is not None and busy >= 0.5
 
 
 def test_scoring_a_split_never_imports_torch() -> None:

@@ -14,8 +14,9 @@ import sys
 import click
 
 from avss_bench import __version__
+from avss_bench.core.constants import DEMO_THREADS
 from avss_bench.core.errors import AvssError
-from avss_bench.core.runtime import DEMO_SPIN_COUNT, SPIN_COUNT, configure_process
+from avss_bench.core.runtime import configure_process
 
 VERBS: dict[str, str] = {
     "demo": "Run every stage end to end on the embedded demo corpus.",
@@ -43,7 +44,7 @@ class LazyVerbs(click.Group):
         if name not in VERBS:
             return None
         # before the verb's module (or anything it imports) loads torch
-        configure_process(DEMO_SPIN_COUNT if name == "demo" else SPIN_COUNT)
+        configure_process(DEMO_THREADS if name == "demo" else None)
         module = importlib.import_module(f"avss_bench.cli.{name}")
         return module.command
 

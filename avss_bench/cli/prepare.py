@@ -106,6 +106,10 @@ def make_command(name: str) -> click.Command:
     @click.option("--landmarker", default=None, type=click.Path(dir_okay=False, path_type=Path),
                   help="MediaPipe face_landmarker.task (default: $AVSS_BENCH_LANDMARKER, "
                        "the cache, or the model bundled with avss-bench).")
+    @click.option("--lips-store", default=None, metavar="DIR|off",
+                  help="Mouth-ROI store shared by every corpus prepared from the same clips: "
+                       "crops are extracted once and copied bit for bit (default: "
+                       "$AVSS_BENCH_LIPS_STORE, else lips/ in the avss-bench cache; off: none).")
     @click.option("--seed", default=None, type=Number(Bounds(integer=True)),
                   help="Seed of generated lists.")
     @click.option("--num-mixtures", default=None, metavar="tr=N,cv=N,tt=N",
@@ -121,7 +125,8 @@ def make_command(name: str) -> click.Command:
     @condition_options
     @quiet_option
     def command(root: Path, out: Path, mix_list: str | None, splits: str | None, jobs: int,
-                shard: str | None, merge: bool, landmarker: Path | None, seed: int | None,
+                shard: str | None, merge: bool, landmarker: Path | None,
+                lips_store: str | None, seed: int | None,
                 num_mixtures: str | None, skip_lips: bool, min_source_seconds: float | None,
                 recipe: Path | None, quiet: bool, executor: str, **condition_kw) -> None:
         from avss_bench.prepare.pipeline import load_prepare_config, prepare_corpus
@@ -140,7 +145,8 @@ def make_command(name: str) -> click.Command:
                                 else config.min_source_seconds),
             segment_seconds=config.segment_seconds, executor=executor,
             conditions=conditions_from_options(**condition_kw),
-            corpus_options={k: v for k, v in corpus_kw.items() if v is not None})
+            corpus_options={k: v for k, v in corpus_kw.items() if v is not None},
+            lips_store=lips_store)
         where = "report.json" if shard is None else "shards/"
         click.echo(f"prepared {name} into {out} ({where}; "
                    f"{report['timings_s']['total']:.1f} s)")

@@ -10,3 +10,6 @@ VIDEO_FPS = 25
 LIP_CROP = 88
 #: Grayscale normalisation of lip crops used by the official IIANet/CTCNet loaders.
 LIP_MEAN, LIP_STD = 0.421, 0.165
+#: torch CPU threads of `avss-bench demo`'s training, fixed: float sums depend on the count, and
+#: the demo's results must not depend on the machine.
+DEMO_THREADS = 2

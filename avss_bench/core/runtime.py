@@ -5,15 +5,19 @@ anything imports torch; a program that uses the library can call it (or set the 
 itself.
 
 torch's CPU build runs its kernels on libgomp threads. Between parallel regions an idle
-thread spins (libgomp's default: 300,000 rounds) or, with OMP_WAIT_POLICY=PASSIVE, sleeps at once.
-Spinning is fastest on an idle machine but disastrous on a busy one: every parallel region waits
-for a descheduled spinner. Sleeping at once makes every hand-over a futex wake-up, which triples
-the time of a small model's step. A short spin (GOMP_SPINCOUNT=1000) keeps most of both:
-`benchmarks/omp_wait.py` (iianet-demo training step, 2 threads, 2-core VM) measured 0.56 s
-(default spin), 0.68 s (1000), 1.89 s (PASSIVE) idle; with two busy processes beside it the
-default spin did not finish 5 steps in 240 s, 1000 took 2.24 s and PASSIVE 1.68 s. libgomp reads
-these variables once, when torch is first imported. `avss-bench demo`, meant to be run alone,
-spins longer (DEMO_SPIN_COUNT).
+thread spins (libgomp's default: 300,000 rounds, ~3 ms) or, with OMP_WAIT_POLICY=PASSIVE,
+sleeps at once. No fixed setting is right on both an idle and a busy machine
+(`benchmarks/omp_wait.py`, iianet-demo training step, 2 threads, 2-core VM): spinning is
+fastest idle (0.54-0.57 s/step with GOMP_SPINCOUNT=10000) but collapses beside one busy
+process (5-13 s/step, up to 34 s in the demo: a thread spins on the core its team-mate waits
+for); PASSIVE never collapses (1.35 s/step beside one busy process) but is 3x slower idle
+(1.89 s/step: every hand-over wakes a sleeping thread). libgomp reads these variables once, when
+torch is first imported, so the choice is made then, from a measurement: `configure_process`
+samples the CPUs this process may use for `LOAD_WINDOW_S` (`other_busy_cores`, /proc/stat) and
+picks PASSIVE when other processes leave fewer free cores than the threads the command will
+run, else a short spin (`SPIN_COUNT`). A user's own OMP_WAIT_POLICY or GOMP_SPINCOUNT always
+wins. Work that starts beside a command after it started is not seen (set
+OMP_WAIT_POLICY=PASSIVE yourself on a machine that gets busy later).
 
 glibc serves every large tensor with a fresh mmap and returns it on free, so each forward pass
 page-faults its activations in again (~0.5 M minor faults per IIANet forward); keeping freed
@@ -28,12 +32,18 @@ import ctypes.util
 import functools
 import os
 import sys
+import time
+from pathlib import Path
 from typing import Any
 
-SPIN_COUNT = "1000"  # libgomp's spin before an idle thread sleeps (see the module docstring)
-#: `avss-bench demo`'s spin: it expects the machine to itself (its README section says so), and
-#: its training step is 15 % faster idle with the longer spin (0.55 vs 0.64 s, benchmarks/README).
-DEMO_SPIN_COUNT = "10000"
+#: libgomp's spin (rounds, ~0.1 ms) before an idle thread sleeps, on a machine with free cores
+SPIN_COUNT = "10000"
+#: seconds of /proc/stat sampling behind the choice (adds this much to a command's start)
+LOAD_WINDOW_S = 0.1
+#: other processes' busy cores beyond which a core no longer counts as free
+BUSY_MARGIN = 0.25
+#: what `configure_process` chose and why (for logs and benchmarks)
+LAST_CHOICE: dict[str, Any] = {}
 M_TRIM_THRESHOLD = -1
 M_MMAP_THRESHOLD = -3
 
@@ -81,13 +91,81 @@ def release_free_memory() -> None:
         trim(0)
 
 
-def configure_process(spin_count: str = SPIN_COUNT) -> None:
+def _cpu_times(cpus: set[int]) -> tuple[float, float] | None:
+    """(busy, total) jiffies summed over `cpus`, from /proc/stat (None where unreadable)."""
+    try:
+        lines = Path("/proc/stat").read_text().splitlines()
+    except OSError:
+        return None
+    busy = total = 0.0
+    seen = 0
+    for line in lines:
+        name, _, rest = line.partition(" ")
+        if not (name.startswith("cpu") and name[3:].isdigit() and int(name[3:]) in cpus):
+            continue
+        fields = [float(v) for v in rest.split()[:8]]  # user nice system idle iowait irq ...
+        total += sum(fields)
+        busy += sum(fields) - fields[3] - fields[4]
+        seen += 1
+    return (busy, total) if seen else None
+
+
+def usable_cpus() -> set[int]:
+    """The CPUs this process may run on (its affinity mask; all CPUs where there is none)."""
+    try:
+        return set(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return set(range(os.cpu_count() or 1))
+
+
+def other_busy_cores(window: float = LOAD_WINDOW_S) -> float | None:
+    """Cores of this process's CPUs kept busy by other processes during `window` seconds.
+
+    Measured from /proc/stat over the CPUs in the affinity mask, minus this process's own CPU
+    time; None where /proc/stat is not available (not Linux).
+    """
+    cpus = usable_cpus()
+    before, own0, t0 = _cpu_times(cpus), time.process_time(), time.perf_counter()
+    if before is None:
+        return None
+    time.sleep(window)
+    after, own1, t1 = _cpu_times(cpus), time.process_time(), time.perf_counter()
+    if after is None or after[1] <= before[1]:
+        return None
+    busy_fraction = (after[0] - before[0]) / (after[1] - before[1])
+    return max(0.0, busy_fraction * len(cpus) - (own1 - own0) / max(t1 - t0, 1e-9))
+
+
+def wait_policy(threads: int | None = None, busy: float | None = None) -> dict[str, str]:
+    """The libgomp variables for a command that will run `threads` torch threads (default: the
+    usable CPUs) while other processes keep `busy` cores busy (None: not measured).
+
+    PASSIVE when fewer than `threads` cores are free, else `GOMP_SPINCOUNT=SPIN_COUNT`.
+    """
+    cpus = len(usable_cpus())
+    threads = cpus if threads is None else max(1, min(int(threads), cpus))
+    if busy is not None and cpus - busy < threads - BUSY_MARGIN:
+        return {"OMP_WAIT_POLICY": "PASSIVE"}
+    return {"GOMP_SPINCOUNT": SPIN_COUNT}
+
+
+def configure_process(threads: int | None = None) -> None:
     """Apply this module's tuning to the current process: called where a command starts.
 
-    Sets ``GOMP_SPINCOUNT`` (``spin_count``, default 1000) unless the user set it or
-    ``OMP_WAIT_POLICY`` (effective only if torch is not yet imported) and raises glibc's
-    allocator thresholds (`tune_allocator`).
+    Unless the user set ``OMP_WAIT_POLICY`` or ``GOMP_SPINCOUNT``, measures how busy the
+    machine is and sets the libgomp wait policy for a command running `threads` torch threads
+    (default: ``OMP_NUM_THREADS``, else every usable CPU): see the module docstring. Effective
+    only if torch is not yet imported. Then raises glibc's allocator thresholds
+    (`tune_allocator`).
     """
-    if "OMP_WAIT_POLICY" not in os.environ:
-        os.environ.setdefault("GOMP_SPINCOUNT", spin_count)
+    LAST_CHOICE.clear()
+    if "OMP_WAIT_POLICY" in os.environ or "GOMP_SPINCOUNT" in os.environ:
+        LAST_CHOICE.update(reason="set by the user", busy_cores=None)
+    else:
+        if threads is None and os.environ.get("OMP_NUM_THREADS", "").isdigit():
+            threads = int(os.environ["OMP_NUM_THREADS"])
+        busy = other_busy_cores()
+        chosen = wait_policy(threads, busy)
+        os.environ.update(chosen)
+        LAST_CHOICE.update(chosen, reason="measured", busy_cores=busy, threads=threads)
     tune_allocator()

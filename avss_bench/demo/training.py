@@ -17,10 +17,9 @@ from typing import Any
 import torch
 from tqdm import tqdm
 
+from avss_bench.core.constants import DEMO_THREADS
 from avss_bench.train.config import RunConfig
 from avss_bench.train.loop import Trainer
-
-DEMO_THREADS = 2  # torch CPU threads, fixed: results must not depend on the machine
 
 
 @contextlib.contextmanager

@@ -49,6 +49,7 @@ from avss_bench.core.constants import SAMPLE_RATE, VIDEO_FPS
 from avss_bench.core.errors import AvssError
 from avss_bench.models.card import card_of
 from avss_bench.models.contract import check_separator_output
+from avss_bench.models.inference import eager_model
 
 MAC_COUNTER = ("torch.utils.flop_counter.FlopCounterMode, MACs = FLOPs/2: aten.convolution "
                "(incl. grouped/depthwise and transposed convs) and matrix products; biases, "
@@ -383,9 +384,10 @@ def profile_model(model: nn.Module, name: str, target: str = "", seconds: float 
         torch.backends.cuda.matmul.allow_tf32 = False
         torch.backends.cudnn.allow_tf32 = False
     model = model.to(dev).eval()
-    card = card_of(model, name)
-    notes = [UNTRAINED_CODEBOOK_NOTE] if fill_untrained_codebooks(model) else []
-    params_sep, params_fe = split_params(model)
+    eager = eager_model(model)  # Params and MACs count the eager model; latency runs `model`
+    card = card_of(eager, name)
+    notes = [UNTRAINED_CODEBOOK_NOTE] if fill_untrained_codebooks(eager) else []
+    params_sep, params_fe = split_params(eager)
     mixture, lips = make_inputs(seconds, dev)
 
     peak_mb = above_mb = kind = note = None
@@ -403,10 +405,10 @@ def profile_model(model: nn.Module, name: str, target: str = "", seconds: float 
     with torch.inference_mode():  # the Separator contract, before any number is reported
         check_separator_output(model(mixture, lips), mixture, name)
 
-    macs_sep, macs_fe, by_op, where = count_macs(model, seconds, device)
-    sep_1s, fe_1s = (macs_sep, macs_fe) if seconds == 1 else count_macs(model, 1.0, device)[:2]
+    macs_sep, macs_fe, by_op, where = count_macs(eager, seconds, device)
+    sep_1s, fe_1s = (macs_sep, macs_fe) if seconds == 1 else count_macs(eager, 1.0, device)[:2]
     return ProfileResult(
-        model=name, target=target, config=dict(getattr(model, "config", {}) or {}),
+        model=name, target=target, config=dict(getattr(eager, "config", {}) or {}),
         seconds=float(seconds), device=dev.type, device_name=_device_name(dev),
         threads=torch.get_num_threads(), torch_version=torch.__version__,
         params_separator=params_sep, params_lip_frontend=params_fe,
@@ -420,9 +422,9 @@ def profile_model(model: nn.Module, name: str, target: str = "", seconds: float 
         latency_ms_lip_frontend_median=fe_median,
         peak_memory_mb=peak_mb, peak_memory_above_weights_mb=above_mb,
         peak_memory_kind=kind, peak_memory_note=note,
-        display_name=card.display_name(getattr(model, "config", None)),
+        display_name=card.display_name(getattr(eager, "config", None)),
         paper_note=card.counting or None, visual_encoder_note=card.visual_encoder_note or None,
-        visual_encoder=visual_encoder_name(model),
+        visual_encoder=visual_encoder_name(eager),
         params_total=params_sep + params_fe, macs_total_g=(macs_sep + macs_fe) / 1e9,
         macs_separator_1s_g=sep_1s / 1e9, macs_lip_frontend_1s_g=fe_1s / 1e9,
         macs_total_1s_g=(sep_1s + fe_1s) / 1e9, notes=notes)

@@ -105,8 +105,13 @@ def build_separator(name_or_path: str, **config: Any):
 
 def load_separator(name_or_path: str, checkpoint: str | Path | None = None,
                    frontend_checkpoint: str | Path | None = None, *,
-                   random_frontend: bool = False, **config: Any):
+                   random_frontend: bool = False, fast: bool | str | None = None,
+                   **config: Any):
     """Return a separator in eval mode, optionally with weights.
+
+    The model comes wrapped for fast CPU inference (`avss_bench.models.inference`: compiled
+    graphs cached on disk; the eager model is `.eager`) unless `fast=False` or
+    `AVSS_BENCH_FAST=off`.
 
     Args:
         name_or_path: a registered name (`avss-bench models`) or `package.module:Class`.
@@ -116,6 +121,8 @@ def load_separator(name_or_path: str, checkpoint: str | Path | None = None,
         random_frontend: accept a checkpoint without the visual encoder's weights that the
             card says are needed, and no `frontend_checkpoint` (the encoder keeps its random
             initialisation): for tests and debugging only, never for results.
+        fast: True/`"auto"`, `"now"`, `"cached"` or False/`"off"`
+            (`avss_bench.models.inference.fast_mode`; None: `$AVSS_BENCH_FAST`, else auto).
         **config: constructor arguments; override those stored in the checkpoint.
 
     Raises:
@@ -156,7 +163,9 @@ def load_separator(name_or_path: str, checkpoint: str | Path | None = None,
                         f"needs trained ({card.visual_encoder or 'its visual encoder'}): give "
                         f"them with --frontend-checkpoint{example} or, for debugging only, "
                         "--random-init", checkpoint)
-    return model.eval()
+    from avss_bench.models.inference import fast_separator
+
+    return fast_separator(model.eval(), fast)
 
 
 def load_visual_encoder(model: Any, path: Path, name: str) -> None:

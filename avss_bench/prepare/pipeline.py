@@ -51,6 +51,7 @@ from avss_bench.corpora.base import Corpus, Utterance
 from avss_bench.corpora.registry import corpora, get_corpus
 from avss_bench.io.manifest import SPLITS, canonical_split
 from avss_bench.io.testset import TestSet, write_test_set
+from avss_bench.lips.store import resolve_store
 from avss_bench.prepare.conditions import Conditions
 from avss_bench.prepare.config import SEGMENT_SECONDS, PrepareConfig, load_prepare_config  # noqa: F401
 from avss_bench.prepare.lip_rois import lips_batch, lips_done
@@ -102,6 +103,7 @@ def prepare_corpus(corpus: str, root: str | Path, out: str | Path,
                    executor: str | Executor | None = None,
                    conditions: Conditions | None = None,
                    corpus_options: Mapping[str, object] | None = None,
+                   lips_store: str | Path | None = None,
                    dataset_name: str | None = None) -> dict:
     """Prepare the 2-speaker benchmark of a raw corpus (see the module docstring).
 
@@ -127,6 +129,9 @@ def prepare_corpus(corpus: str, root: str | Path, out: str | Path,
         executor: where the batch tasks run: `local` (None; `jobs` processes), `dask-local:N`,
             `dask://HOST:PORT`, `slurm[:k=v,...]` or an `Executor` (`avss_bench.core.executor`).
         corpus_options: keywords for the corpus class (its `options`, e.g. AVSpeech's `csv`).
+        lips_store: the mouth-ROI store folder (`avss_bench.lips.store`: crops extracted once
+            and reused by every corpus prepared from the same clips); None: the default
+            (`$AVSS_BENCH_LIPS_STORE`, else the cache's `lips/`); `"off"`: none.
         dataset_name: what test-set labels and records call the data instead of the corpus
             (the demo corpus, prepared in the LRS2 layout, is ``demo``).
 
@@ -135,6 +140,8 @@ def prepare_corpus(corpus: str, root: str | Path, out: str | Path,
     """
     t_start = time.perf_counter()
     run = _start_run(corpus, root, out, splits, jobs, shard, merge, landmarker, corpus_options)
+    store = resolve_store(lips_store)
+    run.lips_store = None if store is None else str(store.root)
     claim_out(run.layout, {
         "corpus": run.corp.name, "segment_seconds": segment_seconds,
         "min_source_seconds": min_source_seconds,
@@ -201,6 +208,7 @@ class _Run:
     state: PrepareState = field(default_factory=PrepareState)
     executor: Executor = field(default_factory=LocalExecutor)
     missing_work: list[str] = field(default_factory=list)
+    lips_store: str | None = None
 
     def owns(self, key: str) -> bool:
         """Whether this shard owns the item `key` (always, without sharding)."""
@@ -294,9 +302,9 @@ def _extract_lips(run: _Run, audio_todo: Sequence[Utterance], needed: Sequence[s
         run.missing_work.append(f"{len(todo_lips)} lip ROIs (e.g. {todo_lips[0][0].utt})")
     elif todo_lips:
         size = max(1, min(16, math.ceil(len(todo_lips) / run.executor.workers)))
-        for records in run.executor.map_batches(lips_batch, chunks(todo_lips, size),
-                                                ((run.root,), (run.out, run.landmarker)), "lips",
-                                                quiet):
+        args = ((run.root,), (run.out, run.landmarker, run.lips_store))
+        for records in run.executor.map_batches(lips_batch, chunks(todo_lips, size), args,
+                                                "lips", quiet):
             for record in records:
                 state.lips[record["utt"]] = record
     if run.shard is None:  # utterances whose lips a shard-mate owns are read back at merge

@@ -59,14 +59,17 @@ class Conv1d(nn.Conv1d):
     """`nn.Conv1d` with a fast float64 CPU path for depthwise convolutions.
 
     PyTorch runs grouped float64 convolutions on CPU one group at a time (one slow im2col
-    call per channel: ~80x slower than float32 here). For depthwise convs in float64 on CPU
-    this computes the same sum with `unfold` instead; every other case is `nn.Conv1d` itself.
+    call per channel: ~80x slower than float32 here). For depthwise convs in float64 on CPU,
+    and when traced for a compiled CPU graph (`avss_bench.models.inference`, which fuses it
+    into one pass), this computes the same sum with `unfold` instead; every other case is
+    `nn.Conv1d` itself.
     Parameters and state-dict keys are those of `nn.Conv1d`.
     """
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         depthwise = self.groups == self.in_channels == self.out_channels and self.groups > 1
-        if not (depthwise and x.dtype == torch.float64 and x.device.type == "cpu"
+        unfolded = x.dtype == torch.float64 or torch.compiler.is_compiling()  # fused when
+        if not (depthwise and unfolded and x.device.type == "cpu"           # compiled
                 and self.padding_mode == "zeros" and self.dilation == (1,)):
             return super().forward(x)
         kernel, stride, pad = self.kernel_size[0], self.stride[0], self.padding[0]

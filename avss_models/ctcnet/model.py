@@ -10,6 +10,7 @@ formats. Decisions about the official code's quirks are in this package's README
 
 from __future__ import annotations
 
+import copy
 import io
 import zipfile
 from collections.abc import Mapping
@@ -183,6 +184,17 @@ class CTCNet(AVSeparator):
 
     # ---------------------------------------------------------------- forward passes
     # forward(mixture, lips) = separate(mixture, embed_lips(lips)): AVSeparator.
+
+    def inference_variant(self) -> CTCNet:
+        """This model with every 1x1 conv moved before its upsampling (`conv_before_upsample`:
+        the same function, equal up to float rounding, 33 % fewer MACs): what the compiled
+        inference graphs run (`avss_bench.models.inference`). A copy; `self` is unchanged."""
+        variant = copy.deepcopy(self)
+        for module in variant.modules():
+            if hasattr(module, "conv_before_upsample"):
+                module.conv_before_upsample = True
+        return variant.eval()
+
     def separate(self, mixture: torch.Tensor, video_embedding: torch.Tensor) -> torch.Tensor:
         """The separation network alone, on a precomputed lip embedding [B, 512, F]."""
         wav = as_batch(mixture)

@@ -33,7 +33,8 @@ def _dct_maps(length: int, dtype: torch.dtype, device: torch.device
     like the released code; float64 for float64 runs).
     """
     key = (length, dtype, device)
-    if key in _DCT_CACHE:
+    tracing = torch.compiler.is_compiling()  # a traced tensor must never reach the cache
+    if key in _DCT_CACHE and not tracing:
         _DCT_CACHE.move_to_end(key)
         return _DCT_CACHE[key]
     t = (torch.linspace(0, length - 1, length, device=device, dtype=dtype).view(1, -1) + 0.5)
@@ -43,6 +44,8 @@ def _dct_maps(length: int, dtype: torch.dtype, device: torch.device
     basis[0, :] = basis[0, :] / math.sqrt(2)
     freqs = torch.linspace(0, torch.pi, length + 1, device=device, dtype=dtype)[:length]
     decay = torch.exp(-torch.pow(freqs, 2))
+    if tracing:
+        return basis, decay
     _DCT_CACHE[key] = (basis, decay)
     while len(_DCT_CACHE) > _DCT_CACHE_SIZE:
         _DCT_CACHE.popitem(last=False)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -40,13 +41,15 @@ def nearest(x: torch.Tensor, length: int) -> torch.Tensor:
 
 
 def depthwise_conv1d(x: torch.Tensor, conv: nn.Conv1d) -> torch.Tensor:
-    """`conv(x)` for a depthwise Conv1d; float64 on CPU as k shifted multiply-adds.
+    """`conv(x)` for a depthwise Conv1d; on CPU in float64, or when traced for a compiled
+    graph, as k shifted multiply-adds.
 
     PyTorch has no vectorised float64 depthwise kernel on CPU (it runs one small convolution per
-    channel); the shifted sum is the same arithmetic, ~50x faster there. Other dtypes/devices
-    use the convolution itself.
+    channel); the shifted sum is the same arithmetic, ~50x faster there. A compiled graph
+    (`avss_bench.models.inference`) fuses the k multiply-adds into one pass over `x`, which
+    beats oneDNN's depthwise kernel on these long [C, T] maps. Otherwise the convolution itself.
     """
-    if x.dtype != torch.float64 or x.device.type != "cpu":
+    if x.device.type != "cpu" or not (x.dtype == torch.float64 or torch.compiler.is_compiling()):
         return conv(x)
     kernel, stride, pad = conv.kernel_size[0], conv.stride[0], conv.padding[0]
     padded = F.pad(x, (pad, pad))
@@ -59,9 +62,34 @@ def depthwise_conv1d(x: torch.Tensor, conv: nn.Conv1d) -> torch.Tensor:
     return y if conv.bias is None else y + conv.bias.view(-1, 1)
 
 
-@lru_cache(maxsize=256)
 def _repeat_counts(src_len: int, dst_len: int) -> torch.Tensor:
-    """How often each source frame occurs in `nearest(x, dst_len)` (PyTorch's index rule)."""
+    """How often each source frame occurs in `nearest(x, dst_len)` (PyTorch's index rule).
+
+    Cached per lengths. Traced for a compiled graph, the counts are computed outside torch
+    (`_count_repeats_numpy`, the same float32 index rule) so that the graph holds them as a
+    constant and no traced tensor reaches the cache that eager calls read."""
+    if torch.compiler.is_compiling():
+        return torch.from_numpy(_count_repeats_numpy(src_len, dst_len))
+    return _cached_repeat_counts(src_len, dst_len)
+
+
+def _count_repeats_numpy(src_len: int, dst_len: int) -> np.ndarray:
+    """`_count_repeats` in numpy: PyTorch's nearest index is min(floor(i * (src / dst)),
+    src - 1) in float32 (and i // 2 for an exact doubling, which the float rule also gives)."""
+    scale = np.float32(src_len) / np.float32(dst_len)
+    index = np.floor(np.arange(dst_len, dtype=np.float32) * scale).astype(np.int64)
+    if dst_len == 2 * src_len:
+        index = np.arange(dst_len, dtype=np.int64) // 2
+    index = np.minimum(index, src_len - 1) if dst_len != src_len else np.arange(dst_len)
+    return np.bincount(index, minlength=src_len).astype(np.int64)
+
+
+@lru_cache(maxsize=256)
+def _cached_repeat_counts(src_len: int, dst_len: int) -> torch.Tensor:
+    return _count_repeats(src_len, dst_len)
+
+
+def _count_repeats(src_len: int, dst_len: int) -> torch.Tensor:
     ramp = torch.arange(src_len, dtype=torch.float32).view(1, 1, -1)
     index = F.interpolate(ramp, size=dst_len, mode="nearest").view(-1).long()
     return torch.bincount(index, minlength=src_len)
@@ -400,11 +428,11 @@ class Recurrent(nn.Module):
         n_av = min(self.av_cycles, self.num_blocks)
         for i in range(self.num_blocks):
             if i > 0:
-                x = self.InterA_B_A(x + x_enc)
+                x = _inter_cycle(self.InterA_B_A, x + x_enc)
             scales_a, global_a = a_bu(x)
             if i < n_av:
                 if i > 0:
-                    v = self.InterA_B_V(v + v_enc)
+                    v = _inter_cycle(self.InterA_B_V, v + v_enc)
                 scales_v, global_v = v_bu(v)
                 global_a, global_v = self.InterA_T(global_a, global_v)
                 v_next, gates = v_td(v, scales_v, global_v, need_output=i < n_av - 1)
@@ -415,3 +443,14 @@ class Recurrent(nn.Module):
                 global_a, _ = self.InterA_T(global_a, None)
                 x = a_td(x, scales_a, global_a, None)
         return x
+
+
+def _inter_cycle(block: nn.Sequential, x: torch.Tensor) -> torch.Tensor:
+    """`block(x)` for InterA-B (depthwise 1x1 Conv1d, activation); traced for a compiled graph
+    as the per-channel multiply-add it is, which fuses with the sum before and the activation
+    after (PyTorch runs a grouped convolution one group at a time on CPU)."""
+    if not torch.compiler.is_compiling():
+        return block(x)
+    conv, act = block
+    y = x * conv.weight.view(1, -1, 1)
+    return act(y if conv.bias is None else y + conv.bias.view(1, -1, 1))
