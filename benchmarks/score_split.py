@@ -129,7 +129,7 @@ def main() -> int:
 
     configure_process()
     from avss_bench.evaluate.run import evaluate
-    from avss_bench.metrics.split import score_split
+    from avss_bench.evaluate.scoring import score_split
 
     work = args.workdir or Path(tempfile.mkdtemp(prefix="score-split-"))
     if work.exists():
