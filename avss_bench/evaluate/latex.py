@@ -15,7 +15,7 @@ import math
 import re
 from collections.abc import Callable, Sequence
 
-from avss_bench.evaluate.leaderboard import Entry, Group, Stat, latency_columns
+from avss_bench.evaluate.leaderboard import Entry, Group, Stat, format_count, latency_columns
 from avss_bench.io.testset import TestSet
 from avss_bench.metrics.registry import Column, metric_registry
 
@@ -48,26 +48,19 @@ def _macs_per_second(macs: float | None, seconds: float | None) -> float | None:
     return None if macs is None else macs / (seconds or 1.0)
 
 
-def _number(value: float | None) -> str:
-    """Params / MACs with the digits they were given: 55.87, 167.2, 7.0; below 1 three
-    significant digits (a demo model's 0.114)."""
-    if value is None or math.isnan(value):
-        return "--"
-    if abs(value) < 1:
-        return f"{value:.3g}"
-    text = f"{value:.2f}"
-    return text[:-1] if text.endswith("0") else text
+def _count(value: float | None) -> str:
+    return format_count(value, missing="--")
 
 
 def _efficiency(entries: list[Entry]) -> list[tuple[str, Callable[[Entry], str]]]:
     """The efficiency columns some row has a value for: (header, cell of an entry); latency
     has one column per way it was measured (marked a, b, ...; the caption says which)."""
     columns: list[tuple[str, Callable[[Entry], float | None], Callable[[float], str]]] = [
-        ("Params (M)", lambda e: e.params_m, _number),
-        ("MACs (G/s)", lambda e: _macs_per_second(e.macs_g, e.macs_seconds), _number),
-        ("Params$^{+}$ (M)", lambda e: e.params_total_m, _number),
+        ("Params (M)", lambda e: e.params_m, _count),
+        ("MACs (G/s)", lambda e: _macs_per_second(e.macs_g, e.macs_seconds), _count),
+        ("Params$^{+}$ (M)", lambda e: e.params_total_m, _count),
         ("MACs$^{+}$ (G/s)", lambda e: _macs_per_second(e.macs_total_g, e.macs_seconds),
-         _number),
+         _count),
     ]
     hows = latency_columns(entries)
     for i, how in enumerate(hows):

@@ -219,20 +219,27 @@ def _join_profile(entry: Entry, summary: dict[str, Any], model: str, path: Path)
 def collect(paths: list[Path], allow_empty: bool = False) -> list[Entry]:
     """Every evaluation summary under `paths` (files or folders, searched recursively); none
     found is an error unless `allow_empty` (the published comparison shown alone)."""
+    found = find_summaries(paths, allow_missing=allow_empty)
+    if not found:
+        if allow_empty:
+            return []
+        raise AvssError("no summary.json found (run `avss-bench evaluate` first)",
+                        paths[0] if paths else None)
+    return label_duplicates([read_entry(p) for p in found])
+
+
+def find_summaries(paths: list[Path], allow_missing: bool = False) -> list[Path]:
+    """Every `summary.json` named by `paths` or under them (recursively), resolved, each once;
+    a path that does not exist is an error unless `allow_missing`."""
     found: list[Path] = []
     for path in paths:
         if path.is_file():
             found.append(path)
         elif path.is_dir():
             found.extend(sorted(path.rglob("summary.json")))
-        elif not allow_empty:
+        elif not allow_missing:
             raise AvssError("no such results file or folder", path)
-    if not found:
-        if allow_empty:
-            return []
-        raise AvssError("no summary.json found (run `avss-bench evaluate` first)",
-                        paths[0] if paths else None)
-    return label_duplicates([read_entry(p) for p in dict.fromkeys(p.resolve() for p in found)])
+    return list(dict.fromkeys(p.resolve() for p in found))
 
 
 def label_duplicates(entries: list[Entry]) -> list[Entry]:
@@ -340,11 +347,11 @@ def _add_reported(group: Group) -> None:
     group.entries = rows
 
 
-def _num(value: float | None) -> str:
+def format_count(value: float | None, missing: str = "–") -> str:
     """Params / MACs without losing published digits: 55.87, 167.2, 7.0, 3.04; values below 1
-    keep three significant digits (a demo model's 0.114 M)."""
+    keep three significant digits (a demo model's 0.114 M); `missing` when there is none."""
     if value is None or math.isnan(value):
-        return "–"
+        return missing
     if abs(value) < 1:
         return f"{value:.3g}"
     text = f"{value:.2f}"
@@ -393,13 +400,13 @@ def table_rows(group: Group, with_ci: bool = True) -> tuple[list[str], list[list
         row.append(_targets(entry))
         for params, macs in ((entry.params_m, entry.macs_g),
                              (entry.params_total_m, entry.macs_total_g)):
-            row.append(_num(params))
+            row.append(format_count(params))
             if macs is None:
                 row.append("–")
             elif per or entry.macs_seconds is None:
-                row.append(_num(macs))
+                row.append(format_count(macs))
             else:
-                row.append(f"{_num(macs)} (per {entry.macs_seconds:g} s)")
+                row.append(f"{format_count(macs)} (per {entry.macs_seconds:g} s)")
         row += [f"{entry.latency_ms:.1f}" if entry.latency_how == how
                 and entry.latency_ms is not None else "–" for how in hows]
         body.append(row)

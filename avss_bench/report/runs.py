@@ -18,7 +18,7 @@ from typing import Any
 import pandas as pd
 
 from avss_bench.core.errors import AvssError
-from avss_bench.evaluate.leaderboard import Entry, Group, collect, group_entries
+from avss_bench.evaluate.leaderboard import Entry, Group, collect, find_summaries, group_entries
 from avss_bench.evaluate.results import read_results, read_summary
 from avss_bench.robustness.run import CONDITION_FILE
 from avss_bench.robustness.run import CSV as ROBUSTNESS_CSV
@@ -54,23 +54,11 @@ def _read_run(entry: Entry) -> Run:
     return Run(entry, folder, summary, results, profile, metrics)
 
 
-def _summaries(paths: list[Path]) -> list[Path]:
-    found: list[Path] = []
-    for path in paths:
-        if path.is_file():
-            found.append(path)
-        elif path.is_dir():
-            found.extend(sorted(path.rglob("summary.json")))
-        else:
-            raise AvssError("no such results file or folder", path)
-    return list(dict.fromkeys(p.resolve() for p in found))
-
-
 def gather(paths: list[Path], reported: bool = True
            ) -> tuple[list[Run], list[Group], list[Path]]:
     """Our leaderboard runs (in the order found), their tables (with the published rows of
     the official sets present when `reported`), and the robustness folders found."""
-    summaries = _summaries(paths)
+    summaries = find_summaries(paths)
     grid_points = [p for p in summaries if (p.parent / CONDITION_FILE).is_file()]
     plain = [p for p in summaries if p not in grid_points]
     robustness = sorted({p.parent.parent.parent for p in grid_points
