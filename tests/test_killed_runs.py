@@ -85,11 +85,15 @@ def _signature(root: Path) -> frozenset:
     """The files in `root` and their sizes: changes when a run makes progress (a new chunk, a
     grown partial CSV), not when it merely rewrites a stamp with the same bytes."""
     found = set()
-    for path in root.rglob("*") if root.exists() else ():
-        try:
-            found.add((str(path), path.lstat().st_size))
-        except FileNotFoundError:  # removed while we looked (a temp file renamed)
-            continue
+    # os.walk skips a folder removed while it looks (Path.rglob raises: a run removes its
+    # `.partial/` folder when it finishes)
+    for folder, subfolders, files in os.walk(root):
+        for name in subfolders + files:
+            path = os.path.join(folder, name)
+            try:
+                found.add((path, os.lstat(path).st_size))
+            except FileNotFoundError:  # removed while we looked (a temp file renamed)
+                continue
     return frozenset(found)
 
 
