@@ -180,6 +180,9 @@ def test_no_point_to_draw_is_one_line(tmp_path: Path) -> None:
 
 
 # ---------------------------------------------------------------- the robustness figure
+ROBUSTNESS_BASE = "LRS2, 40 of 3000 mixtures of the official LRS2-2Mix test list"
+
+
 def robustness_rows(with_quality: bool = True) -> pd.DataFrame:
     """robustness.csv rows of two models and the unprocessed mixture over visual conditions,
     an SNR corpus and a target-absent corpus, with PESQ and STOI scored."""
@@ -190,7 +193,11 @@ def robustness_rows(with_quality: bool = True) -> pd.DataFrame:
     rows = []
     for model, clean in (("IIANet", 15.0), ("CTCNet", 13.6), ("mixture", 0.0)):
         for name, kind, value in conditions:
-            row = {"model": model, "condition": name, "kind": kind, "value": value}
+            row = {"model": model, "condition": name, "kind": kind, "value": value,
+                   "test_set": (ROBUSTNESS_BASE if kind == "clean"
+                                else f"{ROBUSTNESS_BASE} + {name}"),
+                   "test_set_fingerprint": "a" * 64 if kind == "clean" else name * 8,
+                   "base_fingerprint": "a" * 64}
             if kind == "absent":
                 leak = 0.0 if model == "mixture" else -9.0
                 row.update(si_snr_i=np.nan, leak_db=leak, leak_db_ci_low=leak - 1,
@@ -244,6 +251,8 @@ def test_robustness_figure_shares_scales_and_draws_ci_clean_and_mixture() -> Non
     assert {"IIANet", "CTCNet", "95 % CI"} <= legend and "mixture" not in legend
     leak = next(ax for ax in fig.axes if ax.get_xlabel() == "target absent")
     assert leak.get_ylabel() == "leak (dB, lower is better)"
+    title = fig.get_suptitle().replace("\n", " ")
+    assert title == f"Conditions of {ROBUSTNESS_BASE}"  # the figure names its test set alone
     plt.close(fig)
 
 

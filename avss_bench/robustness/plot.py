@@ -17,6 +17,7 @@ is better) on its own axis.
 from __future__ import annotations
 
 import math
+import textwrap
 from pathlib import Path
 
 import matplotlib
@@ -41,6 +42,7 @@ from avss_bench.evaluate.paper_figures import (  # noqa: E402
 from avss_bench.metrics.registry import metric_registry  # noqa: E402
 from avss_bench.robustness.grid import CLEAN_VALUE  # noqa: E402
 from avss_bench.robustness.run import condition_order  # noqa: E402
+from avss_bench.robustness.table import base_test_sets  # noqa: E402
 
 AXES = {**KINDS, "snr": "SNR (dB)", "rt60": "RT60 (s)", "speakers": "speakers"}
 LEAK = "leak_db"
@@ -51,6 +53,8 @@ PALETTE = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#0
 MAX_COLUMNS = 4
 PANEL_W, PANEL_H = 1.65, 1.45  # inches
 UNPROCESSED = "unprocessed mixture"
+#: characters of the title per inch of figure width before it wraps
+TITLE_CHARS_PER_INCH = 12
 
 
 def plotted_metrics(frame: pd.DataFrame) -> list[str]:
@@ -165,6 +169,11 @@ def _draw(frame: pd.DataFrame, families: list[str], absent: pd.DataFrame) -> Fig
             elif c > 0 and axes[r, c].get_ylabel() != LEAK_LABEL:
                 axes[r, c].tick_params(labelleft=False)  # the row's scale is on its left
     _legend(fig, models, colours, baselines, metrics)
+    bases = base_test_sets(frame)
+    if bases:  # the figure names its test set on its own, away from the report's heading
+        title = "Conditions of " + "; ".join(label for label, _ in bases)
+        fig.suptitle(textwrap.fill(title, int(fig.get_figwidth() * TITLE_CHARS_PER_INCH)),
+                     fontsize="medium")
     return fig
 
 
@@ -293,7 +302,7 @@ def _legend(fig: Figure, models: list[str], colours: dict[str, str], baselines: 
                                                    else "")))
     handles.append(Line2D([], [], color="0.3", marker="|", linestyle="", markersize=6,
                           label="95 % CI"))
-    fig.legend(handles=handles, loc="outside upper center", ncol=min(len(handles), 4),
+    fig.legend(handles=handles, loc="outside lower center", ncol=min(len(handles), 4),
                handlelength=2.0, columnspacing=1.0)
 
 

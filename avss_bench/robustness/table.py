@@ -72,14 +72,21 @@ def _cell(row: pd.Series) -> str:
     return f"{value:.2f} ({drop:+.2f})"
 
 
+def base_test_sets(frame: pd.DataFrame) -> list[tuple[str, str]]:
+    """(label, fingerprint) of each clean test set the grid's conditions are taken from."""
+    if "test_set" not in frame or "kind" not in frame:
+        return []
+    clean = frame[frame["kind"] == "clean"]
+    return list(dict.fromkeys(zip(clean["test_set"], clean["test_set_fingerprint"],
+                                  strict=True)))
+
+
 def robustness_notes(frame: pd.DataFrame) -> list[str]:
     """The heading (the clean test set the grid is a condition of), then a note for each
     condition on other mixtures. Older CSVs without test-set columns get a plain heading."""
     if "test_set" not in frame or "kind" not in frame:
         return ["Robustness (test sets not recorded: rerun `avss-bench robustness`)"]
-    clean = frame[frame["kind"] == "clean"]
-    bases = list(dict.fromkeys(zip(clean["test_set"], clean["test_set_fingerprint"],
-                                   strict=True)))
+    bases = base_test_sets(frame)
     if not bases:
         return ["Robustness (no clean point)"]
     heading = "Robustness: conditions of " + "; ".join(
