@@ -373,6 +373,12 @@ CASES: list[Case] = [
                                                    "badplugin:OneChannel", "--runs", "1",
                                                    "--seconds", "0.2"],
        "badplugin:OneChannel"),
+    _c("profile-rtfsnet-too-short", lambda k, o: ["profile", "--model", "rtfsnet",
+                                                  "--seconds", "0.1", "--runs", "1"],
+       "--seconds sets the input length"),
+    _c("profile-rtfsnet-too-short-no-runs", lambda k, o: ["profile", "--model", "rtfsnet",
+                                                          "--seconds", "0.1", "--runs", "0"],
+       "mixture too short for RTFS-Net"),
     # ------------------------------------------------------------------------- table
     _c("table-missing-folder", lambda k, o: ["table", str(k.missing)],
        lambda k, o: str(k.missing)),

@@ -48,7 +48,7 @@ from torch import nn
 from avss_bench.core.constants import SAMPLE_RATE, VIDEO_FPS
 from avss_bench.core.errors import AvssError
 from avss_bench.models.card import card_of
-from avss_bench.models.contract import check_separator_output
+from avss_bench.models.contract import check_separator_output, first_forward
 from avss_bench.models.inference import eager_model
 
 MAC_COUNTER = ("torch.utils.flop_counter.FlopCounterMode, MACs = FLOPs/2: aten.convolution "
@@ -389,12 +389,14 @@ def profile_model(model: nn.Module, name: str, target: str = "", seconds: float 
     notes = [UNTRAINED_CODEBOOK_NOTE] if fill_untrained_codebooks(eager) else []
     params_sep, params_fe = split_params(eager)
     mixture, lips = make_inputs(seconds, dev)
+    hint = f"--seconds sets the input length, {seconds:g} s here"
 
     peak_mb = above_mb = kind = note = None
     latencies: list[float] = []
     fe_median = None
     if runs > 0:
-        peak_mb, above_mb, kind, note = measure_peak_memory(model, mixture, lips)
+        with first_forward(name, lips, hint=hint):  # an input it cannot take: one line
+            peak_mb, above_mb, kind, note = measure_peak_memory(model, mixture, lips)
         latencies = time_runs(model, mixture, lips, runs=runs, warmup=warmup, device=dev)
         frontend = getattr(model, "lip_frontend", None)
         if isinstance(frontend, nn.Module):
@@ -402,8 +404,8 @@ def profile_model(model: nn.Module, name: str, target: str = "", seconds: float 
                 time_runs(frontend, lips, runs=runs, warmup=warmup, device=dev))
     else:
         note = "not measured (--runs 0)"
-    with torch.inference_mode():  # the Separator contract, before any number is reported
-        check_separator_output(model(mixture, lips), mixture, name)
+    with torch.inference_mode(), first_forward(name, lips, first=runs == 0, hint=hint):
+        check_separator_output(model(mixture, lips), mixture, name)  # before any number
 
     macs_sep, macs_fe, by_op, where = count_macs(eager, seconds, device)
     sep_1s, fe_1s = (macs_sep, macs_fe) if seconds == 1 else count_macs(eager, 1.0, device)[:2]

@@ -52,12 +52,17 @@ def is_trainable(model: torch.nn.Module) -> bool:
     return any(p.requires_grad for p in model.parameters())
 
 
+#: what sets the input of evaluate, train and robustness when a first forward fails
+LIP_ROWS_HINT = "--lip-rows / data.lip_rows sets the crop height, 88 the full crop"
+
+
 @contextlib.contextmanager
 def first_forward(model: str, lips: torch.Tensor | None, first: bool = True,
-                  path: object | None = None) -> Iterator[None]:
+                  path: object | None = None, hint: str = LIP_ROWS_HINT) -> Iterator[None]:
     """Around a separator's first forward pass: an input the model cannot take (a lip crop too
-    small for its convolutions, `--lip-rows 1`; a shape it was not built for) is one line
-    naming the model and the lips' shape, not a traceback from deep inside it. Later batches
+    small for its convolutions, `--lip-rows 1`; a mixture too short for it) is one line
+    naming the model, the lips' shape and `hint` (the option that sets the input), not a
+    traceback from deep inside it. Later batches
     (`first=False`) keep their tracebacks: a failure there is a bug."""
     if not first:
         yield
@@ -68,6 +73,5 @@ def first_forward(model: str, lips: torch.Tensor | None, first: bool = True,
         if "out of memory" in str(err).lower():
             raise
         shape = "no lips" if lips is None else f"lips {list(lips.shape)}"
-        raise AvssError(f"separator '{model}' cannot run on this input ({shape}; --lip-rows "
-                        f"/ data.lip_rows sets the crop height, 88 the full crop): "
+        raise AvssError(f"separator '{model}' cannot run on this input ({shape}; {hint}): "
                         f"{str(err).splitlines()[0]}", path) from None
