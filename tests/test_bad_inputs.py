@@ -553,6 +553,13 @@ CASES: list[Case] = [
     _c("prepare-slurm-jobs-not-a-number", lambda k, o: [*_PREP(k, o), "--executor",
                                                         "slurm:jobs=abc,cores=1,memory=1GB"],
        "jobs must be an integer"),
+    # a malformed spec is named before the (here missing) manifest and estimates are read
+    _c("score-manifest-unknown-executor",
+       lambda k, o: ["score", "--manifest", str(k.missing), "--estimates", str(k.missing),
+                     "--out", str(o), "--executor", "kubernetes"], "got 'kubernetes'"),
+    _c("score-manifest-dask-local-zero",
+       lambda k, o: ["score", "--manifest", str(k.missing), "--estimates", str(k.missing),
+                     "--out", str(o), "--executor", "dask-local:0"], "dask-local:N"),
 ]
 
 

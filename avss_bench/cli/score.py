@@ -151,6 +151,9 @@ def command(mixture, references, estimates, manifest, estimates_dir, out_dir, jo
                                    "--estimate")
         if not estimates_dir or not out_dir:
             raise click.UsageError("--manifest needs --estimates EST_DIR and --out RESULTS_DIR")
+        from avss_bench.core.executor import check_executor_spec
+
+        check_executor_spec(executor)  # before the manifest and estimates are read
         _score_split(manifest, estimates_dir, out_dir, jobs, metrics, bool(permute), trim,
                      baseline_cache, as_json, quiet, executor, overwrite)
         return

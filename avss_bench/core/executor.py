@@ -135,12 +135,37 @@ def _need_dask(spec: str) -> None:
                         "pip install 'dask[distributed]' dask-jobqueue") from None
 
 
+def check_executor_spec(spec: str | Executor | None) -> None:
+    """Refuse a malformed `--executor` spec in one line, before any work (nothing is started
+    or reached: an unreachable address is found by `make_executor`)."""
+    if spec is None or spec == "local" or not isinstance(spec, str):
+        return
+    if spec.startswith(("dask://", "tcp://")):
+        dask_address(spec)
+    elif spec.startswith("dask-local:"):
+        _dask_local_workers(spec)
+    elif spec == "slurm" or spec.startswith("slurm:"):
+        parse_slurm_spec(spec)
+    else:
+        raise AvssError("--executor must be local, dask://HOST:PORT, dask-local:N or "
+                        f"slurm[:k=v,...], got '{spec}'")
+
+
+def _dask_local_workers(spec: str) -> int:
+    try:
+        return int(parse_number(spec.split(":", 1)[1], "N", Bounds(1, 1024, integer=True)))
+    except AvssError:
+        raise AvssError("--executor dask-local:N needs N >= 1 worker processes (up to "
+                        f"1024), got '{spec}'") from None
+
+
 def make_executor(spec: str | Executor | None, jobs: int = 1) -> Executor:
     """An executor from its `--executor` spec (see the module docstring); `jobs` is for local."""
     if spec is None or spec == "local":
         return LocalExecutor(jobs)
     if not isinstance(spec, str):
         return spec
+    check_executor_spec(spec)  # a malformed spec is an error before anything starts
     if spec.startswith(("dask://", "tcp://")):
         address = "tcp://" + dask_address(spec)
         _need_dask(spec)
@@ -153,19 +178,10 @@ def make_executor(spec: str | Executor | None, jobs: int = 1) -> Executor:
                 from None
         return DaskExecutor(client, spec)
     if spec.startswith("dask-local:"):
-        try:
-            n = int(parse_number(spec.split(":", 1)[1], "N", Bounds(1, 1024, integer=True)))
-        except AvssError:
-            raise AvssError("--executor dask-local:N needs N >= 1 worker processes (up to "
-                            f"1024), got '{spec}'") from None
         _need_dask(spec)
-        return _local_cluster(n, spec)
-    if spec == "slurm" or spec.startswith("slurm:"):
-        parse_slurm_spec(spec)  # a malformed spec is an error before anything starts
-        _need_dask(spec)
-        return _slurm_cluster(spec)
-    raise AvssError(f"--executor must be local, dask://HOST:PORT, dask-local:N or slurm[:k=v,...]"
-                    f", got '{spec}'")
+        return _local_cluster(_dask_local_workers(spec), spec)
+    _need_dask(spec)
+    return _slurm_cluster(spec)
 
 
 def dask_address(spec: str) -> str:
