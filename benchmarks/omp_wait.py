@@ -25,6 +25,8 @@ idle and within 2.5x of its own idle time beside one busy process).
 
     python benchmarks/omp_wait.py --workload train --steps 6 --hogs 0 1
     python benchmarks/omp_wait.py --workload evaluate --mixtures 20 --hogs 0 1
+    python benchmarks/omp_wait.py --workload train --steps 10 --hogs 0 --rounds 5 \
+        --only avss-bench spin 10000         # the idle cost, settings interleaved 5 times
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -147,6 +150,9 @@ def main() -> None:
     parser.add_argument("--only", nargs="*", default=None,
                         help="run only the settings whose name contains one of these strings "
                              "('avss-bench': the default)")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="run every setting this many times, settings interleaved within "
+                             "each round; the table gives the median and the range")
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
     names = [n for n in SETTINGS if not args.only or any(p in n for p in args.only)
@@ -163,33 +169,58 @@ def main() -> None:
             run_setting("warm-up", {"OMP_WAIT_POLICY": "PASSIVE"}, args, 0, data,
                         Path(tmp) / "warm")
         for hogs in args.hogs:
-            for name in names:
-                out = Path(tmp) / f"out{len(rows)}"
-                row = run_setting(name, SETTINGS[name], args, hogs, data, out)
-                row["loadavg_1min"] = round(os.getloadavg()[0], 2)
-                rows.append(row)
-                print(json.dumps(row), file=sys.stderr, flush=True)
+            for round_ in range(args.rounds):
+                for name in names:
+                    out = Path(tmp) / f"out{len(rows)}"
+                    row = run_setting(name, SETTINGS[name], args, hogs, data, out)
+                    row.update(round=round_, loadavg_1min=round(os.getloadavg()[0], 2))
+                    rows.append(row)
+                    print(json.dumps(row), file=sys.stderr, flush=True)
+    if args.json:
+        args.json.write_text(json.dumps(rows, indent=1))
+    print_summary(summarise(rows), args)
+
+
+def summarise(rows: list[dict]) -> list[dict]:
+    """One row per (busy processes, setting): the median of its rounds, their range, whether
+    any round was stopped, the policy chosen (the first round's) and the highest load."""
+    groups: dict[tuple[int, str], list[dict]] = {}
+    for row in rows:
+        groups.setdefault((row["hogs"], row["setting"]), []).append(row)
+    summary = []
+    for (hogs, setting), group in groups.items():
+        times = sorted(r["seconds"] for r in group if r["seconds"] is not None)
+        summary.append({"setting": setting, "hogs": hogs,
+                        "seconds": statistics.median(times) if times else None,
+                        "low": times[0] if times else None, "high": times[-1] if times else None,
+                        "rounds": len(group), "stopped": any(r.get("stopped") for r in group),
+                        "wall_s": max(r["wall_s"] for r in group),
+                        "choice": group[0].get("choice"),
+                        "loadavg_1min": max(r["loadavg_1min"] for r in group)})
+    return summary
+
+
+def print_summary(rows: list[dict], args: argparse.Namespace) -> None:
     unit = "s/step" if args.workload == "train" else "s (whole evaluate)"
     idle = {r["setting"]: r["seconds"] for r in rows if r["hogs"] == 0 and r["seconds"]}
     best = min(idle.values()) if idle else None
     print(f"workload: {args.workload}, {unit}; hogs started "
           f"{'with' if args.hog_delay <= 0 else f'{args.hog_delay:g} s after'} the command")
-    print("| setting | busy processes | " + unit + " | x own idle | x fastest idle | "
-          "policy chosen | load avg (1 min) |")
-    print("|---|---:|---:|---:|---:|---|---:|")
+    print("| setting | busy processes | " + unit + " (median) | range over rounds | "
+          "x own idle | x fastest idle | policy chosen | load avg (1 min, max) |")
+    print("|---|---:|---:|---:|---:|---:|---|---:|")
     for r in rows:
         sec = r["seconds"]
         own = idle.get(r["setting"])
         chosen = r.get("choice") or {}
         policy = ", ".join(f"{k}={v}" for k, v in chosen.items() if k.isupper()) or "fixed"
-        cells = ["–" if sec is None else f"{sec:.2f}",
+        spread = "–" if r["low"] is None else f"{r['low']:.2f}-{r['high']:.2f}"
+        cells = ["–" if sec is None else f"{sec:.2f}", spread,
                  "–" if sec is None or not own else f"{sec / own:.2f}",
                  "–" if sec is None or not best else f"{sec / best:.2f}"]
         stopped = f" (stopped after {r['wall_s']:.0f} s)" if r.get("stopped") else ""
         print(f"| {r['setting']}{stopped} | {r['hogs']} | {' | '.join(cells)} | {policy} | "
               f"{r['loadavg_1min']} |")
-    if args.json:
-        args.json.write_text(json.dumps(rows, indent=1))
 
 
 if __name__ == "__main__":

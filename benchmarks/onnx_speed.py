@@ -16,11 +16,14 @@ Figures and the machine: benchmarks/README.md ("Models").
 from __future__ import annotations
 
 import argparse
+import contextlib
+import functools
 import json
 import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -41,12 +44,31 @@ class SeparationNetwork(torch.nn.Module):
         return self.model.separate(mixture, embedding)
 
 
+@contextlib.contextmanager
+def plain_depthwise() -> Iterator[None]:
+    """Depthwise convolutions exported as convolutions: traced, our IIANet and CTCNet write
+    them as k shifted multiply-adds for the compiler to fuse, which ONNX Runtime would run as k
+    separate passes."""
+    from torch import nn
+
+    from avss_models.ctcnet import blocks as ctcnet_blocks
+    from avss_models.iianet import blocks as iianet_blocks
+
+    saved = iianet_blocks.depthwise_conv1d, ctcnet_blocks.Conv1d.forward
+    iianet_blocks.depthwise_conv1d = lambda x, conv: conv(x)
+    ctcnet_blocks.Conv1d.forward = nn.Conv1d.forward
+    try:
+        yield
+    finally:
+        iianet_blocks.depthwise_conv1d, ctcnet_blocks.Conv1d.forward = saved
+
+
 def export(network: torch.nn.Module, mixture: torch.Tensor, embedding: torch.Tensor,
            path: Path) -> float:
     """Export to `path`; returns seconds. onnxscript's optimiser is off: on IIANet's
     13.6k-operation graph it ran for more than 20 minutes, and ONNX Runtime optimises anyway."""
     start = time.perf_counter()
-    with torch.no_grad():
+    with torch.no_grad(), plain_depthwise():
         torch.onnx.export(network, (mixture, embedding), str(path), dynamo=True,
                           optimize=False, input_names=["mixture", "embedding"],
                           output_names=["estimate"])
@@ -93,7 +115,7 @@ def measure(name: str, seconds: float, threads: list[int], reps: int, warmup: in
             times: dict[str, list[float]] = {"eager": [], "onnxruntime": []}
             for rep in range(warmup + reps):
                 eager = cpu_seconds(lambda: network(mixture, embedding))
-                onnx = cpu_seconds(lambda: runner.run(None, feed))
+                onnx = cpu_seconds(functools.partial(runner.run, None, feed))
                 if rep >= warmup:
                     times["eager"].append(eager)
                     times["onnxruntime"].append(onnx)
