@@ -191,6 +191,17 @@ def test_hub_folder_safetensors_and_torch_formats(ref, tmp_path):
     assert isinstance(Dolphin.load_checkpoint(lightning, config=DEFAULT_CONFIG), Dolphin)
 
 
+def test_video_encoder_exports_for_the_compiled_path(ref, model):
+    """The compiled default path (`avss_bench.models.inference`) exports each stage with
+    `torch.export`: the codebook's initialised check stays out of the trace, so the video
+    encoder exports, and the exported graph gives the eager output exactly."""
+    lips = ref["inp"]["lip_1s"]
+    with torch.no_grad():
+        program = torch.export.export(model.lip_frontend, (lips,))
+    with torch.inference_mode():
+        assert torch.equal(program.module()(lips), model.lip_frontend(lips))
+
+
 def test_loader_errors_are_one_line(ref, tmp_path):
     path = save_with_wrong_keys(ref["sd"], tmp_path / "broken.pt", missing="audio_decoder.weight")
     assert_refused_in_one_line(Dolphin.load_checkpoint, path, "extra.weight",

@@ -293,7 +293,9 @@ class Codebook(nn.Module):
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         """Nearest code (Euclidean) per vector: `[..., dim]` -> int64 `[...]`."""
-        if not bool(self.initted.item()):
+        # checked on every eager call; a compiled graph is verified against an eager call, so
+        # the check stays out of the traced graph (its data-dependent branch cannot be traced)
+        if not torch.compiler.is_compiling() and not bool(self.initted.item()):
             raise RuntimeError("Dolphin's video codebook is not initialised (initted = 0): "
                                "load trained weights before running the model")
         embed = self.embed[0].to(z.dtype)
